@@ -1,0 +1,281 @@
+"""Configuration: one YAML file, a few environment overrides, strict validation.
+
+``load(path, environ)`` returns a frozen :class:`Config`. A wrong key or type raises
+:class:`ConfigError` naming the key and what was expected. Nothing here reads the
+environment at import time: callers pass ``environ`` in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+# Impersonation profile and the User-Agent that agrees with its TLS fingerprint.
+# A UA that disagrees with the fingerprint gets blocked more (FIELD_NOTES §1).
+IMPERSONATE_UA = {
+    "chrome124": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "chrome131": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "chrome120": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    "chrome110": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/110.0.0.0 Safari/537.36",
+    "safari17_0": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15",
+    "firefox133": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One video source or catalogue site."""
+
+    base_url: str = ""
+    weight: int = 0
+    enabled: bool = True
+    min_interval_s: float = 0.5  # pacing between two requests to this site
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.weight > 0 and bool(self.base_url)
+
+
+DEFAULT_SOURCES = {
+    "missav": SourceConfig("https://missav.ws", 100),
+    "jable": SourceConfig("https://jable.tv", 90),
+    "memo": SourceConfig("https://memojav.com", 80),
+    "netflav": SourceConfig("https://netflav.com", 70),
+    "hohoj": SourceConfig("https://hohoj.tv", 60),
+    "kanav": SourceConfig("https://kanav.info", 50),
+    "ggjav": SourceConfig("https://ggjav.com", 40),
+    "avtoday": SourceConfig("https://avtoday.io", 30),
+}
+
+DEFAULT_CATALOGUES = {
+    "javbus": SourceConfig("https://www.javbus.com", 100),
+    "busdmm": SourceConfig("https://www.busdmm.bond", 90),
+    "dmmsee": SourceConfig("https://www.dmmsee.bond", 80),
+}
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    impersonate: str = "chrome124"
+    proxy: str | None = None
+    timeout_s: float = 30.0
+    retries: int = 2
+    # URLs found in fetched pages may point to loopback/private addresses only when
+    # this is on (the offline fixture site needs it; real deployments should not).
+    allow_private_urls: bool = False
+
+    @property
+    def user_agent(self) -> str:
+        return IMPERSONATE_UA[self.impersonate]
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    concurrency: int = 16
+    segment_retries: int = 5
+    stall_timeout_s: float = 30.0
+    speed_limit_bytes_per_s: int = 0  # 0 = unlimited
+    ad_segment_regex: str | None = None
+    keep_parts: bool = False
+    playlist_max_age_s: int = 1800  # older resolved playlist URLs are re-resolved
+    mutex_limit: int = 1  # downloads at once across all machines
+    mutex_ttl_ms: int = 30_000
+    time_limit_s: int = 6 * 3600
+    max_retries: int = 3
+    ffmpeg: str | None = None  # None = the ffmpeg that imageio-ffmpeg ships
+    backend: str = "builtin"  # or "n_m3u8dl_re" when tools/N_m3u8DL-RE exists
+    variant: str = "highest"  # highest | lowest | a max height such as "720"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    metadata_threads: int = 4
+    download_threads: int = 1
+    heartbeat_timeout_ms: int = 15_000
+    maintenance_chance: int = 20  # 1 in N broker calls runs requeue maintenance
+    worker_timeout_ms: int = 100
+    stage_time_limit_s: int = 300
+    stage_max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    write_nfo: bool = True
+    write_poster: bool = True
+    extrafanart: bool = False
+    actor_photos: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = "resource"
+    redis_url: str | None = None  # None = start an embedded Redis under data_dir
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_json: bool = False
+    events_maxlen: int = 100_000
+    http: HttpConfig = field(default_factory=HttpConfig)
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    workers: WorkerConfig = field(default_factory=WorkerConfig)
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    sources: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
+    catalogues: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_CATALOGUES))
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    def sources_by_weight(self) -> list[tuple[str, SourceConfig]]:
+        """Active sources, highest weight first."""
+        act = [(n, s) for n, s in self.sources.items() if s.active]
+        return sorted(act, key=lambda kv: -kv[1].weight)
+
+    def catalogues_by_weight(self) -> list[tuple[str, SourceConfig]]:
+        act = [(n, s) for n, s in self.catalogues.items() if s.active]
+        return sorted(act, key=lambda kv: -kv[1].weight)
+
+
+ENV_OVERRIDES = {
+    "NASSAV_REDIS_URL": "redis_url",
+    "REDIS_URL": "redis_url",
+    "NASSAV_DATA_DIR": "data_dir",
+    "NASSAV_HOST": "host",
+    "NASSAV_PORT": "port",
+    "NASSAV_API_TOKEN": "api_token",
+}
+
+
+def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+         **overrides: Any) -> Config:
+    """Read ``path`` (optional), apply environment then keyword overrides, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(str(path), "a readable YAML file", e.strerror) from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else "?"
+            raise ConfigError(f"{path} {where}", "valid YAML", str(getattr(e, "problem", e))) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(str(path), "a mapping at the top level", type(loaded).__name__)
+        raw = loaded
+    # NASSAV_REDIS_URL wins over the generic REDIS_URL.
+    for env_key in ("REDIS_URL", "NASSAV_REDIS_URL", "NASSAV_DATA_DIR", "NASSAV_HOST",
+                    "NASSAV_PORT", "NASSAV_API_TOKEN"):
+        if environ and environ.get(env_key):
+            value: Any = environ[env_key]
+            if ENV_OVERRIDES[env_key] == "port":
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise ConfigError(env_key, "an integer port", value) from None
+            raw[ENV_OVERRIDES[env_key]] = value
+    for k, v in overrides.items():
+        if v is not None:
+            raw[k] = v
+    cfg = _build(Config, raw, "")
+    _check(cfg)
+    return cfg
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(prefix.rstrip(".") or "(top level)", "a mapping", raw)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in names:
+            raise ConfigError(f"{prefix}{key}", f"one of {', '.join(sorted(names))} (unknown key)")
+        values[key] = _coerce(hints[key], value, f"{prefix}{key}")
+    if cls is Config:
+        # Named source tables merge over the defaults, so a config may mention one source only.
+        for table, defaults in (("sources", DEFAULT_SOURCES), ("catalogues", DEFAULT_CATALOGUES)):
+            if table in values:
+                merged = dict(defaults)
+                merged.update(values[table])
+                values[table] = merged
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")
+    if origin in (Mapping, dict) or tp is Mapping:
+        if not isinstance(value, dict):
+            raise ConfigError(key, "a mapping of name → settings", value)
+        vt = args[1] if args else Any
+        return {str(k): _coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(key, "a list of strings", value)
+        return tuple(_coerce(args[0], v, key) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, "true or false", value)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, "an integer", value)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, "a number", value)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, "a string", value)
+        return value
+    return value
+
+
+def _check(cfg: Config) -> None:
+    if not 0 < cfg.port < 65536:
+        raise ConfigError("port", "an integer between 1 and 65535", cfg.port)
+    if cfg.http.impersonate not in IMPERSONATE_UA:
+        raise ConfigError("http.impersonate", f"one of {', '.join(IMPERSONATE_UA)}", cfg.http.impersonate)
+    if cfg.download.concurrency < 1 or cfg.download.concurrency > 128:
+        raise ConfigError("download.concurrency", "an integer from 1 to 128", cfg.download.concurrency)
+    if cfg.download.mutex_limit < 1:
+        raise ConfigError("download.mutex_limit", "an integer ≥ 1", cfg.download.mutex_limit)
+    if not 1000 <= cfg.download.mutex_ttl_ms <= 60_000:
+        raise ConfigError("download.mutex_ttl_ms", "milliseconds from 1000 to 60000", cfg.download.mutex_ttl_ms)
+    if cfg.download.backend not in ("builtin", "n_m3u8dl_re"):
+        raise ConfigError("download.backend", "builtin or n_m3u8dl_re", cfg.download.backend)
+    if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
+    if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("log_level", "DEBUG, INFO, WARNING or ERROR", cfg.log_level)
+    for table in ("sources", "catalogues"):
+        for name, s in getattr(cfg, table).items():
+            if s.base_url and not s.base_url.startswith(("http://", "https://")):
+                raise ConfigError(f"{table}.{name}.base_url", "an http:// or https:// URL", s.base_url)
+            if s.weight < 0:
+                raise ConfigError(f"{table}.{name}.weight", "an integer ≥ 0", s.weight)

@@ -1,0 +1,133 @@
+"""The one error tree of nassav.
+
+    NassavError
+    ├── ConfigError                 bad config file / key / type (start-up stops)
+    ├── InvalidAvid                 input that is not an AVID (HTTP 400)
+    ├── Retriable                   worth another try later (actors retry these)
+    │   ├── UpstreamError           5xx, timeout, connection reset
+    │   ├── SourceBlocked           403/451/503 or a challenge page
+    │   ├── SegmentFailed           an HLS segment failed every retry
+    │   └── MutexLost               the download mutex expired under us
+    └── Permanent                   retrying will not help
+        ├── SourceNotFound          the site does not have the AVID
+        ├── LayoutChanged           page fetched, landmark missing
+        ├── PlaylistError           live / empty / unsupported playlist
+        ├── VerifyFailed            output failed a check before rename
+        ├── UnsafeURL               a URL from a page points somewhere forbidden
+        └── AllSourcesFailed        every source gave a non-found outcome
+
+Third-party errors are converted where they enter (HTTP client, Redis).
+Each exception carries what a user needs to act, and ``str()`` says it in one line.
+"""
+
+from __future__ import annotations
+
+
+class NassavError(Exception):
+    """Root of every error nassav raises on purpose."""
+
+
+class ConfigError(NassavError):
+    """The configuration is wrong; the message names the key and what is expected."""
+
+    def __init__(self, key: str, expected: str, got: object = None):
+        self.key, self.expected, self.got = key, expected, got
+        detail = f" (got {got!r})" if got is not None else ""
+        super().__init__(f"config: {key}: expected {expected}{detail}")
+
+
+class InvalidAvid(NassavError, ValueError):
+    """The text is not an AVID in an accepted form."""
+
+    ACCEPTED = (
+        "accepted forms: LETTERS-DIGITS such as ABC-123 (optionally with an edition "
+        "suffix -C, -U, -UC or -CD1), or FC2-PPV-123456; letters, digits and hyphens "
+        "only, at most 30 characters"
+    )
+
+    def __init__(self, text: object, reason: str = "not an AVID"):
+        self.text = text
+        self.reason = reason
+        shown = repr(text)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"invalid AVID {shown}: {reason}; {self.ACCEPTED}")
+
+
+class Retriable(NassavError):
+    """An error that may go away on its own; actors retry it with back-off."""
+
+
+class Permanent(NassavError):
+    """An error that retrying will not fix."""
+
+
+class SourceError(NassavError):
+    """Base of the per-source outcomes that are not 'found'."""
+
+    outcome = "error"
+
+    def __init__(self, source: str, avid: str = "", detail: str = "", status: int | None = None):
+        self.source, self.avid, self.detail, self.status = source, avid, detail, status
+        parts = [f"{source}: {self.outcome}"]
+        extra = ", ".join(p for p in (f"HTTP {status}" if status else "", detail) if p)
+        if extra:
+            parts.append(f"({extra})")
+        super().__init__(" ".join(parts))
+
+
+class UpstreamError(SourceError, Retriable):
+    outcome = "upstream error"
+
+
+class SourceBlocked(SourceError, Retriable):
+    outcome = "blocked"
+
+
+class SourceNotFound(SourceError, Permanent):
+    outcome = "not found"
+
+
+class LayoutChanged(SourceError, Permanent):
+    outcome = "layout changed"
+
+
+class AllSourcesFailed(Permanent):
+    """Every enabled source failed; ``outcomes`` holds one error per source."""
+
+    def __init__(self, avid: str, outcomes: list[NassavError]):
+        self.avid, self.outcomes = avid, outcomes
+        lines = "; ".join(str(o) for o in outcomes) or "no source enabled"
+        super().__init__(f"{avid}: no source has it: {lines}")
+
+
+class PlaylistError(Permanent):
+    """The playlist cannot be downloaded as a VOD (live, empty, unsupported)."""
+
+
+class SegmentFailed(Retriable):
+    """One segment failed every retry; names it so the user sees which."""
+
+    def __init__(self, index: int, url: str, reason: str):
+        self.index, self.url, self.reason = index, url, reason
+        super().__init__(f"segment {index} failed every retry: {reason} ({url})")
+
+
+class VerifyFailed(Permanent):
+    """The download finished but a check failed; the part directory is kept."""
+
+
+class MutexLost(Retriable):
+    """The download mutex could not be renewed; another worker may hold it."""
+
+
+class UnsafeURL(Permanent):
+    """A URL taken from a fetched page is not http(s) or points to a forbidden address."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"refusing URL {url[:120]!r}: {reason}")
+
+
+class Cancelled(Permanent):
+    """The job was cancelled by the user."""

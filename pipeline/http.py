@@ -1,0 +1,143 @@
+"""The HTTP client factory: curl_cffi with a browser profile whose User-Agent agrees with it.
+
+Sources and the HLS engine get their sessions here, so impersonation, proxy, timeouts,
+pacing and the URL safety check are decided in one place. curl_cffi errors are turned
+into :class:`UpstreamError` where they enter.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from curl_cffi import requests as cffi
+
+from pipeline.config import HttpConfig
+from pipeline.errors import UnsafeURL, UpstreamError
+
+CHALLENGE_MARKERS = ("cf-chl", "challenge-platform", "Just a moment...", "cf_chl_opt")
+
+
+@dataclass
+class Response:
+    """What a source needs of a response; the body is already read."""
+
+    status: int
+    url: str
+    content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def is_challenge(self) -> bool:
+        """A Cloudflare challenge page, whatever the status (sites send it with 200 too)."""
+        head = self.content[:20000].decode("utf-8", errors="replace")
+        return any(m in head for m in CHALLENGE_MARKERS)
+
+
+class Pacer:
+    """Keeps a minimum interval between two requests to the same site (per process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def wait(self, key: str, min_interval_s: float) -> None:
+        if min_interval_s <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next.get(key, 0.0))
+            self._next[key] = at + min_interval_s
+        if at > now:
+            time.sleep(at - now)
+
+
+def check_url(url: str, *, allow_private: bool) -> str:
+    """Refuse non-http(s) URLs and, unless allowed, loopback/link-local/private targets."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeURL(url, "only http(s) URLs with a host are fetched")
+    if allow_private:
+        return url
+    host = parts.hostname
+    try:
+        addrs = {ai[4][0] for ai in socket.getaddrinfo(host, None)}
+    except socket.gaierror:
+        return url  # resolution fails later with a clear network error
+    for a in addrs:
+        ip = ipaddress.ip_address(a.split("%")[0])
+        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+            raise UnsafeURL(url, f"{host} resolves to the non-public address {ip}")
+    return url
+
+
+class HttpClient:
+    """A keep-alive browser-like client; one per thread (curl handles are not thread-safe)."""
+
+    def __init__(self, cfg: HttpConfig, *, headers: Mapping[str, str] | None = None,
+                 cookies: Mapping[str, str] | None = None, pacer: Pacer | None = None,
+                 site: str = "", min_interval_s: float = 0.0):
+        self.cfg = cfg
+        self.site = site
+        self.min_interval_s = min_interval_s
+        self.pacer = pacer
+        self._session = cffi.Session(impersonate=cfg.impersonate, proxy=cfg.proxy or None,
+                                     timeout=cfg.timeout_s)
+        self._session.headers.update({"User-Agent": cfg.user_agent})
+        if headers:
+            self._session.headers.update(dict(headers))
+        if cookies:
+            self._session.cookies.update(dict(cookies))
+
+    def get(self, url: str, *, referer: str | None = None, headers: Mapping[str, str] | None = None,
+            timeout_s: float | None = None, check: bool = True) -> Response:
+        """GET ``url``; network failures raise :class:`UpstreamError`, HTTP statuses do not."""
+        if check:
+            check_url(url, allow_private=self.cfg.allow_private_urls)
+        if self.pacer:
+            self.pacer.wait(self.site or urlsplit(url).netloc, self.min_interval_s)
+        h = dict(headers or {})
+        if referer:
+            h["Referer"] = referer
+        last: Exception | None = None
+        for attempt in range(self.cfg.retries + 1):
+            try:
+                r = self._session.get(url, headers=h, timeout=timeout_s or self.cfg.timeout_s,
+                                      allow_redirects=True)
+            except cffi.RequestsError as e:  # connection reset, timeout, DNS
+                last = e
+                time.sleep(min(0.5 * 2 ** attempt, 4))
+                continue
+            return Response(r.status_code, str(r.url), r.content, dict(r.headers))
+        raise UpstreamError(self.site or urlsplit(url).netloc, detail=_short(last))
+
+    def cookies(self) -> dict[str, str]:
+        return dict(self._session.cookies)
+
+    @property
+    def session(self) -> cffi.Session:
+        """The underlying curl_cffi session, for streaming in the HLS engine."""
+        return self._session
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _short(e: Exception | None) -> str:
+    text = str(e) if e else "no response"
+    return text if len(text) < 200 else text[:197] + "..."
