@@ -38,6 +38,9 @@ class SourceConfig:
     weight: int = 0
     enabled: bool = True
     min_interval_s: float = 0.5  # pacing between two requests to this site
+    # Where a site's video CDN lives when the playlist URL is built rather than read
+    # from the page (MissAV's surrit.com, Memo's video10.memojav.net). Empty = the real one.
+    cdn_url: str = ""
 
     @property
     def active(self) -> bool:
