@@ -103,7 +103,9 @@ class WorkerConfig:
     metadata_threads: int = 4
     download_threads: int = 1
     heartbeat_timeout_ms: int = 15_000
-    maintenance_chance: int = 20  # 1 in N broker calls runs requeue maintenance
+    # 1 in N broker calls runs the requeue maintenance (dramatiq's default is 1 in 1000,
+    # which with the 60 s heartbeat brought a killed worker's message back after ~300 s).
+    maintenance_one_in: int = 20
     worker_timeout_ms: int = 100
     stage_time_limit_s: int = 300
     stage_max_retries: int = 3

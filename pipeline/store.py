@@ -1,0 +1,134 @@
+"""The resource store: where each AVID's files live, written atomically.
+
+Layout under the data dir (the truth about the library)::
+
+    {AVID}/{AVID}.mp4  {AVID}.json  {AVID}.jpg  {AVID}-poster.jpg  {AVID}-fanart.jpg
+           {AVID}-thumb.jpg  {AVID}.nfo  extrafanart/  .actors/
+    .parts/{AVID}/     resumable download state (not part of the library)
+
+Paths are only ever built from a validated :class:`~pipeline.avid.Avid`, and every write
+goes to a temp file in the same directory followed by ``os.replace``: a crash never leaves
+a truncated file under a final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from pipeline.avid import Avid, parse
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temp file + fsync + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class ResourceStore:
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+
+    # -- paths -------------------------------------------------------------
+    def dir(self, avid: Avid) -> Path:
+        if not isinstance(avid, Avid):
+            raise TypeError("paths are built from a validated Avid only")
+        d = (self.root / avid.code).resolve()
+        # Defence in depth: Avid validation already forbids separators and dots.
+        if d.parent != self.root:
+            raise ValueError(f"{avid.code!r} escapes the data dir")
+        return d
+
+    def file(self, avid: Avid, suffix: str) -> Path:
+        """``suffix`` like ``.mp4`` or ``-poster.jpg``."""
+        return self.dir(avid) / f"{avid.code}{suffix}"
+
+    def video(self, avid: Avid) -> Path:
+        return self.file(avid, ".mp4")
+
+    def meta(self, avid: Avid) -> Path:
+        return self.file(avid, ".json")
+
+    def cover(self, avid: Avid) -> Path:
+        return self.file(avid, ".jpg")
+
+    def nfo(self, avid: Avid) -> Path:
+        return self.file(avid, ".nfo")
+
+    def part_dir(self, avid: Avid) -> Path:
+        return self.root / ".parts" / avid.code
+
+    # -- state -------------------------------------------------------------
+    def has_video(self, avid: Avid) -> bool:
+        try:
+            return self.video(avid).stat().st_size > 0
+        except OSError:
+            return False
+
+    def read_meta(self, avid: Avid) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.meta(avid).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def write_meta(self, avid: Avid, meta: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        meta = dict(meta)
+        meta["schema"] = SCHEMA_VERSION
+        meta["avid"] = avid.code
+        meta.setdefault("created_at", now)
+        meta["updated_at"] = now
+        atomic_write(self.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
+        return meta
+
+    def update_meta(self, avid: Avid, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into the metadata JSON (creating it when missing)."""
+        meta = self.read_meta(avid) or {}
+        meta.update(fields)
+        return self.write_meta(avid, meta)
+
+    def avids(self) -> Iterator[Avid]:
+        """Every AVID folder in the data dir (folders that are not AVIDs are skipped)."""
+        if not self.root.is_dir():
+            return
+        for child in sorted(self.root.iterdir()):
+            if child.is_dir() and not child.name.startswith("."):
+                try:
+                    avid = parse(child.name)
+                except ValueError:
+                    continue
+                if avid.code == child.name:
+                    yield avid
+
+    def delete(self, avid: Avid) -> list[str]:
+        """Remove the AVID's folder and parts; returns the file names that went."""
+        gone: list[str] = []
+        for d in (self.dir(avid), self.part_dir(avid)):
+            if d.exists():
+                gone += sorted(str(p.relative_to(self.root)) for p in d.rglob("*") if p.is_file())
+                # Rename first so a reader never sees a half-deleted folder.
+                trash = d.with_name(f".deleting-{d.name}-{os.getpid()}")
+                os.replace(d, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+        return gone
