@@ -15,6 +15,7 @@
         ├── VerifyFailed            output failed a check before rename
         ├── UnsafeURL               a URL from a page points somewhere forbidden
         └── AllSourcesFailed        every source gave a non-found outcome
+    SourceSkipped (a SourceError)   a note: the source was not asked (back-off); not raised
 
 Third-party errors are converted where they enter (HTTP client, Redis).
 Each exception carries what a user needs to act, and ``str()`` says it in one line.
@@ -90,6 +91,12 @@ class SourceNotFound(SourceError, Permanent):
 
 class LayoutChanged(SourceError, Permanent):
     outcome = "layout changed"
+
+
+class SourceSkipped(SourceError):
+    """Not an outcome of asking: the source was deliberately not asked (e.g. in back-off)."""
+
+    outcome = "skipped"
 
 
 class AllSourcesFailed(Permanent):
