@@ -1,0 +1,278 @@
+"""Typed outcomes and the adapter base shared by every site module.
+
+A site adapter is a :class:`Site` subclass with pure ``parse_...(html, ...)`` functions beside it
+and a ``_resolve`` (video sources) or ``_scrape`` (catalogues) that fetches pages and calls them.
+The base decides, in one place, what a fetched page means:
+
+    network failure, timeout, 5xx ............ UpstreamError   (retriable)
+    challenge page (any status), 403, 451, 429  SourceBlocked   (retriable)
+    404, 410 ................................. SourceNotFound  (permanent)
+    page fetched but its landmark missing .... LayoutChanged   (permanent)
+
+and it turns a stray ``KeyError``/``IndexError``/… raised while parsing into ``LayoutChanged``
+naming the site and the AVID, as yt-dlp's ``extract()`` does.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Mapping, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+from pipeline.avid import Avid
+from pipeline.config import HttpConfig, SourceConfig
+from pipeline.errors import (LayoutChanged, SourceBlocked, SourceError, SourceNotFound,
+                             UnsafeURL, UpstreamError)
+from pipeline.http import HttpClient, Pacer, Response, check_url
+
+__all__ = ["Found", "Actor", "CatalogueEntry", "Site", "VideoSource",
+           "PARSE_ERRORS", "absolute", "strip_avid", "mentions_avid", "first_result"]
+
+T = TypeVar("T")
+
+# What a parser raises when the page is not shaped as it expects.
+PARSE_ERRORS = (KeyError, IndexError, AttributeError, ValueError, TypeError)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A source has the AVID: where its page is and which playlist to download."""
+
+    source: str
+    avid: str
+    page_url: str
+    playlist_url: str
+    title: str = ""
+    cover_url: str = ""
+    referer: str = ""  # the Referer the CDN wants
+    headers: dict[str, str] = field(default_factory=dict, hash=False)  # extra headers for the CDN
+
+
+@dataclass
+class Actor:
+    name: str
+    avatar_url: str = ""
+
+
+@dataclass
+class CatalogueEntry:
+    """Catalogue metadata of one AVID (JavBus family)."""
+
+    source: str
+    avid: str
+    title: str
+    release_date: str = ""
+    runtime_min: int | None = None
+    director: str = ""
+    studio: str = ""
+    label: str = ""
+    series: str = ""
+    genres: list[str] = field(default_factory=list)
+    actors: list[Actor] = field(default_factory=list)
+    cover_url: str = ""
+    samples: list[str] = field(default_factory=list)
+    page_url: str = ""
+
+
+class Site:
+    """One configured site: a paced, cookie-carrying HTTP client and page classification.
+
+    Parameters:
+        cfg: the site's entry in ``sources`` or ``catalogues`` (base URL, pacing, CDN).
+        http: the process-wide HTTP settings (impersonation profile, proxy, timeouts).
+        pacer: shared across sites so one process keeps ``cfg.min_interval_s`` per site.
+        cookies: sent with every request to this site (e.g. a Cloudflare clearance cookie).
+        name: overrides the class's ``name`` (catalogue mirrors share one class).
+    """
+
+    name: ClassVar[str] = ""
+    extra_headers: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, cfg: SourceConfig, http: HttpConfig, *, pacer: Pacer | None = None,
+                 cookies: Mapping[str, str] | None = None, name: str | None = None):
+        if name:
+            self.name = name  # type: ignore[misc]  # instance override of the class default
+        self.cfg = cfg
+        self.http = http
+        self.base_url = cfg.base_url.rstrip("/")
+        self.pacer = pacer if pacer is not None else Pacer()
+        self.cookies = dict(cookies or {})
+        self._local = threading.local()  # curl handles are not thread-safe: one client per thread
+        self._clients: list[HttpClient] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.base_url}>"
+
+    # -- URLs ---------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """``path`` below the configured base URL (which may carry a path prefix)."""
+        return self.base_url + path
+
+    def safe(self, url: str) -> str:
+        """Refuse a URL taken from a page unless it is http(s) and allowed by the config."""
+        return check_url(url, allow_private=self.http.allow_private_urls)
+
+    def safe_or_empty(self, url: str) -> str:
+        """For optional URLs (covers, stills): an unsafe one is dropped, not fatal."""
+        if not url:
+            return ""
+        try:
+            return self.safe(url)
+        except UnsafeURL:
+            return ""
+
+    # -- fetching -----------------------------------------------------------------------
+
+    @property
+    def client(self) -> HttpClient:
+        c = getattr(self._local, "client", None)
+        if c is None:
+            c = HttpClient(self.http, headers=self.extra_headers, cookies=self.cookies,
+                           pacer=self.pacer, site=self.name,
+                           min_interval_s=self.cfg.min_interval_s)
+            self._local.client = c
+            with self._lock:
+                self._clients.append(c)
+        return c
+
+    def fetch(self, url: str, avid: Avid, *, referer: str | None = None,
+              headers: Mapping[str, str] | None = None) -> Response:
+        """GET ``url`` and return the response only if it is a usable 2xx page.
+
+        Raises:
+            UpstreamError: network failure, timeout, 5xx or another unexpected status.
+            SourceBlocked: a challenge page (whatever the status), 403, 451 or 429.
+            SourceNotFound: 404 or 410.
+        """
+        try:
+            r = self.client.get(url, referer=referer, headers=headers)
+        except UpstreamError as e:
+            raise UpstreamError(self.name, avid.code, detail=e.detail, status=e.status) from None
+        self.classify(r, avid)
+        return r
+
+    def classify(self, r: Response, avid: Avid) -> None:
+        """Raise the typed outcome that a non-usable response stands for."""
+        s = r.status
+        if r.is_challenge:
+            raise SourceBlocked(self.name, avid.code, detail="challenge page", status=s)
+        if s in (403, 451, 429):
+            raise SourceBlocked(self.name, avid.code, status=s)
+        if s in (404, 410):
+            raise SourceNotFound(self.name, avid.code, status=s)
+        if not 200 <= s < 300:
+            raise UpstreamError(self.name, avid.code, status=s)
+
+    def _guard(self, avid: Avid, step: Callable[[], T]) -> T:
+        """Run ``step()``; give every failure the site and AVID, as a typed outcome."""
+        try:
+            return step()
+        except SourceError as e:
+            e.avid = e.avid or avid.code
+            raise
+        except UnsafeURL as e:
+            # A page pointing somewhere we refuse to go is this site's failure, not the pipeline's.
+            raise LayoutChanged(self.name, avid.code, detail=f"page gave an unsafe URL: {e.reason}") from e
+        except PARSE_ERRORS as e:
+            raise LayoutChanged(self.name, avid.code, detail=f"{type(e).__name__}: {e}"[:200]) from e
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for c in clients:
+            c.close()
+
+
+class VideoSource(Site):
+    """A site that turns an AVID into an HLS playlist URL."""
+
+    def resolve(self, avid: Avid) -> Found:
+        """Find ``avid`` on this site.
+
+        Returns:
+            Found: page URL, playlist URL (checked with ``check_url``), title and cover when known.
+        Raises:
+            SourceNotFound, SourceBlocked, UpstreamError, LayoutChanged: each naming this site.
+        """
+        return self._guard(avid, lambda: self._resolve(avid))
+
+    def _resolve(self, avid: Avid) -> Found:  # pragma: no cover - every adapter overrides it
+        raise NotImplementedError
+
+    def found(self, avid: Avid, page_url: str, playlist_url: str, *, title: str = "",
+              cover_url: str = "", referer: str = "", headers: Mapping[str, str] | None = None) -> Found:
+        """Build a :class:`Found`; the playlist URL must be safe, an unsafe cover is dropped."""
+        return Found(source=self.name, avid=avid.code, page_url=page_url,
+                     playlist_url=self.safe(playlist_url), title=title.strip(),
+                     cover_url=self.safe_or_empty(cover_url),
+                     referer=referer or self.base_url + "/", headers=dict(headers or {}))
+
+    def first_found(self, avid: Avid, urls: list[str], attempt: Callable[[str], T]) -> T:
+        """Try ``attempt(url)`` for each candidate page URL in order; return the first success.
+
+        A 404 moves on to the next URL; blocks and upstream errors stop at once (the other
+        URLs are on the same host). When no URL has a page, the strongest outcome wins:
+        a page without its landmark beats "not found".
+        """
+        last: SourceError | None = None
+        for u in urls:
+            try:
+                return attempt(u)
+            except (SourceNotFound, LayoutChanged) as e:
+                if last is None or isinstance(e, LayoutChanged):
+                    last = e
+        raise last or LayoutChanged(self.name, avid.code, detail="no candidate page URL")
+
+
+# -- small helpers shared by the parsers ----------------------------------------------
+
+def absolute(href: str, base_url: str) -> str:
+    """Prefix a relative href with the site base URL (kept with its path prefix)."""
+    href = (href or "").strip()
+    if not href:
+        return ""
+    if href.startswith("//"):
+        return (urlsplit(base_url).scheme or "https") + ":" + href
+    if urlsplit(href).scheme:
+        return href
+    if href.startswith("/"):
+        return base_url.rstrip("/") + href
+    return urljoin(base_url.rstrip("/") + "/", href)
+
+
+def strip_avid(title: str, code: str) -> str:
+    """``"ABC-123 A title"`` → ``"A title"`` (the AVID prefix as the sites print it)."""
+    t = (title or "").strip()
+    m = re.match(rf"^\[?{_avid_pattern(code)}\]?(?![A-Za-z0-9])[\s:：\-–—|]*", t, re.I)
+    return t[m.end():].strip() if m else t
+
+
+def first_result(html: str, link: re.Pattern[str], code: str) -> tuple[str | None, int]:
+    """The first search-result link whose ``<a>`` element names ``code``, and how many links there were.
+
+    Search pages list loose matches and suggestions too; a result that does not name the
+    AVID is not taken, so a near miss never resolves to someone else's video.
+    """
+    n = 0
+    for m in link.finditer(html):
+        n += 1
+        start = html.rfind("<a", 0, m.start())
+        end = html.find("</a>", m.end())
+        chunk = html[start if start >= 0 else m.start(): end if end >= 0 else m.end() + 500]
+        if mentions_avid(chunk, code):
+            return m.group(1), n
+    return None, n
+
+
+def mentions_avid(text: str, code: str) -> bool:
+    """Does ``text`` name ``code`` (``ABC-123``, ``abc-123`` or ``ABC123``), not ``ABC-1234``?"""
+    return re.search(rf"(?<![A-Za-z0-9]){_avid_pattern(code)}(?![0-9])", text or "", re.I) is not None
+
+
+def _avid_pattern(code: str) -> str:
+    parts = [re.escape(p) for p in code.split("-")]
+    return r"[-_ ]?".join(parts)
