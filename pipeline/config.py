@@ -7,6 +7,7 @@ environment at import time: callers pass ``environ`` in.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import types
 import typing
@@ -210,15 +211,21 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     for key, value in raw.items():
         if key not in names:
             raise ConfigError(f"{prefix}{key}", f"one of {', '.join(sorted(names))} (unknown key)")
+        if cls is Config and key in ("sources", "catalogues") and isinstance(value, dict):
+            value = _merge_sites(DEFAULT_SOURCES if key == "sources" else DEFAULT_CATALOGUES, value)
         values[key] = _coerce(hints[key], value, f"{prefix}{key}")
-    if cls is Config:
-        # Named source tables merge over the defaults, so a config may mention one source only.
-        for table, defaults in (("sources", DEFAULT_SOURCES), ("catalogues", DEFAULT_CATALOGUES)):
-            if table in values:
-                merged = dict(defaults)
-                merged.update(values[table])
-                values[table] = merged
     return cls(**values)
+
+
+def _merge_sites(defaults: Mapping[str, SourceConfig], raw: dict) -> dict:
+    """A config may mention one source, or one key of one source: the rest keeps its default."""
+    merged: dict[str, Any] = {n: dataclasses.asdict(c) for n, c in defaults.items()}
+    for name, settings in raw.items():
+        if isinstance(settings, dict) and name in merged:
+            merged[name] = {**merged[name], **settings}
+        else:
+            merged[name] = settings
+    return merged
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
@@ -231,7 +238,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return _coerce(inner[0], value, key)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key + ".")
-    if origin in (Mapping, dict) or tp is Mapping:
+    if origin in (Mapping, dict, collections.abc.Mapping) or tp is Mapping:
         if not isinstance(value, dict):
             raise ConfigError(key, "a mapping of name → settings", value)
         vt = args[1] if args else Any

@@ -47,6 +47,16 @@ def find_redis_server() -> str:
     return found
 
 
+def die_with_parent() -> None:
+    """SIGTERM when the process that started us dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,7 +77,8 @@ class EmbeddedRedis:
         sock = self.dir / "redis.sock"
         args = [self.binary, "--dir", str(self.dir), "--appendonly", "yes",
                 "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-                "--logfile", str(self.dir / "redis.log"), "--bind", "127.0.0.1"]
+                "--logfile", str(self.dir / "redis.log"), "--bind", "127.0.0.1",
+                "--pidfile", str(self.dir / "redis.pid")]
         if len(str(sock)) < _MAX_SOCKET_PATH:
             if sock.exists():
                 sock.unlink()
@@ -80,7 +91,8 @@ class EmbeddedRedis:
         # Own process group: a Ctrl-C in the terminal reaches the supervisor, which then
         # stops Redis last, after the workers have finished writing to it.
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:

@@ -1,0 +1,49 @@
+"""What a worker process needs to run stages, built once from config (no globals)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import redis
+
+from pipeline import cookies as cookie_store
+from pipeline.config import Config
+from pipeline.events import Events
+from pipeline.http import Pacer
+from pipeline.jobs import Jobs
+from pipeline.store import ResourceStore
+
+
+@dataclass
+class Context:
+    config: Config
+    redis: redis.Redis
+    events: Events
+    jobs: Jobs
+    store: ResourceStore
+    pacer: Pacer = field(default_factory=Pacer)
+    # Set when the worker is stopping: a running download stops and its stage is re-sent.
+    shutdown: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def create(cls, config: Config, redis_url: str) -> "Context":
+        client = redis.Redis.from_url(redis_url, health_check_interval=30)
+        return cls(config=config, redis=client,
+                   events=Events(client, maxlen=config.events_maxlen),
+                   jobs=Jobs(client, maxlen=config.events_maxlen),
+                   store=ResourceStore(config.data_path))
+
+    def cookies(self) -> Mapping[str, Mapping[str, str]]:
+        return cookie_store.load(self.config.data_path)
+
+    # Adapters are built per call: they hold curl handles, which are not thread-safe,
+    # and cookies may have been changed through the API since the last job.
+    def video_sources(self):
+        from sources.registry import build_sources
+        return build_sources(self.config, pacer=self.pacer, cookies=self.cookies())
+
+    def catalogues(self):
+        from sources.registry import build_catalogues
+        return build_catalogues(self.config, pacer=self.pacer)

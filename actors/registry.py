@@ -1,0 +1,128 @@
+"""Dramatiq actors for the stages, declared on a broker passed in (no import-time broker).
+
+Every actor takes ``(avid, job_id)``. The wrapper here is the only place that decides what
+an error means for the job: a :class:`Retriable` error is retried by Dramatiq with back-off
+while retries remain; anything else — or the last retry — fails the job with its reason and
+releases the claim. A stage interrupted by a worker shutdown is sent again at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from dramatiq.threading import Interrupt
+
+from actors import stages
+from actors.context import Context
+from pipeline import events as ev, jobs as jobstates, logs
+from pipeline.avid import parse
+from pipeline.broker import DOWNLOAD_QUEUE, METADATA_QUEUE
+from pipeline.config import Config
+from pipeline.errors import AllSourcesFailed, Cancelled, NassavError, Retriable
+
+log = logging.getLogger("nassav.actors")
+
+STAGES: dict[str, tuple[Callable, str]] = {
+    "resolve": (stages.resolve, METADATA_QUEUE),
+    "scrape": (stages.scrape, METADATA_QUEUE),
+    "cover": (stages.cover, METADATA_QUEUE),
+    "download": (stages.download, DOWNLOAD_QUEUE),
+}
+FIRST_STAGE = "resolve"
+
+
+@dataclass
+class Actors:
+    by_name: dict[str, dramatiq.Actor]
+
+    def send(self, stage: str, avid: str, job_id: str) -> None:
+        self.by_name[stage].send(avid, job_id)
+
+
+def declare(broker: dramatiq.Broker, config: Config,
+            context: Callable[[], Context] | None = None) -> Actors:
+    """Declare the stage actors on ``broker``; ``context`` is needed only where they run."""
+    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
+        broker.add_middleware(CurrentMessage())
+    actors = Actors({})
+    w, d = config.workers, config.download
+    for name, (fn, queue) in STAGES.items():
+        is_download = queue == DOWNLOAD_QUEUE
+        limit_s = d.time_limit_s if is_download else w.stage_time_limit_s
+        retries = d.max_retries if is_download else w.stage_max_retries
+        runner = _runner(name, fn, retries, actors, context)
+        actors.by_name[name] = dramatiq.actor(
+            runner, broker=broker, actor_name=name, queue_name=queue,
+            time_limit=limit_s * 1000, max_retries=retries,
+            min_backoff=5_000, max_backoff=300_000,
+            retry_when=lambda n, exc, _max=retries: isinstance(exc, Retriable) and n < _max)
+    return actors
+
+
+def _runner(name: str, fn: Callable, max_retries: int, actors: Actors,
+            context: Callable[[], Context] | None) -> Callable[[str, str], None]:
+    def run(avid_code: str, job_id: str) -> None:
+        if context is None:
+            raise RuntimeError("this process only sends messages; run stages in `nassav worker`")
+        ctx = context()
+        avid = parse(avid_code)
+        job = ctx.jobs.get(job_id)
+        if not job or job.get("status") in jobstates.TERMINAL:
+            log.info("job %s is gone or finished; skipping %s", job_id, name)
+            return
+        with logs.context(avid=avid.code, job=job_id[:8], stage=name):
+            if job.get("cancel"):
+                ctx.jobs.finish(job_id, avid.code, jobstates.CANCELLED, message="cancelled", stage=name)
+                return
+            try:
+                nxt = fn(ctx, avid, job_id)
+            except Cancelled as e:
+                if ctx.shutdown.is_set():
+                    log.info("worker stopping: %s will be resumed", name)
+                    actors.send(name, avid.code, job_id)
+                    return
+                ctx.jobs.finish(job_id, avid.code, jobstates.CANCELLED, message=str(e), stage=name)
+                return
+            except Retriable as e:
+                msg = CurrentMessage.get_current_message()
+                done = (msg.options.get("retries", 0) if msg else max_retries)
+                if done < max_retries:
+                    log.warning("%s failed (%s); retry %d of %d", name, e, done + 1, max_retries)
+                    ctx.events.emit(ev.WARNING, avid=avid.code, job_id=job_id, stage=name,
+                                    data={"message": f"{e}; retrying ({done + 1}/{max_retries})"})
+                    raise
+                _fail(ctx, avid.code, job_id, name, e)
+                return
+            except NassavError as e:
+                _fail(ctx, avid.code, job_id, name, e)
+                return
+            except Interrupt as e:  # time limit
+                _fail(ctx, avid.code, job_id, name, e)
+                raise
+            except Exception as e:
+                log.exception("internal error in %s", name)
+                _fail(ctx, avid.code, job_id, name, e, internal=True)
+                return
+            if nxt:
+                actors.send(nxt, avid.code, job_id)
+            else:
+                ctx.jobs.finish(job_id, avid.code, jobstates.COMPLETED, stage=name,
+                                message=f"{avid.code} done")
+    run.__name__ = name
+    return run
+
+
+def _fail(ctx: Context, avid: str, job_id: str, stage: str, exc: BaseException, *,
+          internal: bool = False) -> None:
+    if isinstance(exc, AllSourcesFailed):
+        reasons = [str(o) for o in exc.outcomes]
+    else:
+        reasons = [str(exc) or type(exc).__name__]
+    message = ("internal error: " if internal else "") + "; ".join(reasons)
+    log.error("job failed in %s: %s", stage, message)
+    ctx.jobs.finish(job_id, avid, jobstates.FAILED, message=message, stage=stage,
+                    data={"reasons": reasons, "error": type(exc).__name__})

@@ -1,0 +1,97 @@
+"""``nassav worker``: one process running Dramatiq workers for some queues.
+
+We drive ``dramatiq.Worker`` ourselves rather than through the ``dramatiq`` CLI so the
+config is passed in explicitly and a stop is clean: on SIGTERM/SIGINT a running download
+stops at once (its parts stay for resume) and its stage is sent again; metadata stages,
+which are short, finish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+import dramatiq
+import redis
+
+from actors.context import Context
+from actors.registry import declare
+from pipeline import logs
+from pipeline.broker import DOWNLOAD_QUEUE, NAMESPACE, QUEUES, make_broker
+from pipeline.config import Config
+
+log = logging.getLogger("nassav.worker")
+
+WORKERS_KEY = "nassav:workers"
+BEAT_S = 5.0
+
+
+def run(config: Config, redis_url: str, queues: list[str], threads: int | None = None) -> int:
+    unknown = set(queues) - set(QUEUES)
+    if unknown:
+        raise SystemExit(f"unknown queue(s) {', '.join(sorted(unknown))}; choose from {', '.join(QUEUES)}")
+    name = "worker-" + "-".join(queues)
+    logs.setup(name, data_dir=config.data_path, level=config.log_level, json_lines=config.log_json)
+    if threads is None:
+        threads = config.workers.download_threads if queues == [DOWNLOAD_QUEUE] else config.workers.metadata_threads
+
+    broker = make_broker(redis_url, config.workers)
+    ctx = Context.create(config, redis_url)
+    declare(broker, config, lambda: ctx)
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads,
+                             worker_timeout=config.workers.worker_timeout_ms)
+    # A download worker must not hoard download messages that an idle peer could take.
+    worker.queue_prefetch = threads if DOWNLOAD_QUEUE in queues else threads * 2
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    beat = threading.Thread(target=_beat, args=(broker, ctx.redis, me, queues, threads, stop),
+                            daemon=True, name="heartbeat")
+    beat.start()
+    log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
+    stop.wait()
+    log.info("stopping: finishing metadata stages, pausing downloads for resume")
+    ctx.shutdown.set()
+    worker.stop(timeout=30_000)
+    try:
+        ctx.redis.hdel(WORKERS_KEY, me)
+    except redis.RedisError:
+        pass
+    broker.close()
+    log.info("worker stopped")
+    return 0
+
+
+def _beat(broker, client: redis.Redis, me: str, queues: list[str], threads: int,
+          stop: threading.Event) -> None:
+    """Keep Dramatiq's heartbeat fresh even while every thread is busy on a long download
+    (its consumers only beat when they fetch), and publish this worker for /api/workers."""
+    started = time.time()
+    while True:
+        try:
+            now = time.time()
+            client.zadd(f"{NAMESPACE}:__heartbeats__", {broker.broker_id: int(now * 1000)})
+            client.hset(WORKERS_KEY, me, json.dumps({
+                "id": me, "host": me.rsplit(":", 1)[0], "pid": os.getpid(), "queues": queues,
+                "threads": threads, "started_at": started, "last_seen": now}))
+        except redis.RedisError as e:
+            log.warning("heartbeat failed: %s", e)
+        if stop.wait(BEAT_S):
+            return
+
+
+def _safe(url: str) -> str:
+    """The Redis URL without its password."""
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

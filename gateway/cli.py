@@ -1,0 +1,108 @@
+"""The ``nassav`` command.
+
+    nassav up       the whole service on this machine (embedded Redis unless one is configured)
+    nassav serve    the HTTP gateway only
+    nassav worker   a Dramatiq worker for some queues (run several, on several machines)
+    nassav hls      download any HLS URL to an MP4 with the built-in engine
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipeline.config import load
+from pipeline.errors import ConfigError
+
+EPILOG = """examples:
+  nassav up                                  start everything on http://127.0.0.1:8000
+  nassav up --config deploy/config.yaml --data-dir /srv/nassav
+  nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
+  nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
+  curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
+
+environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
+NASSAV_API_TOKEN override the config file."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML config (template: deploy/config.template.yaml)")
+    p.add_argument("--data-dir", metavar="DIR", help="where resource/{AVID}/ folders go (default ./resource)")
+    p.add_argument("--host", help="address the gateway binds (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="gateway port (default 8000)")
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    out = []
+    for flag in ("config", "data_dir", "host", "port"):
+        v = getattr(args, flag, None)
+        if v is not None:
+            out += ["--" + flag.replace("_", "-"), str(v)]
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nassav", description="Self-hosted AVID acquisition service.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    up = sub.add_parser("up", help="start the whole service (Redis, gateway, workers); Ctrl-C stops it")
+    _common(up)
+    serve = sub.add_parser("serve", help="run the HTTP gateway only")
+    _common(serve)
+    worker = sub.add_parser("worker", help="run a worker for some queues")
+    _common(worker)
+    worker.add_argument("--queues", nargs="+", default=["metadata", "download"],
+                        help="queues to consume: metadata, download (default both)")
+    worker.add_argument("--threads", type=int, help="worker threads (default from config)")
+    sub.add_parser("hls", help="download an HLS stream to MP4 (see `nassav hls --help`)", add_help=False)
+    return p
+
+
+def _config(args: argparse.Namespace):
+    return load(args.config, os.environ, data_dir=args.data_dir, host=args.host, port=args.port)
+
+
+def _redis_url_or_exit(cfg) -> str:
+    if not cfg.redis_url:
+        raise SystemExit("nassav: no Redis URL: set NASSAV_REDIS_URL or redis_url in the config "
+                         "(or use `nassav up`, which starts an embedded Redis)")
+    return cfg.redis_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "hls":
+        from pipeline.hls.cli import main as hls_main
+
+        return hls_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        cfg = _config(args)
+    except ConfigError as e:
+        print(f"nassav: {e}", file=sys.stderr)
+        return 2
+    if args.command == "up":
+        from gateway import supervisor
+        from pipeline import logs
+
+        logs.setup("up", data_dir=cfg.data_path, level=cfg.log_level, json_lines=cfg.log_json)
+        return supervisor.run(cfg, _passthrough(args))
+    if args.command == "serve":
+        from gateway.serve import serve
+
+        return serve(cfg, _redis_url_or_exit(cfg))
+    if args.command == "worker":
+        from actors.worker import run
+
+        return run(cfg, _redis_url_or_exit(cfg), args.queues, args.threads)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

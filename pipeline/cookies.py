@@ -1,0 +1,45 @@
+"""Per-source cookies, set by hand through the API or fetched from a site's home page.
+
+Stored in ``<data_dir>/cookies.json`` with mode 0600; never returned whole or logged:
+:func:`mask` shows a short prefix only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+from pipeline.store import atomic_write
+
+
+def path(data_dir: Path) -> Path:
+    return Path(data_dir) / "cookies.json"
+
+
+def load(data_dir: Path) -> dict[str, dict[str, str]]:
+    try:
+        raw = json.loads(path(data_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: {str(a): str(b) for a, b in v.items()} for k, v in raw.items() if isinstance(v, dict)}
+
+
+def save(data_dir: Path, cookies: Mapping[str, Mapping[str, str]]) -> None:
+    atomic_write(path(data_dir), json.dumps(cookies, indent=1).encode(), mode=0o600)
+
+
+def parse_header(text: str) -> dict[str, str]:
+    """``"a=1; b=2"`` (a browser's Cookie header) → ``{"a": "1", "b": "2"}``."""
+    out = {}
+    for part in text.split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            if k.strip():
+                out[k.strip()] = v.strip()
+    return out
+
+
+def mask(cookies: Mapping[str, str]) -> str:
+    """``"cf_clearance=AbCd…; sid=12…"``: enough to recognise, not enough to reuse."""
+    return "; ".join(f"{k}={v[:4]}…" for k, v in cookies.items())
