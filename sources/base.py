@@ -143,13 +143,16 @@ class Site:
               headers: Mapping[str, str] | None = None) -> Response:
         """GET ``url`` and return the response only if it is a usable 2xx page.
 
+        ``url`` is trusted as it is (built from the configured base URL): a URL taken
+        from a page must go through :meth:`safe` first.
+
         Raises:
             UpstreamError: network failure, timeout, 5xx or another unexpected status.
             SourceBlocked: a challenge page (whatever the status), 403, 451 or 429.
             SourceNotFound: 404 or 410.
         """
         try:
-            r = self.client.get(url, referer=referer, headers=headers)
+            r = self.client.get(url, referer=referer, headers=headers, check=False)
         except UpstreamError as e:
             raise UpstreamError(self.name, avid.code, detail=e.detail, status=e.status) from None
         self.classify(r, avid)

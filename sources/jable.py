@@ -13,7 +13,7 @@ from sources.base import Found, VideoSource, strip_avid
 NAME = "jable"
 
 _HLS = re.compile(r"""var\s+hlsUrl\s*=\s*(['"])(?P<url>[^'"]+)\1""")
-_SUFFIX = re.compile(r"\s*[-|]\s*Jable\.TV.*$", re.I)
+_SUFFIX = re.compile(r"(?:^|\s*[-|]\s*)Jable\.TV.*$", re.I)
 
 
 def parse_page(html: str, code: str) -> tuple[str, str, str]:

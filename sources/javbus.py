@@ -48,6 +48,8 @@ def parse_entry(html: str, code: str, *, base_url: str, source: str = NAME,
             raise LayoutChanged(source, detail="no info block on the page")
         raise SourceNotFound(source, detail=f"page does not mention {code}")
 
+    if not info:
+        raise LayoutChanged(source, detail="no info block (span.header labels) on the page")
     title = strip_avid(_SUFFIX.sub("", page_title), code) or strip_avid(h3, code)
     if not title:
         m = re.search(rf"\({re.escape(code)}\)\s*(.+)$", description, re.I)
