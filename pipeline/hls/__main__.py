@@ -1,0 +1,5 @@
+import sys
+
+from pipeline.hls.cli import main
+
+sys.exit(main())
