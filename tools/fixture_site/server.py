@@ -355,6 +355,8 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "fixture-site/1"
     timeout = 120  # idle keep-alive connections go away eventually
     server: FixtureHTTPServer
+    _head = False
+    _category = "control"
 
     def setup(self) -> None:
         super().setup()
@@ -383,6 +385,7 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch(head=True)
 
     def do_POST(self) -> None:
+        self._head, self._category = False, "control"
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path.rstrip("/")
