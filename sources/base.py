@@ -130,7 +130,7 @@ class Site:
     @property
     def client(self) -> HttpClient:
         c = getattr(self._local, "client", None)
-        if c is None:
+        if c is None or c not in self._clients:  # none yet on this thread, or closed by close()
             c = HttpClient(self.http, headers=self.extra_headers, cookies=self.cookies,
                            pacer=self.pacer, site=self.name,
                            min_interval_s=self.cfg.min_interval_s)
@@ -184,6 +184,7 @@ class Site:
             raise LayoutChanged(self.name, avid.code, detail=f"{type(e).__name__}: {e}"[:200]) from e
 
     def close(self) -> None:
+        """Close every thread's HTTP client; the next request opens a fresh one."""
         with self._lock:
             clients, self._clients = self._clients, []
         for c in clients:

@@ -228,3 +228,14 @@ def test_all_sources_failed_lists_one_line_per_source(site, adapters):
         SourceBlocked, UpstreamError, LayoutChanged, SourceNotFound)
     lines = str(e).split(": no source has it: ")[1].split("; ")
     assert len(lines) == len(SOURCES) and all(line.startswith(n + ": ") for line, n in zip(lines, SOURCES))
+
+
+def test_one_adapter_serves_many_threads(site, adapters):
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = by_name(adapters, "missav")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: src.resolve(AVID).playlist_url, range(8)))
+    assert len(set(results)) == 1
+    src.close()  # closed clients are replaced on the next request
+    assert src.resolve(AVID).playlist_url == results[0]
