@@ -29,7 +29,7 @@ def serve(config: Config, redis_url: str) -> int:
         app, host=config.host, port=config.port, log_config=None, access_log=False,
         loop="uvloop" if _has("uvloop") else "asyncio",
         http="httptools" if _has("httptools") else "h11",
-        ws="websockets", lifespan="on", timeout_graceful_shutdown=5))
+        ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=5))
     log.info("gateway listening on http://%s:%d", config.host, config.port)
     server.run()
     return 0
