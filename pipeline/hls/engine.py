@@ -185,7 +185,10 @@ def _get_text(client: HttpClient, url: str, guard: UrlGuard, retries: int,
     guard.check(url)
 
     def attempt() -> tuple[str, str]:
-        r = client.get(url)
+        try:
+            r = client.get(url)
+        except UpstreamError as e:  # network failure after the client's own quick retries
+            raise TransientError(e.detail) from None
         guard.check(r.url)
         if r.status == 200 and not r.is_challenge:
             return r.text, r.url
@@ -195,10 +198,7 @@ def _get_text(client: HttpClient, url: str, guard: UrlGuard, retries: int,
             raise UpstreamError("hls", detail=f"playlist {url} not found (expired token?)", status=r.status)
         raise TransientError(f"HTTP {r.status}")
 
-    try:
-        got, reason = with_retries(attempt, retries=retries, stop=cancel)
-    except UpstreamError as e:  # network failure after the client's own retries
-        raise UpstreamError("hls", detail=f"playlist {url}: {e.detail}", status=e.status) from None
+    got, reason = with_retries(attempt, retries=retries, stop=cancel)
     if got is None:
         raise UpstreamError("hls", detail=f"playlist {url}: {reason}")
     return got  # type: ignore[return-value]
@@ -222,7 +222,10 @@ def _fetch_keys(client: HttpClient, segments: list[Segment], *, guard: UrlGuard,
         guard.check(uri)
 
         def attempt(uri: str = uri) -> bytes:
-            r = client.get(uri)
+            try:
+                r = client.get(uri)
+            except UpstreamError as e:
+                raise TransientError(e.detail) from None
             guard.check(r.url)
             if r.status != 200:
                 raise TransientError(f"HTTP {r.status}")

@@ -1,0 +1,224 @@
+"""The HLS engine end to end: real HTTP (FixtureSite), real ffmpeg, no mocks.
+
+Every stream kind decodes; faults are survived; a dead segment fails the job by name;
+a SIGKILLed download resumes and refetches at most `concurrency` segments.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import HttpConfig
+from pipeline.errors import Cancelled, PlaylistError, SegmentFailed, UnsafeURL, UpstreamError
+from pipeline.hls import HlsOptions, Progress, download
+from pipeline.hls.remux import ffmpeg_exe, probe_duration
+from tests.conftest import ROOT, stop_group
+from tools.fixture_site import FixtureSite
+
+FFMPEG = ffmpeg_exe(None)
+PRIVATE = HttpConfig(allow_private_urls=True, timeout_s=10, retries=1)
+KIND_AVIDS = {"clear": "CLR-001", "aes128": "AES-001", "aes128_noiv": "NOIV-001",
+              "byterange": "BRG-001", "fmp4": "FMP-001", "disguised": "DIS-001"}
+LONG = "LONG-001"  # 40 segments of 1 s, for faults and resume
+
+
+@pytest.fixture(scope="module")
+def fx():
+    site = FixtureSite.start(titles=())
+    try:
+        for kind, avid in KIND_AVIDS.items():
+            site.add_title(avid, stream_kind=kind, duration_s=12.0, segment_s=2.0, video_kbps=800)
+        site.add_title(LONG, stream_kind="aes128", duration_s=40.0, segment_s=1.0, video_kbps=800)
+        yield site
+    finally:
+        site.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_site(fx):
+    fx.reset()
+    yield
+
+
+def master(fx: FixtureSite, avid: str) -> str:
+    return f"{fx.base_url}/cdn/{avid}/master.m3u8"
+
+
+def opts(**kw) -> HlsOptions:
+    kw.setdefault("http", PRIVATE)
+    return HlsOptions(**kw)
+
+
+def decode_errors(path: Path) -> str:
+    """What ``ffmpeg -v error -i path -f null -`` prints: empty for a clean decode."""
+    proc = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stderr.strip()
+
+
+def requested(fx: FixtureSite, avid: str) -> dict[int, int]:
+    return {int(k): v for k, v in fx.stats()["segments"].get(avid, {}).items()}
+
+
+@pytest.mark.parametrize("kind", list(KIND_AVIDS))
+def test_every_stream_kind_downloads_decodes_and_matches_duration(fx, tmp_path, kind):
+    avid = KIND_AVIDS[kind]
+    stream = fx.stream(avid)
+    seen: list[Progress] = []
+    out = tmp_path / f"{avid}.mp4"
+    result = download(master(fx, avid), out, part_dir=tmp_path / "parts", options=opts(), progress=seen.append)
+    assert result.path == out and out.is_file() and result.bytes == out.stat().st_size
+    assert result.segments == stream.segments == result.segments_fetched
+    assert result.expected_duration_s == pytest.approx(stream.duration_s, abs=0.01)
+    assert decode_errors(out) == ""
+    assert probe_duration(FFMPEG, out) == pytest.approx(stream.duration_s, rel=0.02)
+    assert not (tmp_path / "parts").exists()  # parts removed after success
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp file left beside it
+    # the high variant (v1) was chosen, the low one never fetched
+    playlists = fx.stats()["playlists"][avid]
+    assert playlists.get("v1") == 1 and "v0" not in playlists
+    assert seen[-1].percent == 100.0 and seen[-1].segments_done == stream.segments
+    assert all(0 <= p.percent <= 100 for p in seen)
+
+
+def test_faults_500s_truncations_and_stalls_still_complete(fx, tmp_path):
+    fx.set_faults(error_rate=0.10, truncate_rate=0.02, stall_rate=0.05, stall_s=4.0, seed=3)
+    stream = fx.stream(LONG)
+    out = tmp_path / "out.mp4"
+    result = download(master(fx, LONG), out, part_dir=tmp_path / "parts",
+                      options=opts(concurrency=8, stall_timeout_s=1.0, segment_retries=6))
+    counts = requested(fx, LONG)
+    assert sorted(counts) == list(range(stream.segments))
+    assert sum(counts.values()) > stream.segments  # faults really happened and were retried
+    assert result.segments == stream.segments
+    assert decode_errors(out) == ""
+    assert result.duration_s == pytest.approx(stream.duration_s, rel=0.02)
+
+
+def test_segment_failing_every_retry_fails_the_job_by_name(fx, tmp_path):
+    fx.set_faults(fail_segments=[3])
+    out = tmp_path / "out.mp4"
+    with pytest.raises(SegmentFailed) as err:
+        download(master(fx, KIND_AVIDS["aes128"]), out, part_dir=tmp_path / "parts",
+                 options=opts(segment_retries=2))
+    assert err.value.index == 3 and err.value.url.endswith("/seg3.ts")
+    assert "HTTP 500" in err.value.reason and "segment 3" in str(err.value)
+    assert requested(fx, KIND_AVIDS["aes128"])[3] == 3  # first try + 2 retries
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["parts"]  # no MP4, no temp file; parts kept
+
+
+def test_resume_after_sigkill_refetches_at_most_concurrency(fx, tmp_path):
+    concurrency = 4
+    stream = fx.stream(LONG)
+    seg_bytes = stream.total_bytes // stream.segments
+    fx.set_faults(bandwidth_bytes_per_s=seg_bytes)  # ~1 s per segment and connection
+    url = master(fx, LONG)
+    out, parts = tmp_path / "resumed.mp4", tmp_path / "parts"
+    cmd = [sys.executable, "-m", "pipeline.hls", url, "-o", str(out), "--part-dir", str(parts),
+           "--allow-private", "--concurrency", str(concurrency), "-q"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((parts / "seg").glob("*.ts"))) < 12:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "first run made no progress"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        stop_group(proc, signal.SIGKILL)
+    assert not out.exists()
+    first = requested(fx, LONG)
+    kept = len(list((parts / "seg").glob("*.ts")))
+    assert 12 <= kept < stream.segments
+
+    fx.reset()  # stats to zero, throttle off
+    rerun = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                           start_new_session=True)
+    assert rerun.returncode == 0, rerun.stderr
+    second = requested(fx, LONG)
+    refetched = set(first) & set(second)
+    assert len(refetched) <= concurrency, (sorted(first), sorted(second))
+    assert set(first) | set(second) == set(range(stream.segments))
+    assert len(second) == stream.segments - kept
+    assert not parts.exists()
+
+    clean = tmp_path / "clean.mp4"
+    download(url, clean, part_dir=tmp_path / "clean-parts", options=opts())
+    assert out.read_bytes() == clean.read_bytes()  # byte-identical to an uninterrupted run
+    assert decode_errors(out) == ""
+
+
+def test_cancel_stops_promptly_and_keeps_parts(fx, tmp_path):
+    stream = fx.stream(LONG)
+    fx.set_faults(bandwidth_bytes_per_s=stream.total_bytes // stream.segments // 2)
+    cancel = threading.Event()
+
+    def on_progress(p: Progress) -> None:
+        if p.segments_done >= 2:
+            cancel.set()
+
+    out = tmp_path / "out.mp4"
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        download(master(fx, LONG), out, part_dir=tmp_path / "parts", options=opts(concurrency=4),
+                 progress=on_progress, cancel=cancel)
+    assert time.monotonic() - t0 < 15
+    assert not out.exists()
+    assert len(list((tmp_path / "parts" / "seg").glob("*.ts"))) >= 2
+
+
+def test_speed_limit_and_ad_filter(fx, tmp_path):
+    avid = KIND_AVIDS["clear"]
+    stream = fx.stream(avid)
+    last = stream.segment_files[-1]
+    limit = stream.total_bytes // 2  # the whole stream in ≥ ~2 s
+    out = tmp_path / "out.mp4"
+    t0 = time.monotonic()
+    result = download(master(fx, avid), out, part_dir=tmp_path / "parts",
+                      options=opts(speed_limit_bytes_per_s=limit, ad_segment_regex=rf"/{last}$"))
+    took = time.monotonic() - t0
+    kept_bytes = stream.total_bytes - (stream.dir / last).stat().st_size
+    assert took >= 0.8 * kept_bytes / limit
+    assert result.segments == stream.segments - 1
+    assert result.expected_duration_s == pytest.approx(stream.duration_s - stream.segment_durations[-1])
+    assert result.duration_s == pytest.approx(result.expected_duration_s, rel=0.02)
+    assert stream.segments - 1 not in requested(fx, avid)
+
+
+def test_private_address_refused_without_opt_in(fx, tmp_path):
+    with pytest.raises(UnsafeURL):
+        download(master(fx, KIND_AVIDS["clear"]), tmp_path / "o.mp4", part_dir=tmp_path / "p",
+                 options=HlsOptions())
+    assert fx.stats()["requests"] == {}  # refused before any request was sent
+
+
+def test_missing_playlist_and_non_playlist_are_typed(fx, tmp_path):
+    with pytest.raises(UpstreamError, match="404"):
+        download(f"{fx.base_url}/cdn/NOPE-404/master.m3u8", tmp_path / "o.mp4", part_dir=tmp_path / "p",
+                 options=opts(segment_retries=0))
+    with pytest.raises(PlaylistError, match="not an HLS playlist"):
+        download(f"{fx.base_url}/", tmp_path / "o.mp4", part_dir=tmp_path / "p", options=opts())
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cli_writes_mp4(fx, tmp_path):
+    from pipeline.hls.cli import main
+
+    out = tmp_path / "cli.mp4"
+    rc = main([master(fx, KIND_AVIDS["aes128"]), "-o", str(out), "--allow-private", "-q",
+               "--referer", f"{fx.base_url}/site/missav/", "--header", "X-Test: 1"])
+    assert rc == 0 and out.is_file()
+    assert main([f"{fx.base_url}/cdn/NOPE-404/master.m3u8", "-o", str(tmp_path / "x.mp4"),
+                 "--allow-private", "-q", "--retries", "0"]) == 1
