@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from actors.context import Context
 from pipeline import artwork, events as ev, nfo
@@ -22,6 +23,7 @@ from pipeline.events import ProgressThrottle
 from pipeline.http import HttpClient
 from pipeline.jobs import RUNNING
 from pipeline.mutex import Mutex
+from pipeline.source_health import SourceHealth
 from pipeline.store import atomic_write
 
 log = logging.getLogger("nassav.stages")
@@ -53,10 +55,26 @@ def _source_record(found: Any) -> dict[str, Any]:
 
 
 def resolve_now(ctx: Context, avid: Avid) -> tuple[dict[str, Any], list[str]]:
-    """Ask the sources by weight; returns the source record and one line per other outcome."""
+    """Ask the sources by weight, skipping those in back-off (unless all are); record each
+    outcome in the shared source health. Returns the source record and one line per other
+    outcome."""
+    from pipeline.errors import AllSourcesFailed
     from sources.registry import resolve_any
 
-    found, outcomes = resolve_any(avid, ctx.video_sources())
+    sources = ctx.video_sources()
+    health = SourceHealth(ctx.redis)
+    skip = health.in_backoff(s.name for s in sources)
+    if len(skip) == len(sources):
+        skip = set()  # all sidelined: asking beats failing without trying
+    try:
+        found, outcomes = resolve_any(avid, sources, skip=skip)
+    except AllSourcesFailed as e:
+        for o in e.outcomes:
+            health.record(o.source, o.outcome, o.detail)
+        raise
+    for o in outcomes:
+        health.record(o.source, o.outcome, o.detail)
+    health.record(found.source, "found")
     return _source_record(found), [str(o) for o in outcomes]
 
 
@@ -126,7 +144,8 @@ def cover(ctx: Context, avid: Avid, job_id: str) -> str | None:
             if not url:
                 continue
             try:
-                r = client.get(url, referer=referer or None)
+                # Catalogue CDNs want the site's root as Referer (FIELD_NOTES §2).
+                r = client.get(url, referer=_site_root(referer) if referer else None)
                 if r.status != 200:
                     errors.append(f"{url}: HTTP {r.status}")
                     continue
@@ -145,6 +164,11 @@ def cover(ctx: Context, avid: Avid, job_id: str) -> str | None:
     _warn(ctx, avid, job_id, "cover", "no cover: " + ("; ".join(errors) or "no cover URL known"))
     _finished(ctx, avid, job_id, "cover", url=None, errors=errors)
     return nxt
+
+
+def _site_root(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
 
 
 def write_nfo(ctx: Context, avid: Avid) -> None:

@@ -105,3 +105,46 @@ def test_one_avid_end_to_end_on_embedded_redis(site, tmp_path):
 
 def test_one_avid_end_to_end_on_configured_redis(site, tmp_path, r, redis_url):
     run_one_avid(site, tmp_path, redis_url=redis_url)
+
+
+def test_fallback_and_all_sources_failing(tmp_path, r, redis_url):
+    """Top source blocked → the next one serves it, and the events name both outcomes;
+    a title no source has fails with one reason per source and frees its claim."""
+    from pipeline.config import DEFAULT_SOURCES
+
+    site = FixtureSite.start(titles=("DEMO-001", "DEMO-002"), stream_kind="clear", duration_s=4.0)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    cfg = site.write_config(tmp_path / "config.yaml", data_dir=data_dir, redis_url=redis_url)
+    site.set_scenario("missav", "challenge_403", avid="DEMO-001")
+    for name in DEFAULT_SOURCES:
+        site.set_scenario(name, "not_found", avid="DEMO-002")
+    svc = Service(cfg, data_dir)
+    rec = None
+    try:
+        svc.wait_ready()
+        rec = EventRecorder(f"ws://127.0.0.1:{svc.port}/ws/tasks/")
+        ok_job = http("POST", svc.base + "/api/downloads/DEMO-001")[1]["data"]["job_id"]
+        bad_job = http("POST", svc.base + "/api/downloads/DEMO-002")[1]["data"]["job_id"]
+
+        rec.wait_type("task_completed", ok_job, timeout_s=90)
+        resolved = [m for m in rec.messages if m["type"] == "stage_finished"
+                    and m["data"]["task_id"] == ok_job and m["data"]["stage"] == "resolve"][0]
+        outcomes = resolved["data"]["outcomes"]
+        assert outcomes[0].startswith("missav: blocked") and "403" in outcomes[0], outcomes
+        assert outcomes[-1] == "jable: found", outcomes
+        assert resolved["data"]["source"] == "jable"
+
+        failed = rec.wait_type("task_failed", bad_job, timeout_s=90)
+        reasons = failed["data"]["reasons"]
+        assert len(reasons) == len(DEFAULT_SOURCES), reasons
+        assert all("not found" in line for line in reasons), reasons
+        assert {line.split(":")[0] for line in reasons} == set(DEFAULT_SOURCES)
+        # The claim is free again: the same AVID can be submitted once more.
+        code, _ = http("POST", svc.base + "/api/downloads/DEMO-002")
+        assert code == 202
+    finally:
+        if rec:
+            rec.close()
+        svc.stop()
+        site.stop()
