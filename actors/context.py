@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -26,6 +28,8 @@ class Context:
     pacer: Pacer = field(default_factory=Pacer)
     # Set when the worker is stopping: a running download stops and its stage is re-sent.
     shutdown: threading.Event = field(default_factory=threading.Event)
+    # host:pid, stamped on stage events so a run can tell which worker did what.
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @classmethod
     def create(cls, config: Config, redis_url: str) -> "Context":

@@ -35,10 +35,12 @@ def _started(ctx: Context, avid: Avid, job_id: str, stage: str) -> None:
         ctx.events.emit(ev.TASK_STARTED, avid=avid.code, job_id=job_id, stage=stage,
                         data={"status": RUNNING, "kind": job.get("kind", "")})
     ctx.jobs.update(job_id, status=RUNNING, stage=stage)
-    ctx.events.emit(ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage=stage)
+    ctx.events.emit(ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage=stage,
+                    data={"worker": ctx.worker_id})
 
 
 def _finished(ctx: Context, avid: Avid, job_id: str, stage: str, **data: Any) -> None:
+    data["worker"] = ctx.worker_id
     ctx.events.emit(ev.STAGE_FINISHED, avid=avid.code, job_id=job_id, stage=stage, data=data)
 
 

@@ -19,6 +19,7 @@ import time
 import dramatiq
 import redis
 
+from actors import sweeping
 from actors.context import Context
 from actors.registry import declare
 from pipeline import logs
@@ -42,7 +43,7 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
 
     broker = make_broker(redis_url, config.workers)
     ctx = Context.create(config, redis_url)
-    declare(broker, config, lambda: ctx)
+    actors = declare(broker, config, lambda: ctx)
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads,
                              worker_timeout=config.workers.worker_timeout_ms)
@@ -57,6 +58,8 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     beat = threading.Thread(target=_beat, args=(broker, ctx.redis, me, queues, threads, stop),
                             daemon=True, name="heartbeat")
     beat.start()
+    if config.workers.sweep_interval_s > 0:
+        sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
     log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
     stop.wait()
     log.info("stopping: finishing metadata stages, pausing downloads for resume")

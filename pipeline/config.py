@@ -110,6 +110,7 @@ class WorkerConfig:
     worker_timeout_ms: int = 100
     stage_time_limit_s: int = 300
     stage_max_retries: int = 3
+    sweep_interval_s: float = 60.0  # 0 disables the periodic sweep in this worker
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import redis
 
 PREFIX = "nassav:source:"
 BACKOFF_S = (0, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
-HEALTHY_OUTCOMES = ("found", "not found")
+HEALTHY_OUTCOMES = ("found", "not found", "probe ok")
 NEUTRAL_OUTCOMES = ("skipped",)
 
 
@@ -74,6 +74,10 @@ class SourceHealth:
 
     def in_backoff(self, names: Iterable[str]) -> set[str]:
         return {n for n in names if self.get(n)["state"] == "backoff"}
+
+    def due_for_probe(self, names: Iterable[str]) -> list[str]:
+        """Sources that failed lately and whose back-off has run out."""
+        return [n for n in names if self.get(n)["state"] == "failing"]
 
     def clear(self, name: str) -> None:
         self.client.delete(key(name))

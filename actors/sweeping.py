@@ -1,0 +1,51 @@
+"""Runs the periodic sweep (pipeline/sweep.py) from a worker process, and probes sources."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from actors.context import Context
+from pipeline.http import HttpClient
+from pipeline.source_health import SourceHealth
+from pipeline.sweep import Sweeper
+
+log = logging.getLogger("nassav.sweep")
+
+
+def probe_sources(ctx: Context) -> dict[str, str]:
+    """GET the home page of each source whose back-off ran out; record what it says."""
+    health = SourceHealth(ctx.redis)
+    results = {}
+    for name in health.due_for_probe(n for n, _ in ctx.config.sources_by_weight()):
+        cfg = ctx.config.sources[name]
+        try:
+            with HttpClient(ctx.config.http, site=name) as client:
+                r = client.get(cfg.base_url.rstrip("/") + "/", check=False, timeout_s=15)
+            if r.is_challenge or r.status in (403, 429, 451):
+                outcome = "blocked"
+            elif r.status >= 500:
+                outcome = "upstream error"
+            else:
+                outcome = "probe ok"
+            detail = f"HTTP {r.status}" + (", challenge page" if r.is_challenge else "")
+        except Exception as e:
+            outcome, detail = "upstream error", str(e)[:200]
+        health.record(name, outcome, detail)
+        results[name] = outcome
+    return results
+
+
+def start(ctx: Context, requeue, *, period_s: float, stop: threading.Event) -> threading.Thread:
+    sweeper = Sweeper(ctx.redis, ctx.store, requeue=requeue, probe=lambda: probe_sources(ctx))
+
+    def loop() -> None:
+        while not stop.wait(period_s):
+            try:
+                sweeper.try_run(period_s)
+            except Exception:
+                log.exception("sweep failed")
+
+    t = threading.Thread(target=loop, name="sweep", daemon=True)
+    t.start()
+    return t
