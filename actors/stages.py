@@ -134,38 +134,90 @@ def cover(ctx: Context, avid: Avid, job_id: str) -> str | None:
     _started(ctx, avid, job_id, "cover")
     meta = ctx.store.read_meta(avid) or {}
     kind = (ctx.jobs.get(job_id) or {}).get("kind", "download")
-    nxt = "download" if kind == "download" else None
-    if ctx.store.cover(avid).exists():
-        _finished(ctx, avid, job_id, "cover", reused=True)
-        return nxt
+    with HttpClient(ctx.config.http, pacer=ctx.pacer) as client:
+        if ctx.store.cover(avid).exists():
+            result: dict[str, Any] = {"reused": True}
+        else:
+            result = _fetch_cover(ctx, client, avid, job_id, meta)
+        result.update(_fetch_extras(ctx, client, avid, meta))
+    write_nfo(ctx, avid)
+    _finished(ctx, avid, job_id, "cover", **result)
+    return "download" if kind == "download" else None
+
+
+def _fetch_cover(ctx: Context, client: HttpClient, avid: Avid, job_id: str,
+                 meta: dict[str, Any]) -> dict[str, Any]:
+    """Catalogue cover first, the source page's second; artwork written atomically."""
     candidates = [((meta.get("catalogue") or {}).get("cover_url"), (meta.get("catalogue") or {}).get("page_url")),
                   ((meta.get("source") or {}).get("cover_url"), (meta.get("source") or {}).get("page_url"))]
     errors = []
-    with HttpClient(ctx.config.http, pacer=ctx.pacer) as client:
-        for url, referer in candidates:
-            if not url:
+    for url, referer in candidates:
+        if not url:
+            continue
+        try:
+            # Catalogue CDNs want the site's root as Referer (FIELD_NOTES §2).
+            r = client.get(url, referer=_site_root(referer) if referer else None)
+            if r.status != 200:
+                errors.append(f"{url}: HTTP {r.status}")
                 continue
-            try:
-                # Catalogue CDNs want the site's root as Referer (FIELD_NOTES §2).
-                r = client.get(url, referer=_site_root(referer) if referer else None)
-                if r.status != 200:
-                    errors.append(f"{url}: HTTP {r.status}")
-                    continue
-                art = artwork.make_artwork(r.content)
-            except NassavError as e:
-                errors.append(str(e))
-                continue
-            atomic_write(ctx.store.cover(avid), art["cover"])
-            if ctx.config.library.write_poster:
-                atomic_write(ctx.store.file(avid, "-fanart.jpg"), art["fanart"])
-                atomic_write(ctx.store.file(avid, "-poster.jpg"), art["poster"])
-                atomic_write(ctx.store.file(avid, "-thumb.jpg"), art["thumb"])
-            ctx.store.update_meta(avid, cover_file=ctx.store.cover(avid).name)
-            _finished(ctx, avid, job_id, "cover", url=url)
-            return nxt
+            art = artwork.make_artwork(r.content)
+        except NassavError as e:
+            errors.append(str(e))
+            continue
+        atomic_write(ctx.store.cover(avid), art["cover"])
+        if ctx.config.library.write_poster:
+            atomic_write(ctx.store.file(avid, "-fanart.jpg"), art["fanart"])
+            atomic_write(ctx.store.file(avid, "-poster.jpg"), art["poster"])
+            atomic_write(ctx.store.file(avid, "-thumb.jpg"), art["thumb"])
+        ctx.store.update_meta(avid, cover_file=ctx.store.cover(avid).name)
+        return {"url": url}
     _warn(ctx, avid, job_id, "cover", "no cover: " + ("; ".join(errors) or "no cover URL known"))
-    _finished(ctx, avid, job_id, "cover", url=None, errors=errors)
-    return nxt
+    return {"url": None, "errors": errors}
+
+
+def _save_image(client: HttpClient, url: str, referer: str | None, path) -> bool:
+    """Fetch a picture to ``path`` unless it is there already; only pictures land in the library."""
+    if path.exists():
+        return True
+    try:
+        r = client.get(url, referer=referer)
+        if r.status != 200:
+            return False
+        artwork.load(r.content)
+    except NassavError:
+        return False
+    atomic_write(path, r.content)
+    return True
+
+
+def _fetch_extras(ctx: Context, client: HttpClient, avid: Avid, meta: dict[str, Any]) -> dict[str, Any]:
+    """Sample stills into extrafanart/ and actor photos into .actors/, when enabled."""
+    lib = ctx.config.library
+    referer = _site_root((meta.get("catalogue") or {}).get("page_url") or "") if meta.get("catalogue") else None
+    out: dict[str, Any] = {}
+    if lib.extrafanart and meta.get("samples"):
+        folder = ctx.store.dir(avid) / "extrafanart"
+        out["extrafanart"] = sum(_save_image(client, url, referer, folder / f"fanart{i}.jpg")
+                                 for i, url in enumerate(meta["samples"], 1))
+    if lib.actor_photos and meta.get("actors"):
+        actors, got = [], 0
+        for a in meta["actors"]:
+            a = dict(a)
+            if a.get("avatar_url") and a.get("name"):
+                rel = f".actors/{_safe_name(a['name'])}.jpg"
+                if _save_image(client, a["avatar_url"], referer, ctx.store.dir(avid) / rel):
+                    a["avatar_local"] = rel
+                    got += 1
+            actors.append(a)
+        ctx.store.update_meta(avid, actors=actors)
+        out["actor_photos"] = got
+    return out
+
+
+def _safe_name(name: str) -> str:
+    """Jellyfin/Kodi's ``.actors/First_Last.jpg``, with nothing that could leave the folder."""
+    cleaned = "".join(c if c.isalnum() or c in " -" else "_" for c in name).strip().replace(" ", "_")
+    return cleaned[:80] or "actor"
 
 
 def _site_root(url: str) -> str:
