@@ -22,7 +22,7 @@ _ctx: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("nassav_lo
 
 # Values after these words are secrets: cookies, tokens, auth headers.
 _SECRET = re.compile(r"(?i)(cookie|token|authorization|bearer|password|secret|cf_clearance)"
-                     r"(\s*[=:]\s*|\"\s*:\s*\"|\s+)([^\s,;\"'&]{4})[^\s,;\"'&]*")
+                     r"(\s*[=:]\s*|\"\s*:\s*\"|\s+)((?:bearer\s+)?[^\s,;\"'&]{4})[^\s,;\"'&]*")
 
 
 def redact(text: str) -> str:
