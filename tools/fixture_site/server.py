@@ -489,6 +489,12 @@ class Handler(BaseHTTPRequestHandler):
         if scenario == "timeout":
             self._wait(float(self.state.faults["timeout_s"]))
             raise _Abort()  # a client still waiting sees the connection close
+        if sub in ("", "/"):
+            # Real sites hand out session cookies on their home page; nassav's automatic
+            # cookie fetch and the sweep's health probe read it.
+            self._send(200, _page(f"{name}", "home page of a fictional site"),
+                       headers={"Set-Cookie": f"session_{name}=fixture-{name}-0123456789; Path=/"})
+            return
         base_url = f"{self.state.root_url}/site/{name}"
         req = SiteRequest(site=name, path=sub, query=query,
                           headers={k.lower(): v for k, v in self.headers.items()},
