@@ -2,12 +2,19 @@
 
 Nothing slow happens in a request: the stages run in the workers. ``create_app(config,
 redis_url)`` builds everything explicitly; Redis pools open in the lifespan.
+
+Where things plug in: the REST API lives in ``gateway/api/`` (one module per family, each with
+a ``routes()``), served under ``/api`` and ``/nassav/api``. ``gateway/web`` and ``gateway/sse``,
+when present, may define ``extra_routes() -> list`` (mounted at the top level, e.g. ``/`` and
+``/api/events``) and ``PUBLIC_PATHS`` (paths that stay open when a token is set, e.g. the
+page's static shell). Auth, CORS and the body limit wrap everything (``gateway/auth.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import shutil
@@ -18,17 +25,27 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from gateway import openapi
+from gateway.api import downloads as downloads_api, ops as ops_api, resources as resources_api
+from gateway.api import settings as settings_api, sources as sources_api
+from gateway.api.common import ApiError, envelope
+from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
+from gateway.dashboard import Dashboard
+from gateway.index import LibraryIndex
+from gateway.projection import Projection
 from gateway.relay import Relay, id_key
 from pipeline import events as ev, jobs as jobstates
-from pipeline.avid import parse
 from pipeline.broker import QUEUES, make_broker
 from pipeline.config import Config
-from pipeline.errors import InvalidAvid
 from pipeline.store import ResourceStore
 
 log = logging.getLogger("nassav.gateway")
@@ -37,20 +54,17 @@ WORKERS_KEY = "nassav:workers"
 WORKER_STALE_S = 30
 
 
-def envelope(data: Any = None, *, code: int = 200, message: str = "ok", **extra: Any) -> JSONResponse:
-    """The old client's ``{code, message, data}``, with ``code`` equal to the HTTP status."""
-    body = {"code": code, "message": message, "data": data}
-    body.update(extra)
-    return JSONResponse(body, status_code=code)
-
-
 class State:
     """What the routes share; one per app."""
 
     def __init__(self, config: Config, redis_url: str):
         self.config = config
+        # The config before the data dir's stored overrides (PUT /api/setting works on it).
+        self.config_base = config
         self.redis_url = redis_url
         self.store = ResourceStore(config.data_path)
+        self.index: LibraryIndex | None = None
+        self.projection: Projection | None = None
         self.redis: aioredis.Redis | None = None
         self.relay: Relay | None = None
         self.actors = None
@@ -67,8 +81,15 @@ class State:
         self.actors = declare(self.broker, self.config)
         self.relay = Relay(self.redis)
         await self.relay.start()
+        self.index = await run_in_threadpool(LibraryIndex, self.config.data_path, store=self.store)
+        self.projection = Projection(self.redis, self.index)
+        await self.projection.start()
 
     async def close(self) -> None:
+        if self.projection:
+            await self.projection.stop()
+        if self.index:
+            self.index.close()
         if self.relay:
             await self.relay.stop()
         if self.redis:
@@ -117,28 +138,8 @@ def _state(request: Request | WebSocket) -> State:
 
 # -- routes -----------------------------------------------------------------
 
-async def submit_download(request: Request) -> JSONResponse:
-    st = _state(request)
-    try:
-        avid = parse(request.path_params["avid"])
-    except InvalidAvid as e:
-        return envelope(None, code=400, message=str(e))
-    if st.store.has_video(avid):
-        return envelope({"avid": avid.code, "status": "downloaded"}, code=409,
-                        message=f"{avid.code} is already downloaded")
-    res = await st.submit(avid.code, "download")
-    if not res.accepted:
-        return envelope({"avid": avid.code, "job_id": res.job_id, "status": "exists"}, code=409,
-                        message=f"{avid.code} already has a job in progress ({res.job_id})")
-    return envelope({"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id,
-                     "status": jobstates.QUEUED}, code=202, message=f"{avid.code} queued")
-
-
-async def queue_status(request: Request) -> JSONResponse:
-    return envelope(await _state(request).queue_status())
-
-
 async def health(request: Request) -> JSONResponse:
+    """Redis reachable, live workers per queue, free disk space of the data dir (always public)."""
     st = _state(request)
     out: dict[str, Any] = {"redis": "down", "workers": {q: 0 for q in QUEUES}}
     ok = True
@@ -241,13 +242,30 @@ async def ws_tasks(websocket: WebSocket) -> None:
 
 
 def api_routes() -> list:
-    return [
-        Route("/downloads/{avid}", submit_download, methods=["POST"]),
-        Route("/tasks/queue/status", queue_status, methods=["GET"]),
-    ]
+    """Every REST route, relative to ``/api`` (and ``/nassav/api``)."""
+    return [*downloads_api.routes(), *resources_api.routes(), *sources_api.routes(),
+            *settings_api.routes(), *ops_api.routes()]
 
 
-def create_app(config: Config, redis_url: str) -> Starlette:
+def _plugins() -> tuple[list, list[str]]:
+    """Routes and public paths from the optional ``gateway.web`` / ``gateway.sse`` modules."""
+    routes: list = []
+    public: list[str] = []
+    for name in ("gateway.sse", "gateway.web"):
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        if hasattr(mod, "extra_routes"):
+            routes += list(mod.extra_routes())
+        public += list(getattr(mod, "PUBLIC_PATHS", ()))
+    return routes, public
+
+
+def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
+    """The gateway; Redis, the relay, the index and its projection open in the lifespan."""
     st = State(config, redis_url)
 
     @contextlib.asynccontextmanager
@@ -258,18 +276,45 @@ def create_app(config: Config, redis_url: str) -> Starlette:
         finally:
             await st.close()
 
+    extra, public = _plugins()
+    dashboard = Dashboard(st, "/dashboard")
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", ops_api.metrics, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        Route("/docs", openapi.docs, methods=["GET"]),
+        *extra,
         Mount("/api", routes=api_routes()),
         Mount("/nassav/api", routes=api_routes()),
         WebSocketRoute("/ws/tasks/", ws_tasks),
         WebSocketRoute("/nassav/ws/tasks/", ws_tasks),
+        Mount("/dashboard", app=dashboard),
     ]
+    assets = openapi.assets_dir()
+    if assets:
+        routes.append(Mount(openapi.DOCS_ASSETS, app=StaticFiles(directory=assets), name="docs-assets"))
 
     async def redis_down(request: Request, exc: Exception) -> JSONResponse:
         return envelope(None, code=503, message=f"Redis is unreachable ({exc}); try again shortly")
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={RedisError: redis_down, ConnectionError: redis_down})
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return envelope(exc.data, code=exc.code, message=exc.message)
+
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
+        return JSONResponse({"code": exc.status_code, "message": str(message), "data": None},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    middleware = []
+    if config.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                                     allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                                     allow_headers=["Authorization", "Content-Type", "Last-Event-ID"]))
+    middleware += [Middleware(BodyLimit, max_bytes=max_body_bytes),
+                   Middleware(TokenAuth, token=config.api_token, public=(*PUBLIC_PATHS, *public))]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                    exception_handlers={RedisError: redis_down, ConnectionError: redis_down,
+                                        ApiError: api_error, HTTPException: http_error})
     app.state.nassav = st
+    app.state.openapi = None
     return app

@@ -1,0 +1,127 @@
+"""What every API module shares: the envelope, the one API error, and input parsing.
+
+Every answer is the old client's ``{code, message, data}`` with ``code`` equal to the HTTP
+status. Handlers raise :class:`ApiError` for anything the caller got wrong; the app turns it
+into an envelope, so bad input is always a 4xx and never reaches a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable, Mapping
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from pipeline.avid import Avid, parse
+from pipeline.errors import InvalidAvid
+
+MAX_PAGE_SIZE = 100
+MAX_BATCH = 500
+
+
+def envelope(data: Any = None, *, code: int = 200, message: str = "ok", **extra: Any) -> JSONResponse:
+    """The old client's ``{code, message, data}``, with ``code`` equal to the HTTP status."""
+    body = {"code": code, "message": message, "data": data}
+    body.update(extra)
+    return JSONResponse(body, status_code=code)
+
+
+def paginated(items: list[Any], *, total: int, page: int, page_size: int, message: str = "ok") -> JSONResponse:
+    """An envelope with the old client's ``pagination`` block."""
+    pages = math.ceil(total / page_size) if page_size else 0
+    return envelope(items, message=message,
+                    pagination={"total": total, "page": page, "page_size": page_size, "pages": pages})
+
+
+class ApiError(Exception):
+    """A request the API refuses; becomes an envelope with ``code`` as the HTTP status."""
+
+    def __init__(self, code: int, message: str, data: Any = None):
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+
+def state(request: Request):
+    """The app's :class:`gateway.app.State`."""
+    return request.app.state.nassav
+
+
+def avid_of(text: object) -> Avid:
+    """Parse an AVID or raise a 400 naming the accepted forms."""
+    try:
+        return parse(text)
+    except InvalidAvid as e:
+        raise ApiError(400, str(e)) from None
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what was expected."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "the body is not valid JSON; send a JSON object") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def int_param(params: Mapping[str, str], name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer from {lo} to {hi} (got {raw[:20]!r})") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"{name} must be an integer from {lo} to {hi} (got {value})")
+    return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def bool_param(params: Mapping[str, str], name: str) -> bool | None:
+    """``None`` when absent; true/false/1/0/yes/no otherwise; anything else is a 400."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    low = raw.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ApiError(400, f"{name} must be true or false (got {raw[:20]!r})")
+
+
+def choice_param(params: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in choices:
+        raise ApiError(400, f"{name} must be one of {', '.join(choices)} (got {raw[:30]!r})")
+    return raw
+
+
+def body_bool(body: Mapping[str, Any], name: str) -> bool | None:
+    if name not in body or body[name] is None:
+        return None
+    if not isinstance(body[name], bool):
+        raise ApiError(400, f"{name} must be true or false")
+    return body[name]
+
+
+def doc(*, query: Mapping[str, str] | None = None, body: Mapping[str, Any] | None = None,
+        responses: Mapping[int, str] | None = None) -> Callable:
+    """Attach OpenAPI details (query parameters, body fields, responses) to an endpoint."""
+    def mark(fn: Callable) -> Callable:
+        fn.__openapi__ = {"query": dict(query or {}), "body": dict(body or {}),
+                          "responses": dict(responses or {})}
+        return fn
+    return mark

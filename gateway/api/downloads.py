@@ -1,0 +1,161 @@
+"""Jobs: submit a download, cancel a job, submit many, and the queue as the old client sees it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.api.common import MAX_BATCH, ApiError, avid_of, doc, envelope, json_object, state
+from pipeline import events as ev, jobs as jobstates
+from pipeline.broker import NAMESPACE, QUEUES
+from pipeline.claims import claim_key
+
+Outcome = tuple[int, str, dict[str, Any]]
+
+# Mark the job cancelled; a job no worker has touched yet is finished here and then (its
+# claim released, its final event appended) in the same call, since no actor will do it.
+_CANCEL = """
+local status = redis.call('HGET', KEYS[2], 'status')
+if not status then return {0, ''} end
+if status == 'completed' or status == 'failed' or status == 'cancelled' then return {3, status} end
+redis.call('HSET', KEYS[2], 'cancel', '1')
+if status ~= 'queued' then return {1, status} end
+redis.call('HSET', KEYS[2], 'status', 'cancelled', 'message', ARGV[5], 'updated_at', ARGV[4],
+           'finished_at', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local ef = {}
+for i = 6, #ARGV do ef[#ef + 1] = ARGV[i] end
+return {2, redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', unpack(ef))}
+"""
+
+
+async def submit(st, avid_text: object, kind: str) -> Outcome:
+    """Claim and queue one AVID; the (HTTP code, message, data) the API answers for it."""
+    avid = avid_of(avid_text)
+    if kind == "download" and st.store.has_video(avid):
+        return 409, f"{avid.code} is already downloaded", {"avid": avid.code, "status": "downloaded"}
+    res = await st.submit(avid.code, kind)
+    if not res.accepted:
+        return 409, f"{avid.code} already has a job in progress ({res.job_id})", \
+            {"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id, "status": "exists"}
+    return 202, f"{avid.code} queued", {"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id,
+                                         "status": jobstates.QUEUED, "kind": kind}
+
+
+async def cancel(st, avid_text: object) -> Outcome:
+    """Cancel the AVID's live job: at once when still queued, else at the worker's next check."""
+    avid = avid_of(avid_text)
+    job_id = await st.redis.get(claim_key(avid.code))
+    if not job_id:
+        raise ApiError(404, f"{avid.code} has no job in progress")
+    job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+    message = "cancelled before it started"
+    now = time.time()
+    event = ev.encode(ev.TASK_FAILED, avid=avid.code, job_id=job_id, stage="queued",
+                      data={"status": jobstates.CANCELLED, "message": message}, ts=now)
+    keys = [claim_key(avid.code), jobstates.job_key(job_id), jobstates.ACTIVE, ev.STREAM]
+    args = [job_id, str(jobstates.FINISHED_TTL_S), str(st.config.events_maxlen), f"{now:.3f}", message]
+    args += [x for kv in event.items() for x in kv]
+    if getattr(st, "_cancel", None) is None:
+        st._cancel = st.redis.register_script(_CANCEL)
+    outcome, detail = await st._cancel(keys=keys, args=args)
+    detail = detail.decode() if isinstance(detail, bytes) else detail
+    data = {"avid": avid.code, "job_id": job_id, "task_id": job_id}
+    if int(outcome) == 2:
+        return 200, f"{avid.code}: {message}", {**data, "status": jobstates.CANCELLED}
+    if int(outcome) == 1:
+        return 202, f"{avid.code}: cancelling (the worker stops it within a few seconds)", \
+            {**data, "status": "cancelling", "was": detail}
+    if int(outcome) == 3:
+        return 409, f"{avid.code}: the job already ended ({detail})", {**data, "status": detail}
+    raise ApiError(404, f"{avid.code} has no job in progress")
+
+
+def avid_list(body: dict[str, Any], key: str = "avids") -> list[Any]:
+    items = body.get(key)
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, f"{key} must be a non-empty list of AVIDs")
+    if len(items) > MAX_BATCH:
+        raise ApiError(400, f"at most {MAX_BATCH} AVIDs per request (got {len(items)})")
+    return items
+
+
+async def each(fn, items: list[Any]) -> list[dict[str, Any]]:
+    """Run ``await fn(item)`` per item; a refusal becomes that item's result, not the batch's."""
+    out = []
+    for item in items:
+        try:
+            code, message, data = await fn(item)
+        except ApiError as e:
+            code, message, data = e.code, e.message, e.data
+        out.append({"avid": item if isinstance(item, str) else repr(item), "code": code,
+                    "message": message, "data": data})
+    return out
+
+
+def batch_answer(results: list[dict[str, Any]]) -> JSONResponse:
+    accepted = sum(1 for r in results if r["code"] in (200, 202))
+    return envelope({"results": results, "accepted": accepted, "refused": len(results) - accepted},
+                    code=202, message=f"{accepted} of {len(results)} accepted")
+
+
+# -- routes -------------------------------------------------------------------------------
+
+@doc(responses={202: "queued (data.job_id)", 400: "not an AVID", 409: "already downloaded or a job holds it"})
+async def submit_download(request: Request) -> JSONResponse:
+    """Queue the missing stages of an AVID, then its download."""
+    code, message, data = await submit(state(request), request.path_params["avid"], "download")
+    return envelope(data, code=code, message=message)
+
+
+@doc(responses={200: "a queued job was cancelled", 202: "a running job will stop shortly",
+                404: "no job in progress"})
+async def cancel_download(request: Request) -> JSONResponse:
+    """Cancel the AVID's job in progress."""
+    code, message, data = await cancel(state(request), request.path_params["avid"])
+    return envelope(data, code=code, message=message)
+
+
+@doc(body={"avids": "list of AVIDs (at most 500)"}, responses={202: "one result per AVID"})
+async def batch_submit(request: Request) -> JSONResponse:
+    """Queue downloads for many AVIDs; each gets its own result."""
+    st = state(request)
+    items = avid_list(await json_object(request))
+    return batch_answer(await each(lambda a: submit(st, a, "download"), items))
+
+
+async def queue_lengths(st) -> dict[str, dict[str, int]]:
+    """Messages per Dramatiq queue: ready (waiting), total (incl. in flight), delayed, dead."""
+    async with st.redis.pipeline(transaction=False) as p:
+        for q in QUEUES:
+            base = f"{NAMESPACE}:{q}"
+            p.llen(base)
+            p.hlen(f"{base}.msgs")
+            p.hlen(f"{base}.DQ.msgs")
+            p.hlen(f"{base}.XQ.msgs")
+        raw = await p.execute()
+    return {q: dict(zip(("ready", "messages", "delayed", "dead"), raw[i * 4:i * 4 + 4]))
+            for i, q in enumerate(QUEUES)}
+
+
+async def queue_status(request: Request) -> JSONResponse:
+    """Active and pending jobs (the old client's shape) plus the Dramatiq queue lengths."""
+    st = state(request)
+    data = await st.queue_status()
+    data["queues"] = await queue_lengths(st)
+    return envelope(data)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/downloads/batch_submit", batch_submit, methods=["POST"]),
+        Route("/downloads/{avid}", submit_download, methods=["POST"]),
+        Route("/downloads/{avid}", cancel_download, methods=["DELETE"]),
+        Route("/tasks/queue/status", queue_status, methods=["GET"]),
+    ]

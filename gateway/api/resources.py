@@ -1,0 +1,416 @@
+"""The library: list and search, one resource's metadata, covers, user state, add/refresh/delete."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.api import downloads
+from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, avid_of, body_bool, bool_param,
+                                choice_param, doc, envelope, int_param, json_object, paginated, state)
+from gateway.index import SORT_KEYS, STATUSES, Query
+from pipeline import events as ev, jobs as jobstates
+from pipeline.artwork import NotAnImage, resize_width
+from pipeline.avid import Avid
+from pipeline.claims import claim_key
+from pipeline.store import atomic_write
+
+COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
+COVER_CACHE = Path(".cache") / "covers"
+
+
+def _prefix(request: Request) -> str:
+    """``/api`` or ``/nassav/api``: links in answers point back through the same mount."""
+    return request.scope.get("root_path", "") or "/api"
+
+
+def _with_links(request: Request, item: dict[str, Any]) -> dict[str, Any]:
+    base = f"{_prefix(request)}/resource/cover?avid={item['avid']}"
+    item["thumbnail_url"] = f"{base}&size=small" if item.get("has_cover") else None
+    item["cover_url"] = f"{base}&size=large" if item.get("has_cover") else None
+    return item
+
+
+async def _indexed(st, avid: Avid) -> dict[str, Any] | None:
+    """The AVID's index row, syncing it from disk first when the index does not know it yet."""
+    row = await run_in_threadpool(st.index.get, avid.code)
+    if row is None:
+        await run_in_threadpool(st.index.sync, [avid])
+        row = await run_in_threadpool(st.index.get, avid.code)
+    return row
+
+
+async def _live_job(st, avid: Avid) -> str | None:
+    job_id = await st.redis.get(claim_key(avid.code))
+    if not job_id:
+        return None
+    job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+    status = await st.redis.hget(jobstates.job_key(job_id), "status")
+    status = status.decode() if isinstance(status, bytes) else status
+    return job_id if status and status not in jobstates.TERMINAL else None
+
+
+async def _notify(st, type_: str, avid: str, **data: Any) -> None:
+    """An event for changes made here, so other subscribers and index readers hear of them."""
+    await st.redis.xadd(ev.STREAM, ev.encode(type_, avid=avid, job_id="", stage="library", data=data),
+                        maxlen=st.config.events_maxlen, approximate=True)
+
+
+# -- list, metadata, preview ----------------------------------------------------------------
+
+@doc(query={"search": "words matched in AVID, titles and actor names (all must match)",
+            "status": "downloaded | pending | all (default all)", "watched": "true | false",
+            "is_favorite": "true | false", "source": "source name", "actor": "actor name or id",
+            "genre": "genre name or id",
+            "sort_by": f"{' | '.join(SORT_KEYS)} (default metadata_create_time)",
+            "order": "asc | desc (default desc)", "page": "1…", "page_size": f"1…{MAX_PAGE_SIZE} (default 20)"})
+async def list_resources(request: Request) -> JSONResponse:
+    """The library, filtered, searched, sorted and paginated."""
+    p = request.query_params
+    q = Query(
+        search=p.get("search", "")[:200], status=choice_param(p, "status", STATUSES, "all"),
+        watched=bool_param(p, "watched"), is_favorite=bool_param(p, "is_favorite"),
+        source=p.get("source", ""), actor=p.get("actor", ""), genre=p.get("genre", ""),
+        sort_by=choice_param(p, "sort_by", tuple(SORT_KEYS), "metadata_create_time"),
+        order=choice_param(p, "order", ("asc", "desc"), "desc"),
+        page=int_param(p, "page", 1, lo=1, hi=1_000_000),
+        page_size=int_param(p, "page_size", 20, lo=1, hi=MAX_PAGE_SIZE))
+    st = state(request)
+    items, total = await run_in_threadpool(st.index.list, q)
+    return paginated([_with_links(request, i) for i in items], total=total, page=q.page, page_size=q.page_size)
+
+
+def _files(st, avid: Avid) -> list[dict[str, Any]]:
+    d = st.store.dir(avid)
+    if not d.is_dir():
+        return []
+    return [{"name": str(f.relative_to(d)), "bytes": f.stat().st_size}
+            for f in sorted(d.rglob("*")) if f.is_file() and not f.name.startswith(".")]
+
+
+@doc(query={"avid": "the AVID"}, responses={404: "no metadata for this AVID"})
+async def metadata(request: Request) -> JSONResponse:
+    """The AVID's metadata JSON, its files, and the user's state."""
+    st = state(request)
+    avid = avid_of(request.query_params.get("avid", ""))
+    meta = await run_in_threadpool(st.store.read_meta, avid)
+    if meta is None:
+        raise ApiError(404, f"{avid.code} has no metadata")
+    row = await _indexed(st, avid)
+    meta["has_video"] = st.store.has_video(avid)
+    meta["files"] = await run_in_threadpool(_files, st, avid)
+    if row:
+        meta["user"] = {"watched": row["watched"], "is_favorite": row["is_favorite"]}
+    return envelope(meta)
+
+
+async def preview(request: Request) -> JSONResponse:
+    """A card's worth of one resource: titles, covers per size, actors, samples, the video."""
+    st = state(request)
+    avid = avid_of(request.path_params["avid"])
+    meta = await run_in_threadpool(st.store.read_meta, avid)
+    row = await _indexed(st, avid)
+    if meta is None or row is None:
+        raise ApiError(404, f"{avid.code} is not in the library")
+    base = f"{_prefix(request)}/resource/cover?avid={avid.code}"
+    item = _with_links(request, dict(row))
+    item.update({
+        "covers": {s: f"{base}&size={s}" for s in COVER_WIDTHS} if row["has_cover"] else {},
+        "samples": list(meta.get("samples") or []),
+        "actors": [{"name": a.get("name"), "avatar_url": a.get("avatar_url")}
+                   for a in meta.get("actors") or [] if isinstance(a, dict)],
+        "director": meta.get("director", ""), "label": meta.get("label", ""),
+        "video": meta.get("video") if row["has_video"] else None,
+        "page_url": (meta.get("source") or {}).get("page_url"),
+    })
+    return envelope(item)
+
+
+# -- covers --------------------------------------------------------------------------------
+
+def _cover_file(st, avid: Avid, size: str) -> Path:
+    """The cover at ``size``, made from the full cover and cached in the data dir on first use."""
+    src = st.store.cover(avid)
+    if size == "original":
+        return src
+    cached = st.config.data_path / COVER_CACHE / f"{avid.code}-{size}.jpg"
+    try:
+        fresh = cached.stat().st_mtime_ns >= src.stat().st_mtime_ns
+    except FileNotFoundError:
+        fresh = False
+    if not fresh:
+        atomic_write(cached, resize_width(src.read_bytes(), COVER_WIDTHS[size]))
+    return cached
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+@doc(query={"avid": "the AVID", "size": "small (200 px) | medium (600) | large (1200) | original (default)"},
+     responses={200: "image/jpeg", 304: "not modified", 404: "no cover"})
+async def cover(request: Request) -> Response:
+    """A cover image, resized lazily and cached; answers 304 on revalidation."""
+    st = state(request)
+    p = request.query_params
+    avid = avid_of(p.get("avid", ""))
+    size = choice_param(p, "size", tuple(COVER_WIDTHS) + ("original",), "original")
+    try:
+        src_stat = st.store.cover(avid).stat()
+    except OSError:
+        raise ApiError(404, f"{avid.code} has no cover") from None
+    etag = f'"{avid.code}-{size}-{src_stat.st_mtime_ns:x}-{src_stat.st_size:x}"'
+    last_modified = email.utils.formatdate(src_stat.st_mtime, usegmt=True)
+    headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "no-cache"}
+    inm, ims = request.headers.get("if-none-match"), request.headers.get("if-modified-since")
+    if inm is not None:
+        if _etag_matches(inm, etag):
+            return Response(status_code=304, headers=headers)
+    elif ims:
+        try:
+            since = email.utils.parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError, IndexError):
+            since = None
+        if since is not None and int(src_stat.st_mtime) <= since:
+            return Response(status_code=304, headers=headers)
+    try:
+        path = await run_in_threadpool(_cover_file, st, avid, size)
+    except NotAnImage as e:
+        raise ApiError(404, f"{avid.code}: the stored cover is not readable ({e})") from None
+    except FileNotFoundError:
+        raise ApiError(404, f"{avid.code} has no cover") from None
+    # FileResponse would set its own validators from the cache file; ours follow the source.
+    return FileResponse(path, media_type="image/jpeg", headers=headers, stat_result=os.stat(path))
+
+
+# -- user state, add, refresh, delete ---------------------------------------------------------
+
+async def set_status(st, avid_text: object, watched: bool | None, is_favorite: bool | None):
+    avid = avid_of(avid_text)
+    if watched is None and is_favorite is None:
+        raise ApiError(400, "send watched and/or is_favorite as true or false")
+    if await _indexed(st, avid) is None:
+        raise ApiError(404, f"{avid.code} is not in the library")
+    user = await run_in_threadpool(st.index.set_user_state, avid.code, watched=watched, is_favorite=is_favorite)
+    if user is None:
+        raise ApiError(404, f"{avid.code} is not in the library")
+    await run_in_threadpool(_write_user, st, avid, user)
+    return 200, f"{avid.code} updated", {"avid": avid.code, **user}
+
+
+def _write_user(st, avid: Avid, user: dict[str, Any]) -> None:
+    # Keep the user's state in the JSON too, so a rebuild from disk keeps it; written
+    # without touching updated_at, which means "the metadata changed".
+    meta = st.store.read_meta(avid)
+    if meta is None:
+        return
+    meta["user"] = user
+    atomic_write(st.store.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
+
+
+@doc(body={"watched": "true | false (optional)", "is_favorite": "true | false (optional)"},
+     responses={404: "not in the library"})
+async def patch_status(request: Request) -> JSONResponse:
+    """Mark a resource watched and/or favourite."""
+    body = await json_object(request)
+    code, message, data = await set_status(state(request), request.path_params["avid"],
+                                           body_bool(body, "watched"), body_bool(body, "is_favorite"))
+    return envelope(data, code=code, message=message)
+
+
+def _source_choice(st, source: object) -> str:
+    if source in (None, "", "any"):
+        return "any"
+    names = list(st.config.sources)
+    if source not in names:
+        raise ApiError(400, f"source must be \"any\" or one of {', '.join(names)}")
+    return str(source)
+
+
+async def add(st, avid_text: object, source: object = "any", *, refresh: bool = False):
+    """Queue a metadata job (resolve + scrape + cover) for an AVID."""
+    avid = avid_of(avid_text)
+    source = _source_choice(st, source)
+    if not refresh and st.store.meta(avid).exists() and st.store.cover(avid).exists():
+        return 409, f"{avid.code} is already in the library; refresh it to fetch its metadata again", \
+            {"avid": avid.code, "status": "exists"}
+    code, message, data = await downloads.submit(st, avid.code, "metadata")
+    if code == 202 and source != "any":
+        # Noted on the job for the record; the resolve stage asks sources by weight.
+        await st.redis.hset(jobstates.job_key(data["job_id"]), "source_pref", source)
+        data["source"] = source
+    return code, message, data
+
+
+@doc(body={"avid": "the AVID", "source": "\"any\" (default) or a source name"},
+     responses={202: "queued (data.job_id)", 409: "already in the library or a job holds it"})
+async def add_resource(request: Request) -> JSONResponse:
+    """Add an AVID to the library: resolve, scrape and cover, without downloading."""
+    body = await json_object(request)
+    code, message, data = await add(state(request), body.get("avid"), body.get("source", "any"))
+    return envelope(data, code=code, message=message)
+
+
+@doc(responses={202: "queued", 409: "a job holds it"})
+async def refresh_resource(request: Request) -> JSONResponse:
+    """Fetch an AVID's metadata again (resolve, scrape, cover)."""
+    code, message, data = await add(state(request), request.path_params["avid"], refresh=True)
+    return envelope(data, code=code, message=message)
+
+
+async def delete(st, avid_text: object):
+    """Remove the AVID's folder, parts and cached covers atomically; says which files went."""
+    avid = avid_of(avid_text)
+    job = await _live_job(st, avid)
+    if job:
+        raise ApiError(409, f"{avid.code} has a job in progress ({job}); cancel it first "
+                            f"(DELETE /api/downloads/{avid.code})", {"avid": avid.code, "job_id": job})
+
+    def work() -> list[str]:
+        gone = st.store.delete(avid)
+        for size in COVER_WIDTHS:
+            cached = st.config.data_path / COVER_CACHE / f"{avid.code}-{size}.jpg"
+            try:
+                cached.unlink()
+            except FileNotFoundError:
+                pass
+        return gone
+
+    gone = await run_in_threadpool(work)
+    was_indexed = await run_in_threadpool(st.index.remove, avid.code)
+    if not gone and not was_indexed:
+        raise ApiError(404, f"{avid.code} is not in the library")
+    await _notify(st, "resource_deleted", avid.code, files=gone)
+    return 200, f"{avid.code} deleted ({len(gone)} files)", {"avid": avid.code, "deleted_files": gone}
+
+
+@doc(responses={200: "data.deleted_files lists what went", 404: "not in the library",
+                409: "a job is in progress"})
+async def delete_resource(request: Request) -> JSONResponse:
+    """Delete an AVID's files (video, metadata, covers, NFO, partial download)."""
+    code, message, data = await delete(state(request), request.path_params["avid"])
+    return envelope(data, code=code, message=message)
+
+
+BATCH_ACTIONS = ("add", "refresh", "download", "cancel", "delete", "status")
+
+
+async def _one_action(st, a: Any):
+    if not isinstance(a, dict):
+        raise ApiError(400, "each action must be an object {action, avid, …}")
+    action, avid = a.get("action"), a.get("avid")
+    if action == "add":
+        return await add(st, avid, a.get("source", "any"))
+    if action == "refresh":
+        return await add(st, avid, a.get("source", "any"), refresh=True)
+    if action == "download":
+        return await downloads.submit(st, avid, "download")
+    if action == "cancel":
+        return await downloads.cancel(st, avid)
+    if action == "delete":
+        return await delete(st, avid)
+    if action == "status":
+        return await set_status(st, avid, body_bool(a, "watched"), body_bool(a, "is_favorite"))
+    raise ApiError(400, f"action must be one of {', '.join(BATCH_ACTIONS)}")
+
+
+@doc(body={"actions": f"list of {{action, avid, …}} (at most {MAX_BATCH}); action: {' | '.join(BATCH_ACTIONS)}"},
+     responses={202: "one result per action"})
+async def batch(request: Request) -> JSONResponse:
+    """Many library actions in one request; each gets its own result."""
+    st = state(request)
+    actions = downloads.avid_list(await json_object(request), "actions")
+    results = await downloads.each(lambda a: _one_action(st, a), actions)
+    for r, a in zip(results, actions):
+        r["action"] = a.get("action") if isinstance(a, dict) else None
+        r["avid"] = a.get("avid") if isinstance(a, dict) else None
+    return downloads.batch_answer(results)
+
+
+# -- actors and genres ------------------------------------------------------------------------
+
+@doc(query={"search": "part of a name", "sort_by": "count | name", "page": "1…",
+            "page_size": f"1…{MAX_PAGE_SIZE} (default 50)"})
+async def list_actors(request: Request) -> JSONResponse:
+    """Actors in the library with how many resources each has."""
+    p = request.query_params
+    page = int_param(p, "page", 1, lo=1, hi=1_000_000)
+    page_size = int_param(p, "page_size", 50, lo=1, hi=MAX_PAGE_SIZE)
+    sort_by = choice_param(p, "sort_by", ("count", "name"), "count")
+    prefix = _prefix(request)
+    items, total = await run_in_threadpool(state(request).index.actors, search=p.get("search", "")[:100],
+                                           page=page, page_size=page_size, sort_by=sort_by)
+    for i in items:
+        i["avatar"] = f"{prefix}/actors/{i['id']}/avatar"
+    return paginated(items, total=total, page=page, page_size=page_size)
+
+
+def _local_avatar(st, actor: dict[str, Any]) -> Path | None:
+    names = {actor["name"], actor["name"].replace(" ", "_")}
+    for code in actor["avids"]:
+        d = st.config.data_path / code / ".actors"
+        for n in names:
+            for ext in (".jpg", ".png", ".webp"):
+                p = d / f"{n}{ext}"
+                if "/" not in n and p.is_file():
+                    return p
+    return None
+
+
+@doc(responses={200: "the photo stored in the library", 302: "redirect to the catalogue's photo",
+                404: "no photo known"})
+async def actor_avatar(request: Request) -> Response:
+    """An actor's photo: the copy in the library when there is one, else the catalogue's URL."""
+    st = state(request)
+    actor = await run_in_threadpool(st.index.actor, request.path_params["id"])
+    if actor is None:
+        raise ApiError(404, f"no actor with id {request.path_params['id']}")
+    local = await run_in_threadpool(_local_avatar, st, actor)
+    if local:
+        return FileResponse(local, headers={"Cache-Control": "no-cache"})
+    url = actor.get("avatar_url") or ""
+    if url.startswith(("http://", "https://")) and "nowprinting" not in url:
+        return RedirectResponse(url, status_code=302)
+    raise ApiError(404, f"no photo for {actor['name']}")
+
+
+@doc(query={"search": "part of a name", "page": "1…", "page_size": f"1…{MAX_PAGE_SIZE} (default 100)"})
+async def list_genres(request: Request) -> JSONResponse:
+    """Genres in the library: ``{id, name, resource_count}``."""
+    p = request.query_params
+    page = int_param(p, "page", 1, lo=1, hi=1_000_000)
+    page_size = int_param(p, "page_size", 100, lo=1, hi=MAX_PAGE_SIZE)
+    items, total = await run_in_threadpool(state(request).index.genres, search=p.get("search", "")[:100],
+                                           page=page, page_size=page_size)
+    return paginated(items, total=total, page=page, page_size=page_size)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/resources/", list_resources, methods=["GET"]),
+        Route("/resources", list_resources, methods=["GET"], include_in_schema=False),
+        Route("/resources/batch", batch, methods=["POST"]),
+        Route("/resource", add_resource, methods=["POST"]),
+        Route("/resource/", add_resource, methods=["POST"], include_in_schema=False),
+        Route("/resource/cover", cover, methods=["GET"]),
+        Route("/resource/metadata", metadata, methods=["GET"]),
+        Route("/resource/refresh/{avid}", refresh_resource, methods=["POST"]),
+        Route("/resource/{avid}/preview", preview, methods=["GET"]),
+        Route("/resource/{avid}/status", patch_status, methods=["PATCH"]),
+        Route("/resource/{avid}", delete_resource, methods=["DELETE"]),
+        Route("/actors/", list_actors, methods=["GET"]),
+        Route("/actors", list_actors, methods=["GET"], include_in_schema=False),
+        Route("/actors/{id:int}/avatar", actor_avatar, methods=["GET"]),
+        Route("/genres/", list_genres, methods=["GET"]),
+        Route("/genres", list_genres, methods=["GET"], include_in_schema=False),
+    ]

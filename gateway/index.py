@@ -1,0 +1,439 @@
+"""The library index: a SQLite projection of the resource directory, owned by the gateway.
+
+The resource directory stays the truth. A row is only ever (re)built from one AVID's folder
+(:meth:`LibraryIndex.sync`), so applying the same event twice, or in a different order, gives
+the same row; :meth:`LibraryIndex.rebuild` does it for every folder. The user's own state
+(watched, favourite) lives in the row and in the metadata JSON's ``user`` block, so a rebuild
+from disk keeps it. Workers never open this file.
+
+Connections: one writer guarded by a lock, one reader per thread (WAL lets them run side by
+side). Every call is blocking: the gateway runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from pipeline.avid import Avid, parse
+from pipeline.errors import InvalidAvid
+from pipeline.store import ResourceStore
+
+FILENAME = "library.sqlite3"
+SCHEMA_VERSION = 1
+
+SORT_KEYS = {
+    "avid": "r.avid",
+    "metadata_create_time": "r.metadata_create_time",
+    "metadata_update_time": "r.metadata_update_time",
+    "video_create_time": "r.video_create_time",
+    "source": "r.source",
+    "release_date": "r.release_date",
+}
+STATUSES = ("all", "downloaded", "pending")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS resources (
+    avid TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    original_title TEXT NOT NULL DEFAULT '',
+    source_title TEXT NOT NULL DEFAULT '',
+    translated_title TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    release_date TEXT NOT NULL DEFAULT '',
+    studio TEXT NOT NULL DEFAULT '',
+    series TEXT NOT NULL DEFAULT '',
+    runtime_min INTEGER,
+    has_video INTEGER NOT NULL DEFAULT 0,
+    has_cover INTEGER NOT NULL DEFAULT 0,
+    video_bytes INTEGER,
+    duration_s REAL,
+    metadata_create_time REAL,
+    metadata_update_time REAL,
+    video_create_time REAL,
+    genres TEXT NOT NULL DEFAULT '[]',
+    actors TEXT NOT NULL DEFAULT '[]',
+    search TEXT NOT NULL DEFAULT '',
+    watched INTEGER NOT NULL DEFAULT 0,
+    is_favorite INTEGER NOT NULL DEFAULT 0,
+    user_updated_at REAL
+);
+CREATE INDEX IF NOT EXISTS resources_mct ON resources (metadata_create_time);
+CREATE INDEX IF NOT EXISTS resources_mut ON resources (metadata_update_time);
+CREATE INDEX IF NOT EXISTS resources_vct ON resources (video_create_time);
+CREATE INDEX IF NOT EXISTS resources_source ON resources (source, avid);
+CREATE INDEX IF NOT EXISTS resources_video ON resources (has_video);
+CREATE TABLE IF NOT EXISTS genres (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS actors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                                   avatar_url TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS resource_genres (avid TEXT NOT NULL, genre_id INTEGER NOT NULL,
+                                            PRIMARY KEY (genre_id, avid));
+CREATE TABLE IF NOT EXISTS resource_actors (avid TEXT NOT NULL, actor_id INTEGER NOT NULL,
+                                            PRIMARY KEY (actor_id, avid));
+CREATE INDEX IF NOT EXISTS resource_genres_avid ON resource_genres (avid);
+CREATE INDEX IF NOT EXISTS resource_actors_avid ON resource_actors (avid);
+"""
+
+_COLUMNS = ("avid", "title", "original_title", "source_title", "translated_title", "source",
+            "release_date", "studio", "series", "runtime_min", "has_video", "has_cover",
+            "video_bytes", "duration_s", "metadata_create_time", "metadata_update_time",
+            "video_create_time", "genres", "actors", "search")
+# The user's own columns are set on insert (from the JSON's ``user`` block) and never
+# overwritten by a metadata update: the row is their truth while it exists.
+_USER = ("watched", "is_favorite", "user_updated_at")
+
+
+@dataclass
+class Query:
+    """A resource list request, already validated."""
+
+    search: str = ""
+    status: str = "all"
+    watched: bool | None = None
+    is_favorite: bool | None = None
+    source: str = ""
+    actor: str = ""
+    genre: str = ""
+    sort_by: str = "metadata_create_time"
+    order: str = "desc"
+    page: int = 1
+    page_size: int = 20
+    avids: list[str] = field(default_factory=list)
+
+
+def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceStore) -> dict[str, Any] | None:
+    """The row for ``avid`` from its metadata JSON and the files beside it (None: nothing there)."""
+    video_path, cover_path = store.video(avid), store.cover(avid)
+    has_video = store.has_video(avid)
+    if meta is None and not has_video:
+        return None
+    meta = dict(meta or {})
+    src = meta.get("source") or {}
+    video = meta.get("video") or {}
+    genres = [str(g) for g in meta.get("genres") or [] if g]
+    actors = [{"name": str(a.get("name", "")), "avatar_url": str(a.get("avatar_url") or "")}
+              for a in meta.get("actors") or [] if isinstance(a, dict) and a.get("name")]
+    video_ct = video.get("completed_at")
+    if has_video and not video_ct:
+        video_ct = _mtime(video_path)
+    created = meta.get("created_at") or _mtime(store.meta(avid)) or video_ct
+    updated = meta.get("updated_at") or created
+    titles = [meta.get(k) or "" for k in ("title", "original_title", "source_title", "translated_title")]
+    search = " ".join([avid.code] + [t for t in titles if t] + [a["name"] for a in actors]).lower()
+    user = meta.get("user") or {}
+    return {
+        "avid": avid.code,
+        "title": meta.get("title") or "",
+        "original_title": meta.get("original_title") or "",
+        "source_title": meta.get("source_title") or src.get("title") or "",
+        "translated_title": meta.get("translated_title") or "",
+        "source": (src.get("name") if isinstance(src, dict) else "") or "",
+        "release_date": meta.get("release_date") or "",
+        "studio": meta.get("studio") or "",
+        "series": meta.get("series") or "",
+        "runtime_min": _int(meta.get("runtime_min")),
+        "has_video": int(has_video),
+        "has_cover": int(cover_path.exists()),
+        "video_bytes": _int(video.get("bytes")) if has_video else None,
+        "duration_s": _float(video.get("duration_s")) if has_video else None,
+        "metadata_create_time": _float(created),
+        "metadata_update_time": _float(updated),
+        "video_create_time": _float(video_ct) if has_video else None,
+        "genres": json.dumps(genres, ensure_ascii=False),
+        "actors": json.dumps(actors, ensure_ascii=False),
+        "search": search,
+        "watched": int(bool(user.get("watched"))),
+        "is_favorite": int(bool(user.get("is_favorite"))),
+        "user_updated_at": _float(user.get("updated_at")),
+    }
+
+
+def _mtime(p: Path) -> float | None:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v) if v is not None and v != "" else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(v: Any) -> float | None:
+    try:
+        return float(v) if v is not None and v != "" else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class LibraryIndex:
+    """The SQLite file in the data dir; ``created`` tells whether it was missing at open."""
+
+    def __init__(self, data_dir: Path | str, *, store: ResourceStore | None = None):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / FILENAME
+        self.store = store or ResourceStore(self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._w = self._connect()
+        with self._lock:
+            self._w.execute("PRAGMA journal_mode=WAL")
+            self._w.executescript(_SCHEMA)
+            self._w.execute("INSERT OR IGNORE INTO kv VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self._w.commit()
+
+    def _connect(self) -> sqlite3.Connection:
+        c = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+        c.row_factory = sqlite3.Row
+        c.execute("PRAGMA synchronous=NORMAL")
+        c.execute("PRAGMA busy_timeout=10000")
+        return c
+
+    def _r(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = self._connect()
+            with self._lock:
+                self._readers.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+            self._w.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def sync(self, avids: Iterable[Avid | str]) -> dict[str, str]:
+        """Bring each AVID's row in line with its folder: ``{avid: "upserted"|"removed"|"absent"}``."""
+        rows: list[tuple[str, dict[str, Any] | None]] = []
+        for a in avids:
+            try:
+                avid = a if isinstance(a, Avid) else parse(a)
+            except InvalidAvid:
+                continue
+            rows.append((avid.code, row_from_meta(avid, self.store.read_meta(avid), self.store)))
+        out: dict[str, str] = {}
+        with self._lock:
+            self._w.execute("BEGIN IMMEDIATE")
+            try:
+                for code, row in rows:
+                    if row is None:
+                        gone = self._delete(code)
+                        out[code] = "removed" if gone else "absent"
+                    else:
+                        self._upsert(row)
+                        out[code] = "upserted"
+                self._w.execute("COMMIT")
+            except BaseException:
+                self._w.execute("ROLLBACK")
+                raise
+        return out
+
+    def rebuild(self) -> int:
+        """Re-read every folder in the data dir and drop rows whose folder is gone."""
+        on_disk = list(self.store.avids())
+        names = {a.code for a in on_disk}
+        for i in range(0, len(on_disk), 500):
+            self.sync(on_disk[i:i + 500])
+        with self._lock:
+            known = [r[0] for r in self._w.execute("SELECT avid FROM resources")]
+            stale = [a for a in known if a not in names]
+            self._w.execute("BEGIN IMMEDIATE")
+            for a in stale:
+                self._delete(a)
+            self._w.execute("INSERT OR REPLACE INTO kv VALUES ('rebuilt_at', ?)", (str(time.time()),))
+            self._w.execute("COMMIT")
+        return self.count()
+
+    def _upsert(self, row: Mapping[str, Any]) -> None:
+        cols = _COLUMNS + _USER
+        sets = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "avid")
+        self._w.execute(
+            f"INSERT INTO resources ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT(avid) DO UPDATE SET {sets}", [row[c] for c in cols])
+        avid = row["avid"]
+        self._w.execute("DELETE FROM resource_genres WHERE avid = ?", (avid,))
+        self._w.execute("DELETE FROM resource_actors WHERE avid = ?", (avid,))
+        for g in dict.fromkeys(json.loads(row["genres"])):
+            self._w.execute("INSERT OR IGNORE INTO genres (name) VALUES (?)", (g,))
+            self._w.execute("INSERT OR IGNORE INTO resource_genres SELECT ?, id FROM genres WHERE name = ?",
+                            (avid, g))
+        for a in json.loads(row["actors"]):
+            self._w.execute("INSERT INTO actors (name, avatar_url) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                            "SET avatar_url = CASE WHEN excluded.avatar_url != '' THEN excluded.avatar_url "
+                            "ELSE actors.avatar_url END", (a["name"], a["avatar_url"]))
+            self._w.execute("INSERT OR IGNORE INTO resource_actors SELECT ?, id FROM actors WHERE name = ?",
+                            (avid, a["name"]))
+
+    def _delete(self, avid: str) -> bool:
+        cur = self._w.execute("DELETE FROM resources WHERE avid = ?", (avid,))
+        self._w.execute("DELETE FROM resource_genres WHERE avid = ?", (avid,))
+        self._w.execute("DELETE FROM resource_actors WHERE avid = ?", (avid,))
+        return cur.rowcount > 0
+
+    def remove(self, avid: str) -> bool:
+        with self._lock:
+            return self._delete(avid)
+
+    def set_user_state(self, avid: str, *, watched: bool | None = None,
+                       is_favorite: bool | None = None) -> dict[str, Any] | None:
+        """Change watched/favourite on an indexed AVID; None when it is not indexed."""
+        now = time.time()
+        with self._lock:
+            sets, args = ["user_updated_at = ?"], [now]
+            if watched is not None:
+                sets.append("watched = ?")
+                args.append(int(watched))
+            if is_favorite is not None:
+                sets.append("is_favorite = ?")
+                args.append(int(is_favorite))
+            cur = self._w.execute(f"UPDATE resources SET {', '.join(sets)} WHERE avid = ?", [*args, avid])
+            if cur.rowcount == 0:
+                return None
+        return self.user_state(avid)
+
+    def user_state(self, avid: str) -> dict[str, Any] | None:
+        r = self._r().execute("SELECT watched, is_favorite, user_updated_at FROM resources WHERE avid = ?",
+                              (avid,)).fetchone()
+        if r is None:
+            return None
+        return {"watched": bool(r["watched"]), "is_favorite": bool(r["is_favorite"]),
+                "updated_at": r["user_updated_at"]}
+
+    # -- reading -------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return self._r().execute("SELECT COUNT(*) FROM resources").fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        """Resources by status: ``{"downloaded": n, "pending": m}``."""
+        total, videos = self._r().execute(
+            "SELECT COUNT(*), COALESCE(SUM(has_video), 0) FROM resources").fetchone()
+        return {"downloaded": int(videos), "pending": int(total - videos)}
+
+    def get(self, avid: str) -> dict[str, Any] | None:
+        r = self._r().execute("SELECT * FROM resources WHERE avid = ?", (avid,)).fetchone()
+        return _item(r) if r else None
+
+    def list(self, q: Query) -> tuple[list[dict[str, Any]], int]:
+        """One page of items for ``q`` and the total that matched."""
+        where, args = [], []
+        if q.status == "downloaded":
+            where.append("r.has_video = 1")
+        elif q.status == "pending":
+            where.append("r.has_video = 0")
+        if q.watched is not None:
+            where.append("r.watched = ?")
+            args.append(int(q.watched))
+        if q.is_favorite is not None:
+            where.append("r.is_favorite = ?")
+            args.append(int(q.is_favorite))
+        if q.source:
+            where.append("r.source = ?")
+            args.append(q.source)
+        if q.actor:
+            col = "a.id" if q.actor.isdigit() else "a.name"
+            where.append(f"r.avid IN (SELECT ra.avid FROM resource_actors ra JOIN actors a "
+                         f"ON a.id = ra.actor_id WHERE {col} = ?)")
+            args.append(int(q.actor) if q.actor.isdigit() else q.actor)
+        if q.genre:
+            col = "g.id" if q.genre.isdigit() else "g.name"
+            where.append(f"r.avid IN (SELECT rg.avid FROM resource_genres rg JOIN genres g "
+                         f"ON g.id = rg.genre_id WHERE {col} = ?)")
+            args.append(int(q.genre) if q.genre.isdigit() else q.genre)
+        for term in q.search.lower().split()[:8]:
+            where.append("r.search LIKE ? ESCAPE '\\'")
+            args.append(_like(term))
+        if q.avids:
+            where.append(f"r.avid IN ({', '.join('?' * len(q.avids))})")
+            args += q.avids
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        direction = "DESC" if q.order == "desc" else "ASC"
+        col = SORT_KEYS[q.sort_by]
+        # NULLs (e.g. no video yet) go last whichever the direction; avid breaks ties.
+        order = f" ORDER BY ({col} IS NULL), {col} {direction}, r.avid {direction}"
+        c = self._r()
+        total = c.execute(f"SELECT COUNT(*) FROM resources r{clause}", args).fetchone()[0]
+        rows = c.execute(f"SELECT r.* FROM resources r{clause}{order} LIMIT ? OFFSET ?",
+                         [*args, q.page_size, (q.page - 1) * q.page_size]).fetchall()
+        return [_item(r) for r in rows], total
+
+    def actors(self, *, search: str = "", page: int = 1, page_size: int = 50,
+               sort_by: str = "count") -> tuple[list[dict[str, Any]], int]:
+        where, args = "", []
+        if search:
+            where, args = " WHERE a.name LIKE ? ESCAPE '\\'", [_like(search)]
+        order = "resource_count DESC, a.name" if sort_by == "count" else "a.name"
+        c = self._r()
+        total = c.execute(f"SELECT COUNT(*) FROM actors a{where} AND EXISTS (SELECT 1 FROM resource_actors "
+                          f"ra WHERE ra.actor_id = a.id)" if where else
+                          "SELECT COUNT(DISTINCT actor_id) FROM resource_actors", args).fetchone()[0]
+        rows = c.execute(f"SELECT a.id, a.name, a.avatar_url, COUNT(ra.avid) AS resource_count FROM actors a "
+                         f"JOIN resource_actors ra ON ra.actor_id = a.id{where} GROUP BY a.id "
+                         f"ORDER BY {order} LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size]).fetchall()
+        return [dict(r) for r in rows], total
+
+    def actor(self, actor_id: int) -> dict[str, Any] | None:
+        r = self._r().execute("SELECT id, name, avatar_url FROM actors WHERE id = ?", (actor_id,)).fetchone()
+        if r is None:
+            return None
+        out = dict(r)
+        out["avids"] = [x[0] for x in self._r().execute(
+            "SELECT avid FROM resource_actors WHERE actor_id = ? ORDER BY avid", (actor_id,))]
+        return out
+
+    def genres(self, *, search: str = "", page: int = 1, page_size: int = 100) -> tuple[list[dict[str, Any]], int]:
+        where, args = "", []
+        if search:
+            where, args = " WHERE g.name LIKE ? ESCAPE '\\'", [_like(search)]
+        c = self._r()
+        rows = c.execute(f"SELECT g.id, g.name, COUNT(rg.avid) AS resource_count FROM genres g "
+                         f"JOIN resource_genres rg ON rg.genre_id = g.id{where} GROUP BY g.id "
+                         f"ORDER BY resource_count DESC, g.name", args).fetchall()
+        total = len(rows)
+        start = (page - 1) * page_size
+        return [dict(r) for r in rows[start:start + page_size]], total
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self._r().execute("SELECT DISTINCT source FROM resources WHERE source != '' "
+                                                "ORDER BY source")]
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every row, for comparing two indexes (tests, diagnostics)."""
+        rows = self._r().execute("SELECT * FROM resources ORDER BY avid").fetchall()
+        return [dict(r) for r in rows]
+
+
+def _item(r: sqlite3.Row) -> dict[str, Any]:
+    """A row in the old client's list-item shape (plus a few fields it can ignore)."""
+    return {
+        "avid": r["avid"], "title": r["title"], "original_title": r["original_title"],
+        "source_title": r["source_title"], "translated_title": r["translated_title"],
+        "source": r["source"], "release_date": r["release_date"], "studio": r["studio"],
+        "series": r["series"], "runtime_min": r["runtime_min"],
+        "has_video": bool(r["has_video"]), "has_cover": bool(r["has_cover"]),
+        "video_bytes": r["video_bytes"], "duration_s": r["duration_s"],
+        "watched": bool(r["watched"]), "is_favorite": bool(r["is_favorite"]),
+        "metadata_create_time": r["metadata_create_time"], "metadata_update_time": r["metadata_update_time"],
+        "video_create_time": r["video_create_time"],
+        "genres": json.loads(r["genres"]), "actors": [a["name"] for a in json.loads(r["actors"])],
+    }

@@ -1,0 +1,198 @@
+"""Feeds the library index from the event stream, and keeps the counters ``/metrics`` shows.
+
+A Redis consumer group (``nassav-index``) on ``nassav:events``: at-least-once delivery, an
+entry is acknowledged only after the index has absorbed it. Absorbing is idempotent (the row
+is rebuilt from the AVID's folder, not patched from the event), so a redelivery is harmless.
+The counters are bumped in the same Lua call as the XACK and only when the XACK acknowledged
+something, so a redelivered event is never counted twice. Entries a dead gateway left pending
+are taken over after ``claim_idle_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+from starlette.concurrency import run_in_threadpool
+
+from gateway.index import LibraryIndex
+from pipeline import events as ev
+from pipeline.events import Event, parse_entries
+
+log = logging.getLogger("nassav.index")
+
+GROUP = "nassav-index"
+METRICS_KEY = "nassav:metrics"
+SPEED_KEY = "nassav:metrics:speed"
+# Events after which an AVID's folder may have changed; progress and warnings never change it.
+SYNC_TYPES = (ev.STAGE_FINISHED, ev.TASK_COMPLETED, ev.TASK_FAILED, "resource_deleted", "resource_updated")
+
+_ACK = """
+local n = 0
+local i = 2
+while i <= #ARGV do
+  local id, k = ARGV[i], tonumber(ARGV[i + 1])
+  local acked = redis.call('XACK', KEYS[1], ARGV[1], id)
+  for j = 0, k - 1 do
+    if acked == 1 then
+      redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i + 2 + 2 * j], ARGV[i + 3 + 2 * j])
+    end
+  end
+  n = n + acked
+  i = i + 2 + 2 * k
+end
+return n
+"""
+
+
+def counters(e: Event) -> list[tuple[str, float]]:
+    """What one event adds to the ``/metrics`` counters."""
+    if e.type == ev.QUEUED:
+        return [(f"jobs_submitted:{e.data.get('kind') or 'download'}", 1)]
+    if e.type == ev.TASK_COMPLETED:
+        return [("jobs_finished:completed", 1)]
+    if e.type == ev.TASK_FAILED:
+        return [(f"jobs_finished:{e.data.get('status') or 'failed'}", 1)]
+    if e.type == ev.STAGE_FINISHED and e.stage == "download":
+        try:
+            return [("download_bytes", float(e.data.get("bytes") or 0)), ("downloads_completed", 1)]
+        except (TypeError, ValueError):
+            return []
+    return []
+
+
+class Projection:
+    def __init__(self, client: aioredis.Redis, index: LibraryIndex, *, stream: str = ev.STREAM,
+                 group: str = GROUP, consumer: str | None = None, claim_idle_ms: int = 60_000):
+        self.client, self.index, self.stream, self.group = client, index, stream, group
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+        self.claim_idle_ms = claim_idle_ms
+        self._ack = client.register_script(_ACK)
+        self._task: asyncio.Task | None = None
+        self.group_created = False
+        self.applied = 0
+        self.ready = asyncio.Event()
+
+    async def ensure_group(self) -> bool:
+        """Create the group at the stream's end; True when it did not exist (events were missed)."""
+        try:
+            await self.client.xgroup_create(self.stream, self.group, id="$", mkstream=True)
+            return True
+        except ResponseError as e:
+            if "BUSYGROUP" in str(e):
+                return False
+            raise
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="index-projection")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                self.group_created = await self.ensure_group()
+                if self.group_created or self.index.created:
+                    # Events were missed (new group) or the file is new: the disk is the truth.
+                    n = await run_in_threadpool(self.index.rebuild)
+                    log.info("library index rebuilt from disk: %d resources", n)
+                    self.index.created = False
+                break
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as e:
+                log.warning("index: redis unavailable (%s); retrying", e)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+        self.ready.set()
+        last_claim = 0.0
+        while True:
+            try:
+                if time.monotonic() - last_claim > self.claim_idle_ms / 2000:
+                    last_claim = time.monotonic()
+                    await self._take_over()
+                await self.drain(block_ms=1000)
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as e:
+                if "NOGROUP" in str(e):  # the stream or the group was deleted under us
+                    self.group_created = await self.ensure_group()
+                    if self.group_created:
+                        await run_in_threadpool(self.index.rebuild)
+                    continue
+                log.warning("index projection: %s", e)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+            except Exception as e:
+                log.warning("index projection: %s; retrying", e)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+
+    async def _take_over(self) -> None:
+        """Claim entries another consumer of the group read but never acknowledged."""
+        res = await self.client.xautoclaim(self.stream, self.group, self.consumer,
+                                           min_idle_time=self.claim_idle_ms, start_id="0-0", count=500)
+        rows = res[1] if res and len(res) > 1 else []
+        rows = [r for r in rows if r and r[1]]
+        if rows:
+            await self.apply(parse_entries(rows))
+
+    async def drain(self, block_ms: int | None = None) -> int:
+        """Apply this consumer's pending entries, then new ones; returns how many were applied."""
+        total = 0
+        for start in ("0", ">"):
+            while True:
+                res = await self.client.xreadgroup(self.group, self.consumer, {self.stream: start},
+                                                   count=500, block=block_ms if start == ">" else None)
+                got = [r for _, entries in res or [] for r in entries]
+                if not got:
+                    break
+                # A pending entry the stream has trimmed since comes back empty: just ack it.
+                dead = [r[0] for r in got if not r[1]]
+                if dead:
+                    await self.client.xack(self.stream, self.group, *dead)
+                rows = [r for r in got if r[1]]
+                if rows:
+                    await self.apply(parse_entries(rows))
+                total += len(rows)
+                if start == ">" and len(got) < 500:
+                    break
+        return total
+
+    async def apply(self, events: list[Event]) -> None:
+        """Sync the touched AVIDs, note download speeds, then acknowledge with the counters."""
+        avids = list(dict.fromkeys(e.avid for e in events if e.type in SYNC_TYPES and e.avid))
+        if avids:
+            await run_in_threadpool(self.index.sync, avids)
+        speeds = {e.job_id: f"{e.data.get('speed_bytes_per_s') or 0}|{e.ts}"
+                  for e in events if e.type == ev.PROGRESS and e.job_id}
+        done = [e.job_id for e in events if e.type in (ev.TASK_COMPLETED, ev.TASK_FAILED) and e.job_id]
+        if speeds or done:
+            async with self.client.pipeline(transaction=False) as p:
+                if speeds:
+                    p.hset(SPEED_KEY, mapping=speeds)
+                if done:
+                    p.hdel(SPEED_KEY, *done)
+                await p.execute()
+        args: list[Any] = [self.group]
+        for e in events:
+            inc = counters(e)
+            args += [e.id, len(inc)]
+            for k, v in inc:
+                args += [k, v]
+        await self._ack(keys=[self.stream, METRICS_KEY], args=args)
+        self.applied += len(events)
