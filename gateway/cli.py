@@ -4,6 +4,9 @@
     nassav serve    the HTTP gateway only
     nassav worker   a Dramatiq worker for some queues (run several, on several machines)
     nassav hls      download any HLS URL to an MP4 with the built-in engine
+    nassav add      submit AVIDs through the API (and follow their progress)
+    nassav status   queues, workers and jobs of a running service
+    nassav reindex  rebuild the library index from the data dir
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ EPILOG = """examples:
   nassav up --config deploy/config.yaml --data-dir /srv/nassav
   nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
+  nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
+  nassav status                              what the service is doing
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
 
 environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
-NASSAV_API_TOKEN override the config file."""
+NASSAV_API_TOKEN override the config file; NASSAV_URL is where `add` and `status` find the service."""
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -56,11 +61,48 @@ def build_parser() -> argparse.ArgumentParser:
                         help="queues to consume: metadata, download (default both)")
     worker.add_argument("--threads", type=int, help="worker threads (default from config)")
     sub.add_parser("hls", help="download an HLS stream to MP4 (see `nassav hls --help`)", add_help=False)
+    add = sub.add_parser("add", help="submit AVIDs to a running service; exit 0 when all succeed")
+    add.add_argument("avids", nargs="+", metavar="AVID")
+    add.add_argument("--follow", "-f", action="store_true", help="show progress until every job ends")
+    add.add_argument("--no-download", action="store_true",
+                     help="metadata only (resolve, scrape, cover), no video")
+    _client(add)
+    status = sub.add_parser("status", help="queues, workers and active jobs of a running service")
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    _client(status)
+    reindex = sub.add_parser("reindex", help="rebuild the library index from the data dir")
+    _common(reindex)
     return p
 
 
+def _client(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=None,
+                   help="the service (default $NASSAV_URL or http://127.0.0.1:$NASSAV_PORT, port 8000)")
+    p.add_argument("--token", default=None, help="API token (default $NASSAV_API_TOKEN)")
+
+
 def _config(args: argparse.Namespace):
-    return load(args.config, os.environ, data_dir=args.data_dir, host=args.host, port=args.port)
+    from gateway.overrides import apply_stored
+
+    cfg = load(args.config, os.environ, data_dir=args.data_dir, host=args.host, port=args.port)
+    return apply_stored(cfg)  # what PUT /api/setting stored in the data dir
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    from gateway import client
+
+    url = args.url or os.environ.get("NASSAV_URL") or f"http://127.0.0.1:{os.environ.get('NASSAV_PORT') or 8000}"
+    api = client.ApiClient(url, args.token or os.environ.get("NASSAV_API_TOKEN") or None)
+    try:
+        if args.command == "add":
+            return client.add(api, args.avids, follow=args.follow, download=not args.no_download)
+        return client.status(api, as_json=args.json)
+    except client.ServiceError as e:
+        print(f"nassav: {e}", file=sys.stderr)
+        return client.UNREACHABLE
+    except KeyboardInterrupt:
+        print("nassav: interrupted; the jobs go on in the service", file=sys.stderr)
+        return 130
 
 
 def _redis_url_or_exit(cfg) -> str:
@@ -81,11 +123,35 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if args.command in ("add", "status"):
+        return _run_client(args)
     try:
         cfg = _config(args)
     except ConfigError as e:
         print(f"nassav: {e}", file=sys.stderr)
         return 2
+    if args.command in ("up", "serve"):
+        from gateway.auth import bind_problem
+
+        problem = bind_problem(cfg)
+        if problem:  # before anything starts: no Redis, no children
+            print(f"nassav: {problem}", file=sys.stderr)
+            return 2
+    if args.command == "reindex":
+        import time
+
+        from gateway.index import LibraryIndex
+
+        t0 = time.monotonic()
+        index = LibraryIndex(cfg.data_path)
+        try:
+            n = index.rebuild()
+            counts = index.counts()
+        finally:
+            index.close()
+        print(f"indexed {n} resources ({counts['downloaded']} downloaded, {counts['pending']} pending) "
+              f"from {cfg.data_path} in {time.monotonic() - t0:.1f} s")
+        return 0
     if args.command == "up":
         from gateway import supervisor
         from pipeline import logs
