@@ -30,18 +30,19 @@ from pipeline.config import DownloadConfig, HttpConfig
 from pipeline.errors import (Cancelled, PlaylistError, SegmentFailed, SourceBlocked, UpstreamError,
                              VerifyFailed)
 from pipeline.http import HttpClient
-from pipeline.hls.fetch import Fetcher, RateLimiter, TransientError, UrlGuard, with_retries
+from pipeline.hls.fetch import Fetcher, RateLimiter, Span, TransientError, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir, fingerprint
 from pipeline.hls.payload import BadPayload, clean_init, clean_segment
 from pipeline.hls.playlist import (InitSection, MasterPlaylist, MediaPlaylist, Segment, choose_variant,
                                    parse_playlist)
-from pipeline.hls.remux import ffmpeg_exe, probe_duration, remux
+from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, mp4_duration, probe_duration, remux
 
 __all__ = ["DownloadResult", "HlsOptions", "Progress", "download", "load_media_playlist"]
 
 PROGRESS_INTERVAL_S = 0.2
 SPEED_WINDOW_S = 0.5
 SPEED_SMOOTHING = 0.3  # weight of the newest sample in the moving average
+MIN_SPLIT_PART_BYTES = 128 * 1024  # tail segments are split into ranges no smaller than this
 
 
 @dataclass(frozen=True)
@@ -144,21 +145,43 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
     expected_s = sum(s.duration_s for s in segments)
     info = {"url": url, "media_url": media.url, "segments": len(segments), "expected_duration_s": expected_s}
     parts = PartDir.open(part_dir, fingerprint(media, segments), info)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out_path)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    job = _Job(options, guard, parts, keys, media.is_fmp4, cancel, progress)
     try:
-        job = _Job(options, guard, parts, keys, media.is_fmp4, cancel, progress)
         inits = job.fetch_inits(media.inits)
-        fetched = job.fetch_segments(segments)
         files = [parts.segment_path(s.index, job.fmp4) for s in segments]
-        missing = [s.index for s, f in zip(segments, files) if not f.exists()]
-        if missing:
-            raise VerifyFailed(f"{len(missing)} segment(s) missing after download: {missing[:10]}")
         runs = _runs(segments, files, inits)
-        result = _finish(job, runs, out_path, expected_s, max(s.duration_s for s in segments))
+        # One continuous run (the usual case): ffmpeg remuxes while the segments arrive.
+        streaming = StreamingRemux(options.ffmpeg, runs[0], tmp, fmp4=job.fmp4) if len(runs) == 1 else None
+        try:
+            if streaming:
+                for f in runs[0]:
+                    if f.exists():
+                        streaming.ready(f)
+                job.on_segment = streaming.ready
+            fetched = job.fetch_segments(segments)
+            missing = [s.index for s, f in zip(segments, files) if not f.exists()]
+            if missing:
+                raise VerifyFailed(f"{len(missing)} segment(s) missing after download: {missing[:10]}")
+            if streaming:
+                streaming.finish(cancel)
+            else:
+                remux(options.ffmpeg, runs, tmp, fmp4=job.fmp4, work_dir=parts.root, cancel=cancel)
+        except BaseException:
+            if streaming:
+                streaming.abort()
+            raise
+        duration_s, size = _verify_and_rename(options.ffmpeg, tmp, out_path, expected_s,
+                                              max(s.duration_s for s in segments), parts.root)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         parts.close()
     if not options.keep_parts:
         parts.remove()
-    duration_s, size = result
     if progress:
         progress(Progress(job.bytes_done(), len(segments), len(segments), job.speed, 0.0, 100.0))
     return DownloadResult(path=out_path, duration_s=duration_s, expected_duration_s=expected_s,
@@ -253,29 +276,41 @@ def _runs(segments: list[Segment], files: list[Path], inits: dict[InitSection, P
     return runs
 
 
-def _finish(job: "_Job", runs: list[list[Path]], out_path: Path, expected_s: float,
-            max_segment_s: float) -> tuple[float, int]:
-    ffmpeg = ffmpeg_exe(job.options.ffmpeg)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+def _verify_and_rename(ffmpeg: str | None, tmp: Path, out_path: Path, expected_s: float,
+                       max_segment_s: float, part_root: Path) -> tuple[float, int]:
+    """Check the remuxed file's duration, make it durable, rename it into place."""
+    duration_s = mp4_duration(tmp)
+    if duration_s is None:  # not a layout we parse: ask ffmpeg
+        duration_s = probe_duration(ffmpeg_exe(ffmpeg), tmp)
+    tolerance_s = max_segment_s / 2
+    if abs(duration_s - expected_s) > tolerance_s:
+        raise VerifyFailed(f"MP4 lasts {duration_s:.2f} s but the playlist {expected_s:.2f} s "
+                           f"(allowed ±{tolerance_s:.2f} s); parts kept in {part_root}")
+    fd = os.open(tmp, os.O_RDONLY)
     try:
-        remux(ffmpeg, runs, tmp, fmp4=job.fmp4, work_dir=job.parts.root, cancel=job.cancel)
-        duration_s = probe_duration(ffmpeg, tmp)
-        tolerance_s = max_segment_s / 2
-        if abs(duration_s - expected_s) > tolerance_s:
-            raise VerifyFailed(f"MP4 lasts {duration_s:.2f} s but the playlist {expected_s:.2f} s "
-                               f"(allowed ±{tolerance_s:.2f} s); parts kept in {job.parts.root}")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, out_path)
-        _fsync_dir(out_path.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, out_path)
+    _fsync_dir(out_path.parent)
     return duration_s, out_path.stat().st_size
+
+
+def _remove_stale_temps(out_path: Path) -> None:
+    """Delete temp MP4s that a killed run (its PID gone) left beside ``out_path``."""
+    for p in out_path.parent.glob(f".{out_path.name}.*.tmp"):
+        pid = p.name[len(out_path.name) + 2:-len(".tmp")]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            alive = int(pid) != os.getpid()
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            p.unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -291,6 +326,56 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _Failed(Exception):
+    """A segment (or a part of it) failed every retry."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One piece of work: a whole segment, or part ``part`` of ``nparts`` of it."""
+
+    seg: Segment
+    part: int = 0
+    nparts: int = 1
+
+
+class _Split:
+    """The parts of one segment that several workers fetch at once."""
+
+    def __init__(self, nparts: int):
+        self.nparts = nparts
+        self.lock = threading.Lock()
+        self.bounds: list[int] | None = None  # part start offsets; [] = not split after all
+        self.spans: dict[int, Span] = {}
+
+
+def _assemble(seg: Segment, bounds: list[int], spans: list[Span]) -> bytes | None:
+    """Join the parts of a split segment; None when they do not add up to one whole body."""
+    for sp in spans:
+        if sp.whole:  # the server ignored Range: this part is the whole resource
+            if seg.byterange:
+                br = seg.byterange
+                return bytes(sp.data[br.offset:br.offset + br.length]) if len(sp.data) >= br.offset + br.length else None
+            return bytes(sp.data)
+    if seg.byterange:
+        total = seg.byterange.length
+    else:
+        totals = {sp.total for sp in spans if sp.total is not None}
+        if len(totals) != 1:
+            return None
+        total = totals.pop()
+    ends = bounds[1:] + [total]
+    for start, end, sp in zip(bounds, ends, spans):
+        if len(sp.data) != max(0, min(end, total) - start):
+            return None
+    body = b"".join(sp.data for sp in spans)
+    return body if len(body) == total else None
+
+
 class _Job:
     """The fetching half of one download: worker threads, progress, failure policy."""
 
@@ -301,9 +386,14 @@ class _Job:
         self.stop = threading.Event()
         self.limiter = RateLimiter(options.speed_limit_bytes_per_s)
         self.fetchers: list[Fetcher] = []
+        self.on_segment: Callable[[Path], None] | None = None  # called (from a worker) per stored segment
         self.total = 0
         self.done = 0
         self.done_bytes = 0  # bytes of complete segments (kept ones count their size on disk)
+        self.partial_bytes = 0  # bytes of stored parts of split segments not yet complete
+        self._count_lock = threading.Lock()
+        self.known_sizes: list[int] = []
+        self.splits: dict[int, _Split] = {}
         self.speed = 0.0
         self._speed_mark: tuple[float, int] | None = None
         self._last_emit = 0.0
@@ -345,29 +435,37 @@ class _Job:
         return out
 
     def fetch_segments(self, segments: list[Segment]) -> int:
-        """Fetch every segment not already complete in the part directory; returns how many were fetched."""
+        """Fetch every segment not already complete in the part directory; returns how many were fetched.
+
+        Work is queued in playlist order. The last segments — those that would leave
+        connections idle in the final round — are split into byte ranges fetched by several
+        workers at once, so the download does not end on a half-empty round.
+        """
         self.total = len(segments)
-        todo: queue.SimpleQueue[Segment] = queue.SimpleQueue()
-        pending = 0
+        pending: list[Segment] = []
         for s in segments:
             size = self.parts.complete_size(self.parts.segment_path(s.index, self.fmp4), self.fmp4)
             if size:
                 self.done += 1
                 self.done_bytes += size
+                self.known_sizes.append(size)
             else:
-                todo.put(s)
-                pending += 1
-        if pending == 0:
+                pending.append(s)
+        if not pending:
             return 0
-        results: queue.SimpleQueue[tuple[str, Segment, object]] = queue.SimpleQueue()
+        todo: queue.SimpleQueue[_Unit] = queue.SimpleQueue()
+        units = self._plan_units(pending)
+        for u in units:
+            todo.put(u)
+        results: queue.SimpleQueue[tuple[str, Segment | None, object]] = queue.SimpleQueue()
         workers = [threading.Thread(target=self._worker, args=(todo, results), daemon=True,
                                     name=f"hls-worker-{n}")
-                   for n in range(min(self.options.concurrency, pending))]
+                   for n in range(min(self.options.concurrency, len(units)))]
         fetched = 0
         try:
             for w in workers:
                 w.start()
-            while fetched < pending:
+            while fetched < len(pending):
                 if self.cancel.is_set():
                     raise Cancelled("download cancelled")
                 try:
@@ -381,7 +479,7 @@ class _Job:
                     fetched += 1
                     self.done += 1
                     self.done_bytes += int(value)  # type: ignore[call-overload]
-                elif kind == "failed":
+                elif kind == "failed" and seg is not None:
                     raise SegmentFailed(seg.index, seg.url, str(value))
                 else:
                     raise value  # type: ignore[misc]
@@ -395,43 +493,127 @@ class _Job:
         self._emit(force=True)
         return fetched
 
-    def _worker(self, todo: "queue.SimpleQueue[Segment]",
-                results: "queue.SimpleQueue[tuple[str, Segment, object]]") -> None:
+    def _plan_units(self, pending: list[Segment]) -> list["_Unit"]:
+        conc = self.options.concurrency
+        tail = len(pending) % conc if len(pending) > conc else len(pending)
+        nparts = conc // tail if tail else 1
+        if nparts < 2:
+            return [_Unit(s) for s in pending]
+        head, tail_segs = pending[:-tail], pending[-tail:]
+        for s in tail_segs:
+            self.splits[s.index] = _Split(nparts)
+        return [_Unit(s) for s in head] + [_Unit(s, j, nparts) for s in tail_segs for j in range(nparts)]
+
+    def _worker(self, todo: "queue.SimpleQueue[_Unit]",
+                results: "queue.SimpleQueue[tuple[str, Segment | None, object]]") -> None:
         fetcher = self._new_fetcher()
         seg: Segment | None = None
         try:
             while not self.stop.is_set():
                 try:
-                    seg = todo.get_nowait()
+                    unit = todo.get_nowait()
                 except queue.Empty:
                     return
-                key = self.keys[seg.key.uri] if seg.key else None
-                iv = seg.key.iv_for(seg.media_sequence) if seg.key else None
-
-                def attempt(seg: Segment = seg, key: bytes | None = key, iv: bytes | None = iv) -> tuple[int, bytes]:
-                    raw = fetcher.get(seg.url, seg.byterange)
-                    return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4)
-
-                got, reason = with_retries(attempt, retries=self.options.segment_retries, stop=self.stop)
-                if got is None:
-                    results.put(("failed", seg, reason))
+                seg = unit.seg
+                try:
+                    if unit.nparts == 1:
+                        got = self._fetch_whole(fetcher, seg)
+                    else:
+                        got = self._fetch_part(fetcher, unit)
+                except _Failed as e:
+                    results.put(("failed", seg, e.reason))
                     return
-                raw_len, data = got  # type: ignore[misc]
+                if got is None:  # a part stored; another worker completes the segment
+                    continue
+                raw_len, data = got
                 if self.stop.is_set():
                     return
-                PartDir.write_atomic(self.parts.segment_path(seg.index, self.fmp4), data)
+                path = self.parts.segment_path(seg.index, self.fmp4)
+                PartDir.write_atomic(path, data)
                 fetcher.inflight_bytes = 0
+                self.known_sizes.append(raw_len)  # before this worker plans a split from the mean
+                if self.on_segment:
+                    self.on_segment(path)
                 results.put(("done", seg, raw_len))
         except Cancelled:
             return
         except BaseException as e:  # UnsafeURL, OSError (disk full), anything unexpected
-            if seg is not None and not self.stop.is_set():
+            if not self.stop.is_set():
                 results.put(("error", seg, e))
         finally:
             fetcher.close()
 
+    def _key_iv(self, seg: Segment) -> tuple[bytes | None, bytes | None]:
+        if seg.key is None:
+            return None, None
+        return self.keys[seg.key.uri], seg.key.iv_for(seg.media_sequence)
+
+    def _fetch_whole(self, fetcher: Fetcher, seg: Segment) -> tuple[int, bytes]:
+        key, iv = self._key_iv(seg)
+
+        def attempt() -> tuple[int, bytes]:
+            raw = fetcher.get(seg.url, seg.byterange)
+            return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4)
+
+        got, reason = with_retries(attempt, retries=self.options.segment_retries, stop=self.stop)
+        if got is None:
+            raise _Failed(reason)
+        return got  # type: ignore[return-value]
+
+    def _fetch_part(self, fetcher: Fetcher, unit: "_Unit") -> tuple[int, bytes] | None:
+        """Fetch one byte range of a split segment; the worker storing the last part assembles it."""
+        seg, split = unit.seg, self.splits[unit.seg.index]
+        with split.lock:
+            if split.bounds is None:
+                split.bounds = self._split_bounds(seg, split.nparts)
+            bounds = split.bounds
+        if not bounds:  # size unknown or too small to split: part 0 takes the whole segment
+            return self._fetch_whole(fetcher, seg) if unit.part == 0 else None
+        j = unit.part
+        first = bounds[j]
+        last = bounds[j + 1] - 1 if j + 1 < len(bounds) else (seg.byterange.length - 1 if seg.byterange else None)
+        base = seg.byterange.offset if seg.byterange else 0
+        got, reason = with_retries(
+            lambda: fetcher.get_span(seg.url, base + first, None if last is None else base + last),
+            retries=self.options.segment_retries, stop=self.stop)
+        if got is None:
+            raise _Failed(f"byte range {first}-{'' if last is None else last}: {reason}")
+        span: Span = got  # type: ignore[assignment]
+        fetcher.inflight_bytes = 0
+        with split.lock, self._count_lock:
+            split.spans[j] = span
+            self.partial_bytes += len(span.data)
+            if len(split.spans) < len(bounds):
+                return None
+            spans = [split.spans[n] for n in range(len(bounds))]
+            self.partial_bytes -= sum(len(sp.data) for sp in spans)
+        raw = _assemble(seg, bounds, spans)
+        if raw is not None:
+            key, iv = self._key_iv(seg)
+            try:
+                return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4)
+            except BadPayload:
+                pass
+        return self._fetch_whole(fetcher, seg)  # the ranges did not add up: fetch it in one piece
+
+    def _split_bounds(self, seg: Segment, nparts: int) -> list[int]:
+        """Start offsets of the parts, from the exact size (byte ranges) or the mean size so far."""
+        if seg.byterange:
+            size = seg.byterange.length
+        elif self.known_sizes:
+            size = sum(self.known_sizes) // len(self.known_sizes)
+        else:
+            return []
+        part = size // nparts
+        if part < MIN_SPLIT_PART_BYTES:
+            nparts = max(1, size // MIN_SPLIT_PART_BYTES)
+            part = size // nparts
+        if nparts < 2:
+            return []
+        return [n * part for n in range(nparts)]
+
     def bytes_done(self) -> int:
-        return self.done_bytes + sum(f.inflight_bytes for f in list(self.fetchers))
+        return self.done_bytes + self.partial_bytes + sum(f.inflight_bytes for f in list(self.fetchers))
 
     def _emit(self, force: bool = False) -> None:
         now = time.monotonic()

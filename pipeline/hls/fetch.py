@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 
@@ -27,6 +29,25 @@ from pipeline.hls.playlist import ByteRange
 CURL_WRITEFUNC_ERROR = 0xFFFFFFFF
 _REDIRECTS = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
+RECV_BUFFER_BYTES = 256 * 1024
+
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Part of a body: ``data`` starts at byte ``first``; ``total`` is the full size when known."""
+
+    first: int
+    data: bytes | bytearray
+    total: int | None
+    whole: bool = False  # the server ignored Range and sent the whole body
+
+
+def _content_range_total(value: str) -> int | None:
+    m = re.fullmatch(r"bytes (?:\*|\d+-\d+)/(\d+)", value.strip())
+    return int(m.group(1)) if m else None
 
 
 class TransientError(Exception):
@@ -78,6 +99,8 @@ class Fetcher:
             CurlOpt.LOW_SPEED_LIMIT: 1,
             CurlOpt.LOW_SPEED_TIME: max(1, math.ceil(stall_timeout_s)),
             CurlOpt.CONNECTTIMEOUT_MS: int(min(http.timeout_s, stall_timeout_s) * 1000),
+            # Bigger reads mean fewer Python callbacks per segment (curl's default is 16 KiB).
+            CurlOpt.BUFFERSIZE: RECV_BUFFER_BYTES,
         })
         self.guard = guard
         self.limiter = limiter
@@ -85,7 +108,7 @@ class Fetcher:
         self.inflight_bytes = 0  # body bytes of the current attempt
         self.wire_bytes = 0  # every body byte received by this worker
 
-    def get(self, url: str, byterange: ByteRange | None = None) -> bytes:
+    def get(self, url: str, byterange: ByteRange | None = None) -> bytes | bytearray:
         """One attempt at the body of ``url`` (or its byte range).
 
         Raises:
@@ -93,6 +116,45 @@ class Fetcher:
           UnsafeURL: the URL or a redirect target is forbidden.
           Cancelled: the stop event was set.
         """
+        status, headers, buf = self._request(url, byterange.header if byterange else None)
+        if status not in (200, 206):
+            raise TransientError(f"HTTP {status}")
+        if byterange is not None:
+            if status == 200:  # the server ignored Range: cut the range out of the whole body
+                if len(buf) < byterange.offset + byterange.length:
+                    raise TransientError(f"body of {len(buf)} bytes ends before range {byterange.header}")
+                return buf[byterange.offset:byterange.offset + byterange.length]
+            if len(buf) != byterange.length:
+                raise TransientError(f"range {byterange.header} returned {len(buf)} bytes")
+        return buf
+
+    def get_span(self, url: str, first: int, last: int | None) -> Span:
+        """One attempt at bytes ``first..last`` (inclusive; ``last`` None = to the end) of ``url``.
+
+        A server that ignores ``Range`` answers 200: the span then holds the whole body and
+        says so. A start past the end (416) gives an empty span with the total size.
+        """
+        header = f"bytes={first}-{'' if last is None else last}"
+        status, headers, buf = self._request(url, header)
+        if status == 200:
+            return Span(first, buf, len(buf), whole=True)
+        if status == 416:
+            total = _content_range_total(headers.get("Content-Range", ""))
+            if total is None or total > first:
+                raise TransientError(f"HTTP 416 for {header}")
+            return Span(first, b"", total)
+        if status != 206:
+            raise TransientError(f"HTTP {status}")
+        m = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+        if not m or int(m.group(1)) != first or int(m.group(2)) - first + 1 != len(buf):
+            raise TransientError(f"bad Content-Range {headers.get('Content-Range')!r} for {header}")
+        if last is not None and int(m.group(2)) > last:
+            raise TransientError(f"Content-Range {headers.get('Content-Range')!r} exceeds {header}")
+        total = int(m.group(3)) if m.group(3) != "*" else None
+        return Span(first, buf, total)
+
+    def _request(self, url: str, range_header: str | None) -> tuple[int, Mapping[str, str], bytearray]:
+        """GET with manual redirects (each hop checked), the stop flag and the speed limit."""
         buf = bytearray()
         self.inflight_bytes = 0
 
@@ -106,7 +168,7 @@ class Fetcher:
             self.limiter.consume(n, self.stop)
             return n
 
-        headers = {"Range": byterange.header} if byterange else {}
+        headers = {"Range": range_header} if range_header else {}
         for _hop in range(MAX_REDIRECTS + 1):
             self.guard.check(url)
             try:
@@ -125,21 +187,11 @@ class Fetcher:
             break
         else:
             raise TransientError(f"more than {MAX_REDIRECTS} redirects")
-        status = r.status_code
-        if status not in (200, 206):
-            raise TransientError(f"HTTP {status}")
-        if not r.headers.get("Content-Encoding"):
+        if r.status_code in (200, 206) and not r.headers.get("Content-Encoding"):
             declared = r.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) != len(buf):
                 raise TransientError(f"short body: {len(buf)} of {declared} bytes")
-        if byterange is not None:
-            if status == 200:  # the server ignored Range: cut the range out of the whole body
-                if len(buf) < byterange.offset + byterange.length:
-                    raise TransientError(f"body of {len(buf)} bytes ends before range {byterange.header}")
-                return bytes(buf[byterange.offset:byterange.offset + byterange.length])
-            if len(buf) != byterange.length:
-                raise TransientError(f"range {byterange.header} returned {len(buf)} bytes")
-        return bytes(buf)
+        return r.status_code, r.headers, buf
 
     def close(self) -> None:
         self.client.close()
@@ -174,4 +226,4 @@ def _short(text: str) -> str:
     return text if len(text) < 200 else text[:197] + "..."
 
 
-__all__ = ["Fetcher", "RateLimiter", "TransientError", "UnsafeURL", "UrlGuard", "with_retries"]
+__all__ = ["Fetcher", "RateLimiter", "Span", "TransientError", "UnsafeURL", "UrlGuard", "with_retries"]

@@ -115,7 +115,7 @@ class PartDir:
         return size if fmp4 or first == b"\x47" else 0
 
     @staticmethod
-    def write_atomic(path: Path, data: bytes) -> None:
+    def write_atomic(path: Path, data: bytes | bytearray | memoryview) -> None:
         """Write ``data`` to ``path`` through a temp file and a rename (never a partial file)."""
         tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         with open(tmp, "wb") as f:

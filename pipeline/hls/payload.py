@@ -26,21 +26,24 @@ class BadPayload(ValueError):
     """The body is not what a segment should be; the message says why (and a retry may help)."""
 
 
-def decrypt_aes128(data: bytes | bytearray, key: bytes, iv: bytes) -> bytes:
-    """AES-128-CBC with PKCS#7 padding, as HLS uses it."""
+Buffer = bytes | bytearray | memoryview
+
+
+def decrypt_aes128(data: Buffer, key: bytes, iv: bytes) -> memoryview:
+    """AES-128-CBC with PKCS#7 padding, as HLS uses it (returns a view: no copy of the plaintext)."""
     if len(key) != 16:
         raise BadPayload(f"AES key is {len(key)} bytes, not 16")
     if not data or len(data) % 16:
         raise BadPayload(f"encrypted body of {len(data)} bytes is not a whole number of AES blocks")
     dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-    plain = dec.update(bytes(data)) + dec.finalize()
+    plain = dec.update(data) + dec.finalize()
     pad = plain[-1]
     if not 1 <= pad <= 16 or plain[-pad:] != bytes([pad]) * pad:
         raise BadPayload("bad PKCS#7 padding after decryption (wrong key or IV, or truncated body)")
-    return plain[:-pad]
+    return memoryview(plain)[:-pad]
 
 
-def image_header_length(data: bytes | bytearray) -> int:
+def image_header_length(data: Buffer) -> int:
     """Length of a fake image put before the media, by the image's own structure; 0 if none.
 
     PNG: up to the end of the IEND chunk. JPEG: up to the first EOI after the first SOS.
@@ -56,6 +59,8 @@ def image_header_length(data: bytes | bytearray) -> int:
             if ctype == b"IEND":
                 return min(pos, len(data))
         return 0
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)  # (memoryview has no find; this path is for disguised segments only)
     if data[:3] == _IMAGE_MAGICS[1]:
         sos = data.find(b"\xff\xda")
         eoi = data.find(b"\xff\xd9", sos if sos >= 0 else 2)
@@ -66,7 +71,7 @@ def image_header_length(data: bytes | bytearray) -> int:
     return 0
 
 
-def find_ts_start(data: bytes | bytearray) -> int:
+def find_ts_start(data: Buffer) -> int:
     """Offset from which ``data`` is whole TS packets, every one with its sync byte; -1 if none.
 
     Only offsets congruent to the length modulo 188 can be the start. When the byte just
@@ -86,15 +91,15 @@ def find_ts_start(data: bytes | bytearray) -> int:
     return -1
 
 
-def _pid(data: bytes | bytearray, pos: int) -> int:
+def _pid(data: Buffer, pos: int) -> int:
     return ((data[pos + 1] & 0x1F) << 8) | data[pos + 2] if pos + 2 < len(data) else -1
 
 
-def looks_like_image(data: bytes | bytearray) -> bool:
+def looks_like_image(data: Buffer) -> bool:
     return bytes(data[:8]).startswith(_IMAGE_MAGICS)
 
 
-def check_ts(data: bytes | bytearray) -> None:
+def check_ts(data: Buffer) -> None:
     """Raise :class:`BadPayload` unless ``data`` is whole MPEG-TS packets, each with the sync byte."""
     if not data:
         raise BadPayload("empty segment")
@@ -107,7 +112,7 @@ def check_ts(data: bytes | bytearray) -> None:
                          "(wrong key or IV, or not a TS segment)")
 
 
-def check_mp4(data: bytes | bytearray) -> None:
+def check_mp4(data: Buffer) -> None:
     """Raise :class:`BadPayload` unless ``data`` is a sequence of complete, known top-level boxes."""
     if not data:
         raise BadPayload("empty segment")
@@ -129,24 +134,24 @@ def check_mp4(data: bytes | bytearray) -> None:
         pos += size
 
 
-def clean_segment(raw: bytes | bytearray, *, key: bytes | None, iv: bytes | None, fmp4: bool) -> bytes:
+def clean_segment(raw: Buffer, *, key: bytes | None, iv: bytes | None, fmp4: bool) -> memoryview:
     """Decrypt, strip any image disguise, and verify one segment body.
 
     A disguise is only looked for when the body starts with an image signature (PNG, JPEG,
     GIF, BMP, RIFF/WebP): a body that merely does not start with the sync byte — say,
     a wrong IV garbling the first block — is an error, never silently trimmed.
 
-    Returns the media bytes to store. Raises :class:`BadPayload` when the result is not
-    valid MPEG-TS (or fMP4 when ``fmp4``).
+    Returns a view of the media bytes to store (no copy). Raises :class:`BadPayload` when
+    the result is not valid MPEG-TS (or fMP4 when ``fmp4``).
     """
-    data: bytes | bytearray = raw
+    data = memoryview(raw)
     if key is not None:
         if iv is None:
             raise BadPayload("encrypted segment without an IV")
         data = _decrypt_maybe_disguised(raw, key, iv)
     if fmp4:
         check_mp4(data)
-        return bytes(data)
+        return data
     if looks_like_image(data):
         head = image_header_length(data)
         if not head or (len(data) - head) % TS_PACKET_BYTES or data[head] != TS_SYNC:
@@ -158,10 +163,10 @@ def clean_segment(raw: bytes | bytearray, *, key: bytes | None, iv: bytes | None
         raise BadPayload(f"segment is not MPEG-TS (first bytes {bytes(data[:8]).hex()}; "
                          "wrong key or IV, or an error page)")
     check_ts(data)
-    return bytes(data)
+    return data
 
 
-def _decrypt_maybe_disguised(raw: bytes | bytearray, key: bytes, iv: bytes) -> bytes:
+def _decrypt_maybe_disguised(raw: memoryview, key: bytes, iv: bytes) -> memoryview:
     """Decrypt; when an image is put before the ciphertext, decrypt what follows the image."""
     if looks_like_image(raw):
         head = image_header_length(raw)
@@ -173,8 +178,8 @@ def _decrypt_maybe_disguised(raw: bytes | bytearray, key: bytes, iv: bytes) -> b
     return decrypt_aes128(raw, key, iv)
 
 
-def clean_init(raw: bytes | bytearray, *, key: bytes | None, iv: bytes | None) -> bytes:
+def clean_init(raw: Buffer, *, key: bytes | None, iv: bytes | None) -> bytes:
     """Decrypt (when keyed) and verify an fMP4 initialisation section."""
-    data = decrypt_aes128(raw, key, iv) if key is not None and iv is not None else raw
+    data = decrypt_aes128(raw, key, iv) if key is not None and iv is not None else memoryview(raw)
     check_mp4(data)
     return bytes(data)

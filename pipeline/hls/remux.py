@@ -8,7 +8,10 @@ timestamps. fMP4 runs start with their initialisation section.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import struct
 import subprocess
 import tempfile
 import threading
@@ -21,7 +24,9 @@ CHUNK_BYTES = 1 << 20
 _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
+@functools.lru_cache(maxsize=8)
 def ffmpeg_exe(configured: str | None) -> str:
+    """The configured ffmpeg, else the bundled one (imageio-ffmpeg runs it once to check it: ~0.1 s)."""
     if configured:
         return configured
     import imageio_ffmpeg
@@ -29,80 +34,236 @@ def ffmpeg_exe(configured: str | None) -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def remux(ffmpeg: str, runs: Sequence[Sequence[Path]], out: Path, *, fmp4: bool,
+def _out_args(out: Path, fmp4: bool) -> list[str]:
+    args = ["-map", "0:v?", "-map", "0:a?", "-c", "copy"]
+    if not fmp4:
+        args += ["-bsf:a", "aac_adtstoasc"]
+    return args + ["-f", "mp4", "-y", str(out)]
+
+
+class StreamingRemux:
+    """ffmpeg remuxing one continuous run from its stdin while the segments still arrive.
+
+    ``files`` are fed strictly in order; a file is fed once :meth:`ready` was called for it
+    (the segment is complete on disk). The remux so overlaps the download, and only the
+    MP4's index is written after the last segment.
+    """
+
+    def __init__(self, ffmpeg: str | None, files: Sequence[Path], out: Path, *, fmp4: bool):
+        self._ffmpeg = ffmpeg
+        self._out = out
+        self._fmp4 = fmp4
+        self._files = list(files)
+        self._ready: set[Path] = set()
+        self._cond = threading.Condition()
+        self._aborted = False
+        self._proc: subprocess.Popen | None = None
+        self._start_error: Exception | None = None
+        self._err = tempfile.TemporaryFile()
+        # ffmpeg is located and started by the feed thread, off the download's critical path.
+        self._thread = threading.Thread(target=self._feed, name="hls-remux-feed", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> subprocess.Popen | None:
+        try:
+            exe = ffmpeg_exe(self._ffmpeg)
+        except RuntimeError as e:
+            self._start_error = e
+            return None
+        cmd = [exe, "-hide_banner", "-nostats", "-loglevel", "error",
+               "-f", "mp4" if self._fmp4 else "mpegts", "-i", "pipe:0", *_out_args(self._out, self._fmp4)]
+        with self._cond:
+            if self._aborted:
+                return None
+            try:
+                self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                              stderr=self._err, bufsize=0)
+            except OSError as e:
+                self._start_error = e
+                return None
+            return self._proc
+
+    def ready(self, path: Path) -> None:
+        """``path`` is complete on disk (thread-safe)."""
+        with self._cond:
+            self._ready.add(path)
+            self._cond.notify_all()
+
+    def _feed(self) -> None:
+        proc = self._start()
+        stdin = proc.stdin if proc else None
+        if stdin is None:
+            return
+        try:
+            for f in self._files:
+                with self._cond:
+                    while f not in self._ready and not self._aborted:
+                        self._cond.wait()
+                    if self._aborted:
+                        return
+                with open(f, "rb") as src:
+                    while chunk := src.read(CHUNK_BYTES):
+                        stdin.write(chunk)
+        except (BrokenPipeError, ValueError, OSError):
+            self._broken = True  # ffmpeg died (its status says why) or abort() closed the pipe
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+
+    def finish(self, cancel: threading.Event) -> None:
+        """Wait for the feed and ffmpeg to end. Call once every file is :meth:`ready`.
+
+        Raises:
+          VerifyFailed: ffmpeg failed. Cancelled: ``cancel`` was set.
+        """
+        try:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.2)
+                if cancel.is_set():
+                    raise Cancelled("download cancelled while remuxing")
+            if self._proc is None:
+                raise VerifyFailed(f"cannot start ffmpeg {self._ffmpeg or '(bundled)'}: {self._start_error}")
+            while True:
+                try:
+                    rc = self._proc.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if cancel.is_set():
+                        raise Cancelled("download cancelled while remuxing") from None
+            if rc != 0:
+                raise VerifyFailed(f"ffmpeg remux failed (exit {rc}): {self._stderr_tail()}")
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._err.close()
+
+    def abort(self) -> None:
+        """Stop feeding and kill ffmpeg (safe to call more than once)."""
+        with self._cond:
+            self._aborted = True
+            self._cond.notify_all()
+            proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self._thread.join(timeout=5)
+        try:
+            self._err.close()
+        except OSError:
+            pass
+
+    def _stderr_tail(self) -> str:
+        self._err.seek(0)
+        tail = self._err.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+        return " | ".join(tail) or "no message"
+
+
+def remux(ffmpeg: str | None, runs: Sequence[Sequence[Path]], out: Path, *, fmp4: bool,
           work_dir: Path, cancel: threading.Event) -> None:
-    """Write ``out`` (MP4) from ``runs``: lists of segment files, each list one continuous run.
+    """Write ``out`` (MP4) from ``runs``: lists of complete segment files, each one continuous run.
 
     Raises:
       VerifyFailed: ffmpeg failed; the message carries its last error lines.
       Cancelled: ``cancel`` was set.
     """
-    out_args = ["-map", "0:v?", "-map", "0:a?", "-c", "copy"]
-    if not fmp4:
-        out_args += ["-bsf:a", "aac_adtstoasc"]
-    out_args += ["-f", "mp4", "-y", str(out)]
     if len(runs) == 1:
-        fmt = "mp4" if fmp4 else "mpegts"
-        _run(ffmpeg, ["-f", fmt, "-i", "pipe:0", *out_args], runs[0], cancel)
+        job = StreamingRemux(ffmpeg, runs[0], out, fmp4=fmp4)
+        for f in runs[0]:
+            job.ready(f)
+        job.finish(cancel)
         return
     listing = []
     ext = "mp4" if fmp4 else "ts"
-    for n, files in enumerate(runs):
-        joined = work_dir / f"run-{n:04d}.{ext}"
-        with open(joined, "wb") as dst:
-            for f in files:
-                if cancel.is_set():
-                    raise Cancelled("download cancelled while joining")
-                with open(f, "rb") as src:
-                    while chunk := src.read(CHUNK_BYTES):
-                        dst.write(chunk)
-        listing.append(f"file '{joined.resolve()}'")
+    joined_files = [work_dir / f"run-{n:04d}.{ext}" for n in range(len(runs))]
     list_file = work_dir / "runs.txt"
-    list_file.write_text("\n".join(listing) + "\n")
     try:
-        _run(ffmpeg, ["-f", "concat", "-safe", "0", "-i", str(list_file), *out_args], [], cancel)
+        for files, joined in zip(runs, joined_files):
+            with open(joined, "wb") as dst:
+                for f in files:
+                    if cancel.is_set():
+                        raise Cancelled("download cancelled while joining")
+                    with open(f, "rb") as src:
+                        while chunk := src.read(CHUNK_BYTES):
+                            dst.write(chunk)
+            listing.append(f"file '{joined.resolve()}'")
+        list_file.write_text("\n".join(listing) + "\n")
+        cmd = [ffmpeg_exe(ffmpeg), "-hide_banner", "-nostats", "-loglevel", "error", "-nostdin",
+               "-f", "concat", "-safe", "0", "-i", str(list_file), *_out_args(out, fmp4)]
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            try:
+                while True:
+                    try:
+                        rc = proc.wait(timeout=0.2)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if cancel.is_set():
+                            raise Cancelled("download cancelled while remuxing") from None
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            if rc != 0:
+                err.seek(0)
+                tail = err.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+                raise VerifyFailed(f"ffmpeg concat failed (exit {rc}): {' | '.join(tail) or 'no message'}")
     finally:
-        for n in range(len(runs)):
-            (work_dir / f"run-{n:04d}.{ext}").unlink(missing_ok=True)
+        for joined in joined_files:
+            joined.unlink(missing_ok=True)
         list_file.unlink(missing_ok=True)
 
 
-def _run(ffmpeg: str, args: list[str], feed: Sequence[Path], cancel: threading.Event) -> None:
-    cmd = [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", *args]
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            if feed and proc.stdin is not None:
-                try:
-                    for f in feed:
-                        if cancel.is_set():
-                            raise Cancelled("download cancelled while remuxing")
-                        with open(f, "rb") as src:
-                            while chunk := src.read(CHUNK_BYTES):
-                                proc.stdin.write(chunk)
-                except BrokenPipeError:
-                    pass  # ffmpeg stopped early: its exit status and stderr say why
-                finally:
-                    try:
-                        proc.stdin.close()
-                    except BrokenPipeError:
-                        pass
-            while True:
-                try:
-                    rc = proc.wait(timeout=0.2)
-                    break
-                except subprocess.TimeoutExpired:
-                    if cancel.is_set():
-                        raise Cancelled("download cancelled while remuxing") from None
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        if rc != 0:
-            err.seek(0)
-            tail = err.read().decode("utf-8", "replace").strip().splitlines()[-5:]
-            raise VerifyFailed(f"ffmpeg remux failed (exit {rc}): {' | '.join(tail) or 'no message'}")
+def mp4_duration(path: Path) -> float | None:
+    """The movie duration in the MP4's ``moov/mvhd`` box (what players show); None if unreadable.
+
+    Reads a few header bytes per top-level box, seeking over ``mdat``: fast for any size.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            pos = 0
+            while pos + 8 <= size:
+                f.seek(pos)
+                head = f.read(16)
+                box_size, box_type = struct.unpack(">I4s", head[:8])
+                header = 8
+                if box_size == 1 and len(head) == 16:
+                    (box_size,) = struct.unpack(">Q", head[8:16])
+                    header = 16
+                elif box_size == 0:
+                    box_size = size - pos
+                if box_size < header:
+                    return None
+                if box_type == b"moov":
+                    f.seek(pos + header)
+                    return _mvhd_duration(f.read(min(box_size - header, 1 << 26)))
+                pos += box_size
+    except OSError:
+        return None
+    return None
+
+
+def _mvhd_duration(moov: bytes) -> float | None:
+    pos = 0
+    while pos + 8 <= len(moov):
+        box_size, box_type = struct.unpack(">I4s", moov[pos:pos + 8])
+        if box_size < 8:
+            return None
+        if box_type == b"mvhd":
+            body = moov[pos + 8:pos + box_size]
+            if body[:1] == b"\x01" and len(body) >= 32:
+                timescale, duration = struct.unpack(">IQ", body[20:32])
+            elif len(body) >= 20:
+                timescale, duration = struct.unpack(">II", body[12:20])
+            else:
+                return None
+            return duration / timescale if timescale else None
+        pos += box_size
+    return None
 
 
 def probe_duration(ffmpeg: str, path: Path) -> float:
