@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS resource_actors (avid TEXT NOT NULL, actor_id INTEGER
                                             PRIMARY KEY (actor_id, avid));
 CREATE INDEX IF NOT EXISTS resource_genres_avid ON resource_genres (avid);
 CREATE INDEX IF NOT EXISTS resource_actors_avid ON resource_actors (avid);
+-- Substring search without a full scan: a trigram index over the same text as
+-- resources.search, keyed by the resource's rowid.
+CREATE VIRTUAL TABLE IF NOT EXISTS resources_fts USING fts5(search, tokenize='trigram');
 """
 
 _COLUMNS = ("avid", "title", "original_title", "source_title", "translated_title", "source",
@@ -271,24 +274,36 @@ class LibraryIndex:
             f"INSERT INTO resources ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT(avid) DO UPDATE SET {sets}", [row[c] for c in cols])
         avid = row["avid"]
-        self._w.execute("DELETE FROM resource_genres WHERE avid = ?", (avid,))
-        self._w.execute("DELETE FROM resource_actors WHERE avid = ?", (avid,))
+        w = self._w
+        rowid = w.execute("SELECT rowid FROM resources WHERE avid = ?", (avid,)).fetchone()[0]
+        w.execute("DELETE FROM resources_fts WHERE rowid = ?", (rowid,))
+        w.execute("INSERT INTO resources_fts (rowid, search) VALUES (?, ?)", (rowid, row["search"]))
+        w.execute("DELETE FROM resource_genres WHERE avid = ?", (avid,))
+        w.execute("DELETE FROM resource_actors WHERE avid = ?", (avid,))
         for g in dict.fromkeys(json.loads(row["genres"])):
-            self._w.execute("INSERT OR IGNORE INTO genres (name) VALUES (?)", (g,))
-            self._w.execute("INSERT OR IGNORE INTO resource_genres SELECT ?, id FROM genres WHERE name = ?",
-                            (avid, g))
+            w.execute("INSERT INTO resource_genres VALUES (?, ?)", (avid, self._name_id("genres", g)))
         for a in json.loads(row["actors"]):
-            self._w.execute("INSERT INTO actors (name, avatar_url) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
-                            "SET avatar_url = CASE WHEN excluded.avatar_url != '' THEN excluded.avatar_url "
-                            "ELSE actors.avatar_url END", (a["name"], a["avatar_url"]))
-            self._w.execute("INSERT OR IGNORE INTO resource_actors SELECT ?, id FROM actors WHERE name = ?",
-                            (avid, a["name"]))
+            actor_id = self._name_id("actors", a["name"])
+            if a["avatar_url"]:
+                w.execute("UPDATE actors SET avatar_url = ? WHERE id = ? AND avatar_url != ?",
+                          (a["avatar_url"], actor_id, a["avatar_url"]))
+            w.execute("INSERT OR IGNORE INTO resource_actors VALUES (?, ?)", (avid, actor_id))
+
+    def _name_id(self, table: str, name: str) -> int:
+        r = self._w.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+        if r:
+            return r[0]
+        return self._w.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,)).lastrowid
 
     def _delete(self, avid: str) -> bool:
-        cur = self._w.execute("DELETE FROM resources WHERE avid = ?", (avid,))
+        r = self._w.execute("SELECT rowid FROM resources WHERE avid = ?", (avid,)).fetchone()
+        if r is None:
+            return False
+        self._w.execute("DELETE FROM resources_fts WHERE rowid = ?", (r[0],))
+        self._w.execute("DELETE FROM resources WHERE avid = ?", (avid,))
         self._w.execute("DELETE FROM resource_genres WHERE avid = ?", (avid,))
         self._w.execute("DELETE FROM resource_actors WHERE avid = ?", (avid,))
-        return cur.rowcount > 0
+        return True
 
     def remove(self, avid: str) -> bool:
         with self._lock:
@@ -360,21 +375,33 @@ class LibraryIndex:
             where.append(f"r.avid IN (SELECT rg.avid FROM resource_genres rg JOIN genres g "
                          f"ON g.id = rg.genre_id WHERE {col} = ?)")
             args.append(int(q.genre) if q.genre.isdigit() else q.genre)
-        for term in q.search.lower().split()[:8]:
-            where.append("r.search LIKE ? ESCAPE '\\'")
-            args.append(_like(term))
+        terms = q.search.lower().split()[:8]
+        long_terms = [t for t in terms if len(t) >= 3]
+        if long_terms:
+            # Every word must appear somewhere: one trigram-index lookup for all of them.
+            where.append("r.rowid IN (SELECT rowid FROM resources_fts WHERE resources_fts MATCH ?)")
+            args.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms))
+        for t in terms:
+            if len(t) < 3:  # too short for trigrams: a scan, but rare
+                where.append("r.search LIKE ? ESCAPE '\\'")
+                args.append(_like(t))
         if q.avids:
             where.append(f"r.avid IN ({', '.join('?' * len(q.avids))})")
             args += q.avids
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         direction = "DESC" if q.order == "desc" else "ASC"
         col = SORT_KEYS[q.sort_by]
-        # NULLs (e.g. no video yet) go last whichever the direction; avid breaks ties.
-        order = f" ORDER BY ({col} IS NULL), {col} {direction}, r.avid {direction}"
+        # Only video_create_time can be NULL (no video yet): those go last either way.
+        nulls = f"({col} IS NULL), " if q.sort_by == "video_create_time" else ""
+        order = f" ORDER BY {nulls}{col} {direction}, r.avid {direction}"
         c = self._r()
-        total = c.execute(f"SELECT COUNT(*) FROM resources r{clause}", args).fetchone()[0]
-        rows = c.execute(f"SELECT r.* FROM resources r{clause}{order} LIMIT ? OFFSET ?",
+        # The window count rides along the page query: one pass over the matches, not two.
+        rows = c.execute(f"SELECT r.*, COUNT(*) OVER () AS total FROM resources r{clause}{order} LIMIT ? OFFSET ?",
                          [*args, q.page_size, (q.page - 1) * q.page_size]).fetchall()
+        if rows:
+            total = rows[0]["total"]
+        else:  # a page past the end still reports the total
+            total = c.execute(f"SELECT COUNT(*) FROM resources r{clause}", args).fetchone()[0]
         return [_item(r) for r in rows], total
 
     def actors(self, *, search: str = "", page: int = 1, page_size: int = 50,
