@@ -9,10 +9,12 @@ releases the claim. A stage interrupted by a worker shutdown is sent again at on
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import dramatiq
+import redis
 from dramatiq.middleware import CurrentMessage
 from dramatiq.threading import Interrupt
 
@@ -33,6 +35,9 @@ STAGES: dict[str, tuple[Callable, str]] = {
     "download": (stages.download, DOWNLOAD_QUEUE),
 }
 FIRST_STAGE = "resolve"
+# How long a stage that lost Redis waits for it to answer again before giving up.
+REDIS_WAIT_S = 120.0
+_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
 @dataclass
@@ -103,6 +108,8 @@ def _runner(name: str, fn: Callable, max_retries: int, actors: Actors,
             except Interrupt as e:  # time limit
                 _fail(ctx, avid.code, job_id, name, e)
                 raise
+            except _REDIS_DOWN:
+                raise  # not the job's fault: see ride_out_redis below
             except Exception as e:
                 log.exception("internal error in %s", name)
                 _fail(ctx, avid.code, job_id, name, e, internal=True)
@@ -112,8 +119,33 @@ def _runner(name: str, fn: Callable, max_retries: int, actors: Actors,
             else:
                 ctx.jobs.finish(job_id, avid.code, jobstates.COMPLETED, stage=name,
                                 message=f"{avid.code} done")
-    run.__name__ = name
-    return run
+
+    def ride_out_redis(avid_code: str, job_id: str) -> None:
+        """Redis went away mid-stage: failing the job could not even be recorded, and
+        Dramatiq would dead-letter the message, leaving the job running with its claim held
+        until the sweep noticed. Stages are idempotent, so wait for Redis and send the
+        stage again (as a worker shutdown does)."""
+        try:
+            run(avid_code, job_id)
+        except _REDIS_DOWN as e:
+            if context is None or not _wait_for_redis(context().redis, REDIS_WAIT_S):
+                raise
+            log.warning("Redis was unreachable during %s of %s (%s); stage sent again", name, avid_code, e)
+            actors.send(name, avid_code, job_id)
+    ride_out_redis.__name__ = name
+    return ride_out_redis
+
+
+def _wait_for_redis(client: redis.Redis, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if client.ping():
+                return True
+        except redis.RedisError:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def _fail(ctx: Context, avid: str, job_id: str, stage: str, exc: BaseException, *,

@@ -15,6 +15,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
+
 from actors.context import Context
 from pipeline import artwork, events as ev, nfo
 from pipeline.avid import Avid
@@ -264,8 +266,11 @@ def download(ctx: Context, avid: Avid, job_id: str) -> None:
                     "eta": _eta(p.eta_s), "bytes_done": p.bytes_done,
                     "segments_done": p.segments_done, "segments_total": p.segments_total,
                     "speed_bytes_per_s": round(p.speed_bytes_per_s)}
-            ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
-            ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
+            try:
+                ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
+                ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
+            except redis.RedisError as e:  # a blip must not abort the download: the mutex decides
+                log.warning("progress not recorded (%s)", e)
 
         headers = dict(src.get("headers") or {})
         if src.get("referer"):
