@@ -94,21 +94,24 @@ def test_every_stream_kind_downloads_decodes_and_matches_duration(fx, tmp_path, 
 
 
 @pytest.mark.parametrize("kind", list(BIG))
-def test_last_round_segments_are_split_into_ranges(fx, tmp_path, kind):
+def test_idle_workers_steal_the_second_half_of_running_transfers(fx, tmp_path, kind):
     avid = BIG[kind]
     stream = fx.stream(avid)
     assert stream.segments == 6
-    # 6 segments on 4 connections: 4 whole, then the last 2 in halves so no connection idles
+    # 6 segments of ~1 MB on 4 connections of 2 MB/s: after the first 4, two connections
+    # would idle while the last 2 segments trickle in; they take byte ranges of them instead.
+    fx.set_faults(bandwidth_bytes_per_s=2_000_000)
     split = download(master(fx, avid), tmp_path / "split.mp4", part_dir=tmp_path / "p1",
                      options=opts(concurrency=4))
     split_requests = fx.stats()["requests"]["cdn"]
     if kind != "byterange":  # (the fixture attributes a range to a segment only at its start)
-        assert requested(fx, avid) == {0: 1, 1: 1, 2: 1, 3: 1, 4: 2, 5: 2}
+        counts = requested(fx, avid)
+        assert sorted(counts) == list(range(6)) and sum(counts.values()) > 6
     fx.reset()
     whole = download(master(fx, avid), tmp_path / "whole.mp4", part_dir=tmp_path / "p2",
                      options=opts(concurrency=1))
     assert requested(fx, avid) == {n: 1 for n in range(6)}
-    assert split_requests == fx.stats()["requests"]["cdn"] + 2  # two more requests: the 2nd halves
+    assert split_requests > fx.stats()["requests"]["cdn"]  # the stolen halves
     assert split.path.read_bytes() == whole.path.read_bytes()
     assert decode_errors(split.path) == ""
 

@@ -18,32 +18,23 @@ Guarantees:
 from __future__ import annotations
 
 import os
-import queue
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 from pipeline.config import DownloadConfig, HttpConfig
-from pipeline.errors import (Cancelled, PlaylistError, SegmentFailed, SourceBlocked, UpstreamError,
-                             VerifyFailed)
+from pipeline.errors import PlaylistError, SourceBlocked, UpstreamError, VerifyFailed
 from pipeline.http import HttpClient
-from pipeline.hls.fetch import Fetcher, RateLimiter, Span, TransientError, UrlGuard, with_retries
+from pipeline.hls.fetch import TransientError, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir, fingerprint
-from pipeline.hls.payload import BadPayload, clean_init, clean_segment
 from pipeline.hls.playlist import (InitSection, MasterPlaylist, MediaPlaylist, Segment, choose_variant,
                                    parse_playlist)
 from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, mp4_duration, probe_duration, remux
+from pipeline.hls.workers import Workers
 
 __all__ = ["DownloadResult", "HlsOptions", "Progress", "download", "load_media_playlist"]
-
-PROGRESS_INTERVAL_S = 0.2
-SPEED_WINDOW_S = 0.5
-SPEED_SMOOTHING = 0.3  # weight of the newest sample in the moving average
-MIN_SPLIT_PART_BYTES = 128 * 1024  # tail segments are split into ranges no smaller than this
-
 
 @dataclass(frozen=True)
 class HlsOptions:
@@ -148,7 +139,7 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(out_path)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    job = _Job(options, guard, parts, keys, media.is_fmp4, cancel, progress)
+    job = Workers(options, guard, parts, keys, media.is_fmp4, cancel, progress)
     try:
         inits = job.fetch_inits(media.inits)
         files = [parts.segment_path(s.index, job.fmp4) for s in segments]
@@ -161,7 +152,7 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
                     if f.exists():
                         streaming.ready(f)
                 job.on_segment = streaming.ready
-            fetched = job.fetch_segments(segments)
+            fetched = job.run(segments)
             missing = [s.index for s, f in zip(segments, files) if not f.exists()]
             if missing:
                 raise VerifyFailed(f"{len(missing)} segment(s) missing after download: {missing[:10]}")
@@ -324,321 +315,3 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-class _Failed(Exception):
-    """A segment (or a part of it) failed every retry."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class _Unit:
-    """One piece of work: a whole segment, or part ``part`` of ``nparts`` of it."""
-
-    seg: Segment
-    part: int = 0
-    nparts: int = 1
-
-
-class _Split:
-    """The parts of one segment that several workers fetch at once."""
-
-    def __init__(self, nparts: int):
-        self.nparts = nparts
-        self.lock = threading.Lock()
-        self.bounds: list[int] | None = None  # part start offsets; [] = not split after all
-        self.spans: dict[int, Span] = {}
-
-
-def _assemble(seg: Segment, bounds: list[int], spans: list[Span]) -> bytes | None:
-    """Join the parts of a split segment; None when they do not add up to one whole body."""
-    for sp in spans:
-        if sp.whole:  # the server ignored Range: this part is the whole resource
-            if seg.byterange:
-                br = seg.byterange
-                return bytes(sp.data[br.offset:br.offset + br.length]) if len(sp.data) >= br.offset + br.length else None
-            return bytes(sp.data)
-    if seg.byterange:
-        total = seg.byterange.length
-    else:
-        totals = {sp.total for sp in spans if sp.total is not None}
-        if len(totals) != 1:
-            return None
-        total = totals.pop()
-    ends = bounds[1:] + [total]
-    for start, end, sp in zip(bounds, ends, spans):
-        if len(sp.data) != max(0, min(end, total) - start):
-            return None
-    body = b"".join(sp.data for sp in spans)
-    return body if len(body) == total else None
-
-
-class _Job:
-    """The fetching half of one download: worker threads, progress, failure policy."""
-
-    def __init__(self, options: HlsOptions, guard: UrlGuard, parts: PartDir, keys: dict[str, bytes],
-                 fmp4: bool, cancel: threading.Event, progress: Callable[[Progress], None] | None):
-        self.options, self.guard, self.parts, self.keys = options, guard, parts, keys
-        self.fmp4, self.cancel, self.progress = fmp4, cancel, progress
-        self.stop = threading.Event()
-        self.limiter = RateLimiter(options.speed_limit_bytes_per_s)
-        self.fetchers: list[Fetcher] = []
-        self.on_segment: Callable[[Path], None] | None = None  # called (from a worker) per stored segment
-        self.total = 0
-        self.done = 0
-        self.done_bytes = 0  # bytes of complete segments (kept ones count their size on disk)
-        self.partial_bytes = 0  # bytes of stored parts of split segments not yet complete
-        self._count_lock = threading.Lock()
-        self.known_sizes: list[int] = []
-        self.splits: dict[int, _Split] = {}
-        self.speed = 0.0
-        self._speed_mark: tuple[float, int] | None = None
-        self._last_emit = 0.0
-
-    def _new_fetcher(self) -> Fetcher:
-        o = self.options
-        f = Fetcher(o.http, o.headers, guard=self.guard, limiter=self.limiter, stop=self.stop,
-                    stall_timeout_s=o.stall_timeout_s)
-        self.fetchers.append(f)
-        return f
-
-    def fetch_inits(self, inits: tuple[InitSection, ...]) -> dict[InitSection, Path]:
-        """Fetch every fMP4 initialisation section (small; done before the segments)."""
-        out: dict[InitSection, Path] = {}
-        if not inits:
-            return out
-        fetcher = self._new_fetcher()
-        try:
-            for n, init in enumerate(inits):
-                path = self.parts.init_path(n)
-                out[init] = path
-                if self.parts.complete_size(path, fmp4=True):
-                    continue
-                key = self.keys[init.key.uri] if init.key else None
-                iv = init.key.iv if init.key else None
-                if key is not None and iv is None:
-                    raise PlaylistError(f"encrypted EXT-X-MAP {init.url} without an IV")
-
-                def attempt(init: InitSection = init, key: bytes | None = key, iv: bytes | None = iv) -> bytes:
-                    return clean_init(fetcher.get(init.url, init.byterange), key=key, iv=iv)
-
-                data, reason = with_retries(attempt, retries=self.options.segment_retries, stop=self.cancel)
-                if data is None:
-                    raise SegmentFailed(-1, init.url, f"initialisation section: {reason}")
-                PartDir.write_atomic(path, data)  # type: ignore[arg-type]
-        finally:
-            fetcher.close()
-            self.fetchers.remove(fetcher)
-        return out
-
-    def fetch_segments(self, segments: list[Segment]) -> int:
-        """Fetch every segment not already complete in the part directory; returns how many were fetched.
-
-        Work is queued in playlist order. The last segments — those that would leave
-        connections idle in the final round — are split into byte ranges fetched by several
-        workers at once, so the download does not end on a half-empty round.
-        """
-        self.total = len(segments)
-        pending: list[Segment] = []
-        for s in segments:
-            size = self.parts.complete_size(self.parts.segment_path(s.index, self.fmp4), self.fmp4)
-            if size:
-                self.done += 1
-                self.done_bytes += size
-                self.known_sizes.append(size)
-            else:
-                pending.append(s)
-        if not pending:
-            return 0
-        todo: queue.SimpleQueue[_Unit] = queue.SimpleQueue()
-        units = self._plan_units(pending)
-        for u in units:
-            todo.put(u)
-        results: queue.SimpleQueue[tuple[str, Segment | None, object]] = queue.SimpleQueue()
-        workers = [threading.Thread(target=self._worker, args=(todo, results), daemon=True,
-                                    name=f"hls-worker-{n}")
-                   for n in range(min(self.options.concurrency, len(units)))]
-        fetched = 0
-        try:
-            for w in workers:
-                w.start()
-            while fetched < len(pending):
-                if self.cancel.is_set():
-                    raise Cancelled("download cancelled")
-                try:
-                    kind, seg, value = results.get(timeout=PROGRESS_INTERVAL_S)
-                except queue.Empty:
-                    if not any(w.is_alive() for w in workers):
-                        raise VerifyFailed("every download worker stopped before the segments were done") from None
-                    self._emit()
-                    continue
-                if kind == "done":
-                    fetched += 1
-                    self.done += 1
-                    self.done_bytes += int(value)  # type: ignore[call-overload]
-                elif kind == "failed" and seg is not None:
-                    raise SegmentFailed(seg.index, seg.url, str(value))
-                else:
-                    raise value  # type: ignore[misc]
-                self._emit()
-        finally:
-            self.stop.set()
-            deadline = time.monotonic() + 2.0
-            for w in workers:
-                if w.ident is not None:
-                    w.join(timeout=max(0.0, deadline - time.monotonic()))
-        self._emit(force=True)
-        return fetched
-
-    def _plan_units(self, pending: list[Segment]) -> list["_Unit"]:
-        conc = self.options.concurrency
-        tail = len(pending) % conc if len(pending) > conc else len(pending)
-        nparts = conc // tail if tail else 1
-        if nparts < 2:
-            return [_Unit(s) for s in pending]
-        head, tail_segs = pending[:-tail], pending[-tail:]
-        for s in tail_segs:
-            self.splits[s.index] = _Split(nparts)
-        return [_Unit(s) for s in head] + [_Unit(s, j, nparts) for s in tail_segs for j in range(nparts)]
-
-    def _worker(self, todo: "queue.SimpleQueue[_Unit]",
-                results: "queue.SimpleQueue[tuple[str, Segment | None, object]]") -> None:
-        fetcher = self._new_fetcher()
-        seg: Segment | None = None
-        try:
-            while not self.stop.is_set():
-                try:
-                    unit = todo.get_nowait()
-                except queue.Empty:
-                    return
-                seg = unit.seg
-                try:
-                    if unit.nparts == 1:
-                        got = self._fetch_whole(fetcher, seg)
-                    else:
-                        got = self._fetch_part(fetcher, unit)
-                except _Failed as e:
-                    results.put(("failed", seg, e.reason))
-                    return
-                if got is None:  # a part stored; another worker completes the segment
-                    continue
-                raw_len, data = got
-                if self.stop.is_set():
-                    return
-                path = self.parts.segment_path(seg.index, self.fmp4)
-                PartDir.write_atomic(path, data)
-                fetcher.inflight_bytes = 0
-                self.known_sizes.append(raw_len)  # before this worker plans a split from the mean
-                if self.on_segment:
-                    self.on_segment(path)
-                results.put(("done", seg, raw_len))
-        except Cancelled:
-            return
-        except BaseException as e:  # UnsafeURL, OSError (disk full), anything unexpected
-            if not self.stop.is_set():
-                results.put(("error", seg, e))
-        finally:
-            fetcher.close()
-
-    def _key_iv(self, seg: Segment) -> tuple[bytes | None, bytes | None]:
-        if seg.key is None:
-            return None, None
-        return self.keys[seg.key.uri], seg.key.iv_for(seg.media_sequence)
-
-    def _fetch_whole(self, fetcher: Fetcher, seg: Segment) -> tuple[int, bytes]:
-        key, iv = self._key_iv(seg)
-
-        def attempt() -> tuple[int, bytes]:
-            raw = fetcher.get(seg.url, seg.byterange)
-            return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4)
-
-        got, reason = with_retries(attempt, retries=self.options.segment_retries, stop=self.stop)
-        if got is None:
-            raise _Failed(reason)
-        return got  # type: ignore[return-value]
-
-    def _fetch_part(self, fetcher: Fetcher, unit: "_Unit") -> tuple[int, bytes] | None:
-        """Fetch one byte range of a split segment; the worker storing the last part assembles it."""
-        seg, split = unit.seg, self.splits[unit.seg.index]
-        with split.lock:
-            if split.bounds is None:
-                split.bounds = self._split_bounds(seg, split.nparts)
-            bounds = split.bounds
-        if not bounds:  # size unknown or too small to split: part 0 takes the whole segment
-            return self._fetch_whole(fetcher, seg) if unit.part == 0 else None
-        j = unit.part
-        first = bounds[j]
-        last = bounds[j + 1] - 1 if j + 1 < len(bounds) else (seg.byterange.length - 1 if seg.byterange else None)
-        base = seg.byterange.offset if seg.byterange else 0
-        got, reason = with_retries(
-            lambda: fetcher.get_span(seg.url, base + first, None if last is None else base + last),
-            retries=self.options.segment_retries, stop=self.stop)
-        if got is None:
-            raise _Failed(f"byte range {first}-{'' if last is None else last}: {reason}")
-        span: Span = got  # type: ignore[assignment]
-        fetcher.inflight_bytes = 0
-        with split.lock, self._count_lock:
-            split.spans[j] = span
-            self.partial_bytes += len(span.data)
-            if len(split.spans) < len(bounds):
-                return None
-            spans = [split.spans[n] for n in range(len(bounds))]
-            self.partial_bytes -= sum(len(sp.data) for sp in spans)
-        raw = _assemble(seg, bounds, spans)
-        if raw is not None:
-            key, iv = self._key_iv(seg)
-            try:
-                return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4)
-            except BadPayload:
-                pass
-        return self._fetch_whole(fetcher, seg)  # the ranges did not add up: fetch it in one piece
-
-    def _split_bounds(self, seg: Segment, nparts: int) -> list[int]:
-        """Start offsets of the parts, from the exact size (byte ranges) or the mean size so far."""
-        if seg.byterange:
-            size = seg.byterange.length
-        elif self.known_sizes:
-            size = sum(self.known_sizes) // len(self.known_sizes)
-        else:
-            return []
-        part = size // nparts
-        if part < MIN_SPLIT_PART_BYTES:
-            nparts = max(1, size // MIN_SPLIT_PART_BYTES)
-            part = size // nparts
-        if nparts < 2:
-            return []
-        return [n * part for n in range(nparts)]
-
-    def bytes_done(self) -> int:
-        return self.done_bytes + self.partial_bytes + sum(f.inflight_bytes for f in list(self.fetchers))
-
-    def _emit(self, force: bool = False) -> None:
-        now = time.monotonic()
-        wire = sum(f.wire_bytes for f in list(self.fetchers))
-        if self._speed_mark is None:
-            self._speed_mark = (now, wire)
-        elif now - self._speed_mark[0] >= SPEED_WINDOW_S:
-            t0, w0 = self._speed_mark
-            sample = (wire - w0) / (now - t0)
-            self.speed = sample if self.speed == 0 else SPEED_SMOOTHING * sample + (1 - SPEED_SMOOTHING) * self.speed
-            self._speed_mark = (now, wire)
-        if not self.progress or (not force and now - self._last_emit < PROGRESS_INTERVAL_S):
-            return
-        self._last_emit = now
-        done_bytes = self.bytes_done()
-        if self.done:
-            est_total = self.done_bytes / self.done * self.total
-            percent = 100.0 * done_bytes / est_total if est_total else 0.0
-            remaining = max(0.0, est_total - done_bytes)
-            eta = remaining / self.speed if self.speed > 0 else None
-        else:
-            percent = 0.0
-            eta = None
-        self.progress(Progress(done_bytes, self.done, self.total, self.speed, eta, min(percent, 99.0)))
-
-
-# BadPayload is a ValueError and is retried by with_retries; re-exported for callers' except clauses.
-__all__ += ["BadPayload"]

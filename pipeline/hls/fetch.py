@@ -35,14 +35,30 @@ RECV_BUFFER_BYTES = 256 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
-@dataclass(frozen=True)
-class Span:
-    """Part of a body: ``data`` starts at byte ``first``; ``total`` is the full size when known."""
+@dataclass
+class Transfer:
+    """The transfer a worker is running, as other workers see it (to steal its second half).
 
-    first: int
+    ``cut_at`` (bytes into this transfer) may be set from another thread: the transfer then
+    keeps only the bytes before it and ends there.
+    """
+
+    received: int = 0
+    cut_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Bytes ``start..`` of a segment body as one response gave them.
+
+    ``total`` is the body's full size when the response said it. ``whole`` means the server
+    ignored ``Range`` and ``data`` is the entire segment body.
+    """
+
+    start: int
     data: bytes | bytearray
     total: int | None
-    whole: bool = False  # the server ignored Range and sent the whole body
+    whole: bool = False
 
 
 def _content_range_total(value: str) -> int | None:
@@ -116,7 +132,7 @@ class Fetcher:
           UnsafeURL: the URL or a redirect target is forbidden.
           Cancelled: the stop event was set.
         """
-        status, headers, buf = self._request(url, byterange.header if byterange else None)
+        status, headers, buf, _cut = self._request(url, byterange.header if byterange else None)
         if status not in (200, 206):
             raise TransientError(f"HTTP {status}")
         if byterange is not None:
@@ -128,43 +144,84 @@ class Fetcher:
                 raise TransientError(f"range {byterange.header} returned {len(buf)} bytes")
         return buf
 
-    def get_span(self, url: str, first: int, last: int | None) -> Span:
-        """One attempt at bytes ``first..last`` (inclusive; ``last`` None = to the end) of ``url``.
+    def get_piece(self, url: str, byterange: ByteRange | None, start: int, end: int | None,
+                  transfer: Transfer) -> Piece:
+        """One attempt at bytes ``start..end`` (exclusive; None = to the end) of a segment body.
 
-        A server that ignores ``Range`` answers 200: the span then holds the whole body and
-        says so. A start past the end (416) gives an empty span with the total size.
+        ``byterange`` places the body inside ``url`` (EXT-X-BYTERANGE). The transfer may be
+        cut short by another worker through ``transfer.cut_at``.
+
+        Raises: as :meth:`get`.
         """
-        header = f"bytes={first}-{'' if last is None else last}"
-        status, headers, buf = self._request(url, header)
+        if byterange is not None:
+            stop = byterange.length if end is None else min(end, byterange.length)
+            header: str | None = f"bytes={byterange.offset + start}-{byterange.offset + stop - 1}"
+        elif start == 0 and end is None:
+            header = None
+        else:
+            header = f"bytes={start}-{'' if end is None else end - 1}"
+        status, headers, buf, cut = self._request(url, header, transfer)
+        if status == 200 and header is not None:  # Range ignored: the whole resource
+            if cut:
+                raise TransientError("server ignores Range")
+            if byterange is not None:
+                if len(buf) < byterange.offset + byterange.length:
+                    raise TransientError(f"body of {len(buf)} bytes ends before range {byterange.header}")
+                buf = buf[byterange.offset:byterange.offset + byterange.length]
+            return Piece(0, buf, len(buf), whole=True)
         if status == 200:
-            return Span(first, buf, len(buf), whole=True)
-        if status == 416:
+            declared = headers.get("Content-Length", "")
+            total = int(declared) if declared.isdigit() and not headers.get("Content-Encoding") else None
+            return Piece(0, buf, len(buf) if total is None and not cut else total)
+        if status == 416 and byterange is None:
             total = _content_range_total(headers.get("Content-Range", ""))
-            if total is None or total > first:
+            if total is None or total > start:
                 raise TransientError(f"HTTP 416 for {header}")
-            return Span(first, b"", total)
+            return Piece(start, b"", total)
         if status != 206:
             raise TransientError(f"HTTP {status}")
         m = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
-        if not m or int(m.group(1)) != first or int(m.group(2)) - first + 1 != len(buf):
+        first = byterange.offset + start if byterange else start
+        if not m or int(m.group(1)) != first:
             raise TransientError(f"bad Content-Range {headers.get('Content-Range')!r} for {header}")
-        if last is not None and int(m.group(2)) > last:
-            raise TransientError(f"Content-Range {headers.get('Content-Range')!r} exceeds {header}")
-        total = int(m.group(3)) if m.group(3) != "*" else None
-        return Span(first, buf, total)
+        if not cut and int(m.group(2)) - first + 1 != len(buf):
+            raise TransientError(f"Content-Range {headers.get('Content-Range')!r} but {len(buf)} bytes")
+        if byterange is not None:
+            total: int | None = byterange.length
+        else:
+            total = int(m.group(3)) if m.group(3) != "*" else None
+        return Piece(start, buf, total)
 
-    def _request(self, url: str, range_header: str | None) -> tuple[int, Mapping[str, str], bytearray]:
-        """GET with manual redirects (each hop checked), the stop flag and the speed limit."""
+    def _request(self, url: str, range_header: str | None,
+                 transfer: Transfer | None = None) -> tuple[int, Mapping[str, str], bytearray, bool]:
+        """GET with manual redirects (each hop checked), the stop flag, the speed limit and cuts.
+
+        Returns ``(status, headers, body, cut)``; ``cut`` means the body was deliberately
+        ended at ``transfer.cut_at``.
+        """
         buf = bytearray()
+        t = transfer or Transfer()
         self.inflight_bytes = 0
+        cut_hit = False
 
         def on_chunk(chunk: bytes) -> int:
+            nonlocal cut_hit
             if self.stop.is_set():
                 return CURL_WRITEFUNC_ERROR
-            buf.extend(chunk)
             n = len(chunk)
+            cut_at = t.cut_at
+            if cut_at is not None and len(buf) + n >= cut_at:
+                keep = max(0, cut_at - len(buf))
+                buf.extend(chunk[:keep])
+                self.inflight_bytes += keep
+                self.wire_bytes += n
+                t.received = len(buf)
+                cut_hit = True
+                return CURL_WRITEFUNC_ERROR  # ends the transfer: the rest is another worker's
+            buf.extend(chunk)
             self.inflight_bytes += n
             self.wire_bytes += n
+            t.received = len(buf)
             self.limiter.consume(n, self.stop)
             return n
 
@@ -177,21 +234,29 @@ class Fetcher:
             except cffi.RequestsError as e:
                 if self.stop.is_set():
                     raise Cancelled("download stopped") from None
+                if cut_hit and e.response is not None:
+                    r = e.response
+                    break
                 raise TransientError(_short(str(e))) from None
             location = r.headers.get("Location")
             if r.status_code in _REDIRECTS and location:
                 url = urljoin(url, location)
                 buf.clear()
                 self.inflight_bytes = 0
+                t.received = 0
                 continue
             break
         else:
             raise TransientError(f"more than {MAX_REDIRECTS} redirects")
-        if r.status_code in (200, 206) and not r.headers.get("Content-Encoding"):
+        cut_at = t.cut_at
+        if cut_at is not None and len(buf) > cut_at:  # cut requested after the last chunk came
+            del buf[cut_at:]
+            cut_hit = True
+        if not cut_hit and r.status_code in (200, 206) and not r.headers.get("Content-Encoding"):
             declared = r.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) != len(buf):
                 raise TransientError(f"short body: {len(buf)} of {declared} bytes")
-        return r.status_code, r.headers, buf
+        return r.status_code, r.headers, buf, cut_hit
 
     def close(self) -> None:
         self.client.close()
@@ -226,4 +291,4 @@ def _short(text: str) -> str:
     return text if len(text) < 200 else text[:197] + "..."
 
 
-__all__ = ["Fetcher", "RateLimiter", "Span", "TransientError", "UnsafeURL", "UrlGuard", "with_retries"]
+__all__ = ["Fetcher", "Piece", "RateLimiter", "Transfer", "TransientError", "UnsafeURL", "UrlGuard", "with_retries"]

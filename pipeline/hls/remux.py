@@ -21,6 +21,7 @@ from typing import Sequence
 from pipeline.errors import Cancelled, VerifyFailed
 
 CHUNK_BYTES = 1 << 20
+FLUSH_EVERY_BYTES = 32 << 20
 _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
@@ -32,6 +33,20 @@ def ffmpeg_exe(configured: str | None) -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _flush(path: Path) -> None:
+    """fsync what ffmpeg wrote so far, so the final fsync before the rename has little left to do."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _out_args(out: Path, fmp4: bool) -> list[str]:
@@ -94,6 +109,7 @@ class StreamingRemux:
         stdin = proc.stdin if proc else None
         if stdin is None:
             return
+        fed = flushed = 0
         try:
             for f in self._files:
                 with self._cond:
@@ -104,6 +120,10 @@ class StreamingRemux:
                 with open(f, "rb") as src:
                     while chunk := src.read(CHUNK_BYTES):
                         stdin.write(chunk)
+                        fed += len(chunk)
+                if fed - flushed >= FLUSH_EVERY_BYTES:
+                    flushed = fed
+                    _flush(self._out)
         except (BrokenPipeError, ValueError, OSError):
             self._broken = True  # ffmpeg died (its status says why) or abort() closed the pipe
         finally:

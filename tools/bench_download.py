@@ -1,0 +1,293 @@
+"""Benchmark the HLS engine against yt-dlp (native HLS) and ffmpeg ``-c copy`` on the fixture CDN.
+
+    .venv/bin/python tools/bench_download.py                 # the README table (~5 min on 2 cores)
+    .venv/bin/python tools/bench_download.py --quick         # 40 MB stream, 1 repetition
+
+Every tool downloads the same AES-128 media playlist (``/cdn/BENCH-001/v1/index.m3u8``)
+from a fixture site running in this process, once per scenario and repetition, into a
+fresh directory. Each run is measured by a small wrapper process, so CPU seconds and
+peak RSS cover the tool *and* the ffmpeg it starts (peak RSS = the largest single
+process). "valid" = exit 0, an MP4 whose duration is within 2 % of the stream's, and
+(first repetition) ``ffmpeg -v error -f null`` prints nothing.
+
+yt-dlp is a bench-only dependency: when missing it is installed here, with pycryptodomex
+(without it yt-dlp hands AES-128 HLS to ffmpeg and ignores ``-N``), into this
+interpreter's environment with ``pip``.
+
+The fixture CDN's pacing is corrected for the bench (``--stock-fixture`` turns that off):
+its handler does not set TCP_NODELAY (a keep-alive request then waits ~40 ms for a
+delayed ACK, as behind no real CDN), and its per-connection throttle sleeps to a whole
+chunk past the body's end, so "2 MB/s" delivered ~1.88 MB/s per 1 MB segment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+AVID = "BENCH-001"
+
+
+# -- measuring one run -------------------------------------------------------------------
+
+def _measure_main(cmd: list[str]) -> int:
+    """Run ``cmd``; print wall seconds, CPU seconds and peak RSS of it and its descendants."""
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.monotonic() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
+                      "rc": proc.returncode, "stderr": proc.stderr.decode("utf-8", "replace")[-2000:]}))
+    return 0
+
+
+@dataclass
+class Run:
+    wall_s: float
+    cpu_s: float
+    maxrss_kb: int
+    rc: int
+    stderr: str
+    valid: bool = False
+    why: str = ""
+
+
+def measure(cmd: list[str], cwd: Path) -> Run:
+    out = subprocess.run([sys.executable, __file__, "--measure", "--", *cmd], cwd=cwd,
+                         capture_output=True, text=True, timeout=1800)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return Run(**data)
+
+
+# -- the fixture CDN -----------------------------------------------------------------------
+
+def start_site(stream_args: dict, *, stock: bool):
+    from tools.fixture_site import FixtureSite
+    from tools.fixture_site.server import FixtureHTTPServer, FixtureState, Handler
+
+    class CdnHandler(Handler):
+        """The fixture handler, paced like a real CDN (see the module docstring)."""
+
+        def setup(self) -> None:
+            super().setup()
+            try:
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+        def _write_throttled(self, data: bytes, rate: int) -> None:
+            if not rate:
+                self._write(data)
+                return
+            chunk = max(1024, min(65536, rate // 20))
+            t0 = time.monotonic()
+            for off in range(0, len(data), chunk):
+                self._write(data[off:off + chunk])
+                self._wait(t0 + min(off + chunk, len(data)) / rate - time.monotonic())
+
+    state = FixtureState(**stream_args)
+    server = FixtureHTTPServer(("127.0.0.1", 0), state)
+    if not stock:
+        server.RequestHandlerClass = CdnHandler
+    state.add_title(AVID)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    return FixtureSite(server, thread)
+
+
+# -- the tools -----------------------------------------------------------------------------
+
+def ensure_ytdlp() -> str:
+    try:
+        import Cryptodome  # noqa: F401
+        import yt_dlp  # noqa: F401
+    except ImportError:
+        print("bench: installing yt-dlp and pycryptodomex (bench-only) with pip ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "yt-dlp", "pycryptodomex"], check=True)
+    out = subprocess.run([sys.executable, "-m", "yt_dlp", "--version"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def commands(tool: str, url: str, out: Path, *, concurrency: int, ffmpeg: str, bin_dir: Path) -> list[str]:
+    if tool == "nassav":
+        return [sys.executable, "-m", "pipeline.hls", url, "-o", str(out), "--allow-private",
+                "--concurrency", str(concurrency), "-q"]
+    if tool == "yt-dlp":
+        return [sys.executable, "-m", "yt_dlp", "-q", "--no-warnings", "--no-progress", "--no-cache-dir",
+                "--force-overwrites", "-N", str(concurrency), "--downloader", "m3u8:native",
+                "--ffmpeg-location", str(bin_dir), "-o", str(out), url]
+    if tool == "ffmpeg":
+        from tools.fixture_site.media import FFMPEG_INPUT_ARGS
+
+        return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *FFMPEG_INPUT_ARGS, "-i", url,
+                "-c", "copy", "-bsf:a", "aac_adtstoasc", "-y", str(out)]
+    raise ValueError(tool)
+
+
+def check_output(run: Run, out: Path, expected_s: float, ffmpeg: str, decode: bool) -> None:
+    from pipeline.hls.remux import mp4_duration, probe_duration
+
+    if run.rc != 0:
+        run.why = f"exit {run.rc}: {run.stderr.strip().splitlines()[-1:] or ''}"
+        return
+    if not out.is_file():
+        run.why = "no output file"
+        return
+    dur = mp4_duration(out) or probe_duration(ffmpeg, out)
+    if abs(dur - expected_s) > 0.02 * expected_s:
+        run.why = f"lasts {dur:.1f} s of {expected_s:.1f} s"
+        return
+    if decode:
+        p = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(out), "-f", "null", "-"],
+                           capture_output=True, text=True)
+        if p.returncode != 0 or p.stderr.strip():
+            run.why = f"decode errors: {p.stderr.strip()[:120]}"
+            return
+    run.valid = True
+
+
+@dataclass
+class Row:
+    scenario: str
+    tool: str
+    runs: list[Run] = field(default_factory=list)
+    ceiling_mb_s: float | None = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--measure"]:
+        return _measure_main(argv[2:] if argv[1:2] == ["--"] else argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kind", default="aes128")
+    ap.add_argument("--duration", type=float, default=200.0, help="stream seconds (200 s × 8000 kbps ≈ 207 MB)")
+    ap.add_argument("--segment", type=float, default=1.0, help="segment seconds (~1 MB at 8000 kbps)")
+    ap.add_argument("--video-kbps", type=int, default=8000)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions per row (median reported)")
+    ap.add_argument("--slow-reps", type=int, default=1,
+                    help="repetitions for ffmpeg when throttled (it is sequential: ~100 s a run)")
+    ap.add_argument("--bandwidth", type=int, default=2_000_000, help="per-connection cap of the throttled scenario, bytes/s")
+    ap.add_argument("--latency-ms", type=int, default=0, help="added before every segment response (all scenarios)")
+    ap.add_argument("--error-rate", type=float, default=0.0, help="segment 500s (all scenarios)")
+    ap.add_argument("--scenarios", default="loopback,throttled")
+    ap.add_argument("--tools", default="nassav,yt-dlp,ffmpeg")
+    ap.add_argument("--stock-fixture", action="store_true", help="use the fixture's own pacing, uncorrected")
+    ap.add_argument("--quick", action="store_true", help="40 MB stream, 1 repetition")
+    ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.duration, args.reps = 40.0, 1
+
+    from pipeline.hls.remux import ffmpeg_exe
+    from tools.fixture_site.media import make_stream
+
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    ffmpeg = ffmpeg_exe(None)
+    versions = {"ffmpeg": subprocess.run([ffmpeg, "-version"], capture_output=True, text=True).stdout.split("\n")[0]}
+    if "yt-dlp" in tools:
+        versions["yt-dlp"] = ensure_ytdlp()
+    stream_args = {"stream_kind": args.kind, "duration_s": args.duration, "segment_s": args.segment,
+                   "video_kbps": args.video_kbps}
+    t_gen = time.monotonic()
+    stream = make_stream(args.kind, duration_s=args.duration, segment_s=args.segment, video_kbps=args.video_kbps)
+    print(f"bench: stream {args.kind}, {stream.segments} segments, {stream.total_bytes / 1e6:.1f} MB "
+          f"({time.monotonic() - t_gen:.1f} s to make or load)", file=sys.stderr)
+    site = start_site(stream_args, stock=args.stock_fixture)
+    url = f"{site.base_url}/cdn/{AVID}/v1/index.m3u8"
+    work = Path(tempfile.mkdtemp(prefix="nassav-bench-dl-"))
+    bin_dir = work / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ffmpeg").symlink_to(ffmpeg)  # yt-dlp finds ffmpeg by that name
+    rows: list[Row] = []
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    try:
+        for scenario in scenarios:
+            faults = {"latency_ms": args.latency_ms, "error_rate": args.error_rate,
+                      "bandwidth_bytes_per_s": args.bandwidth if scenario == "throttled" else 0}
+            for tool in tools:
+                row = Row(scenario, tool)
+                if scenario == "throttled":
+                    conns = 1 if tool == "ffmpeg" else args.concurrency
+                    row.ceiling_mb_s = conns * args.bandwidth / 1e6
+                reps = args.slow_reps if (tool == "ffmpeg" and scenario == "throttled") else args.reps
+                for rep in range(reps):
+                    site.reset()
+                    site.set_faults(**faults)
+                    run_dir = work / f"{scenario}-{tool}-{rep}"
+                    run_dir.mkdir()
+                    out = run_dir / "out.mp4"
+                    cmd = commands(tool, url, out, concurrency=args.concurrency, ffmpeg=ffmpeg, bin_dir=bin_dir)
+                    run = measure(cmd, run_dir)
+                    check_output(run, out, stream.duration_s, ffmpeg, decode=(rep == 0))
+                    row.runs.append(run)
+                    print(f"bench: {scenario:9s} {tool:7s} rep {rep + 1}/{reps}: {run.wall_s:6.2f} s "
+                          f"{stream.total_bytes / 1e6 / run.wall_s:6.1f} MB/s cpu {run.cpu_s:5.2f} s "
+                          f"rss {run.maxrss_kb / 1024:5.0f} MB {'valid' if run.valid else 'INVALID: ' + run.why}",
+                          file=sys.stderr)
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                rows.append(row)
+    finally:
+        site.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    print(render(rows, stream, args, versions, load_before, os.getloadavg(), elapsed))
+    if args.json:
+        args.json.write_text(json.dumps([{"scenario": r.scenario, "tool": r.tool,
+                                          "runs": [vars(x) for x in r.runs]} for r in rows], indent=1))
+    return 0 if all(x.valid for r in rows if r.tool == "nassav" for x in r.runs) else 1
+
+
+def render(rows: list[Row], stream, args, versions: dict, load_before, load_after, elapsed_s: float) -> str:
+    mb = stream.total_bytes / 1e6
+    lines = [
+        f"Stream: {args.kind}, {stream.segments} segments of {args.segment:g} s, {mb:.1f} MB; "
+        f"concurrency {args.concurrency} (nassav, yt-dlp -N); throttled = {args.bandwidth / 1e6:g} MB/s per connection"
+        + (f"; latency {args.latency_ms} ms" if args.latency_ms else "")
+        + (f"; error rate {args.error_rate:g}" if args.error_rate else ""),
+        f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; bench took {elapsed_s:.0f} s. "
+        + "; ".join(f"{k} {v}" for k, v in versions.items()),
+        "",
+        "| scenario | tool | runs | wall s (median) | MB/s | % of ceiling | CPU s | peak RSS MB | output valid |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        wall = statistics.median(x.wall_s for x in r.runs)
+        cpu = statistics.median(x.cpu_s for x in r.runs)
+        rss = max(x.maxrss_kb for x in r.runs) / 1024
+        rate = mb / wall
+        ceiling = f"{100 * rate / r.ceiling_mb_s:.0f} % of {r.ceiling_mb_s:g}" if r.ceiling_mb_s else ""
+        bad = [x.why for x in r.runs if not x.valid]
+        valid = "yes" if not bad else f"NO ({len(bad)}/{len(r.runs)}: {bad[0]})"
+        lines.append(f"| {r.scenario} | {r.tool} | {len(r.runs)} | {wall:.2f} | {rate:.1f} | {ceiling} | "
+                     f"{cpu:.2f} | {rss:.0f} | {valid} |")
+    by = {(r.scenario, r.tool): statistics.median(x.wall_s for x in r.runs) for r in rows}
+    for scenario in dict.fromkeys(r.scenario for r in rows):
+        if (scenario, "nassav") in by and (scenario, "yt-dlp") in by:
+            lines.append(f"\n{scenario}: nassav is {by[(scenario, 'yt-dlp')] / by[(scenario, 'nassav')]:.2f}× "
+                         "yt-dlp's throughput at equal concurrency.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
