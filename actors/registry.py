@@ -8,6 +8,7 @@ releases the claim. A stage interrupted by a worker shutdown is sent again at on
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ FIRST_STAGE = "resolve"
 # How long a stage that lost Redis waits for it to answer again before giving up.
 REDIS_WAIT_S = 120.0
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+# A full disk (or quota, or file size limit) is the machine's state, not a bug of ours.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @dataclass
@@ -111,6 +114,11 @@ def _runner(name: str, fn: Callable, max_retries: int, actors: Actors,
             except _REDIS_DOWN:
                 raise  # not the job's fault: see ride_out_redis below
             except Exception as e:
+                if isinstance(e, OSError) and e.errno in _DISK_FULL:
+                    e = OSError(e.errno, f"disk full: {e.strerror}; free space under "
+                                         f"{ctx.config.data_path} and submit again")
+                    _fail(ctx, avid.code, job_id, name, e)
+                    return
                 log.exception("internal error in %s", name)
                 _fail(ctx, avid.code, job_id, name, e, internal=True)
                 return
