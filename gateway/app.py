@@ -12,7 +12,6 @@ page's static shell). Auth, CORS and the body limit wrap everything (``gateway/a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import json
@@ -32,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
 
 from gateway import openapi
 from gateway.api import downloads as downloads_api, ops as ops_api, resources as resources_api
@@ -42,7 +41,8 @@ from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
 from gateway.dashboard import Dashboard
 from gateway.index import LibraryIndex
 from gateway.projection import Projection
-from gateway.relay import Relay, id_key
+from gateway.relay import Relay
+from gateway.ws import serve_tasks
 from pipeline import events as ev, jobs as jobstates
 from pipeline.broker import QUEUES, make_broker
 from pipeline.config import Config
@@ -165,80 +165,9 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def ws_tasks(websocket: WebSocket) -> None:
-    """Old-client WebSocket: ``queue_status`` first, then live events; resume with ?last_id=."""
+    """Old-client WebSocket: ``queue_status`` first, then live events (see ``gateway/ws.py``)."""
     st = _state(websocket)
-    await websocket.accept()
-    last_id = websocket.query_params.get("last_id") or ""
-    only = websocket.query_params.get("avid", "").upper()
-    sub = st.relay.subscribe()
-    sent_upto = (0, 0)
-    lock = asyncio.Lock()  # the pump and the request loop both send
-
-    async def send(obj: dict[str, Any]) -> None:
-        async with lock:
-            await websocket.send_json(obj)
-
-    async def send_event(e: ev.Event) -> None:
-        nonlocal sent_upto
-        k = id_key(e.id)
-        if k <= sent_upto:
-            return
-        sent_upto = k
-        if only and e.avid != only:
-            return
-        await send(e.to_message())
-
-    async def pump() -> None:
-        if last_id:
-            for e in await st.relay.backlog(last_id):
-                await send_event(e)
-        while True:
-            try:
-                e = await asyncio.wait_for(sub.queue.get(), timeout=20)
-            except asyncio.TimeoutError:
-                if sub.overflowed:
-                    break
-                await send({"type": "ping", "data": {"ts": time.time()}})
-                continue
-            if e is None:
-                break
-            await send_event(e)
-            if sub.overflowed and sub.queue.empty():
-                break
-        await send({"type": "error", "message": "subscriber too slow; reconnect with "
-                                   f"last_id={'-'.join(map(str, sent_upto))}"})
-        await websocket.close(1013)
-
-    try:
-        await send({"type": "queue_status", "data": await st.queue_status()})
-        pump_task = asyncio.create_task(pump())
-        try:
-            while True:
-                text = await websocket.receive_text()
-                try:
-                    msg = json.loads(text)
-                    action = msg.get("action") if isinstance(msg, dict) else None
-                except ValueError:
-                    await send({"type": "error", "message": "invalid JSON"})
-                    continue
-                if action == "get_queue_status":
-                    await send({"type": "queue_status", "data": await st.queue_status()})
-                elif action == "ping":
-                    await send({"type": "pong", "data": {"ts": time.time()}})
-                else:
-                    await send({"type": "error",
-                                               "message": "unknown action; accepted: get_queue_status, ping"})
-        finally:
-            pump_task.cancel()
-            with contextlib.suppress(BaseException):
-                await pump_task
-    except WebSocketDisconnect:
-        pass
-    finally:
-        st.relay.unsubscribe(sub)
-        if websocket.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close()
+    await serve_tasks(websocket, st.relay, st.queue_status)
 
 
 def api_routes() -> list:

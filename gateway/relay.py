@@ -1,14 +1,24 @@
 """The event relay: one reader of the Redis stream per gateway process, many subscribers.
 
-A subscriber gets a bounded queue. One that falls too far behind is dropped with a note of
-the last id it received, so the client can reconnect with it and miss nothing that is still
-in the stream (the stream is the buffer, not the process's memory).
+The relay reads the stream in batches and hands each batch to every subscriber, in the
+relay's own task, without waiting: a subscriber either writes at once (a WebSocket on
+uvicorn, see ``DirectWebSocket``) or queues the batch for its own consumer
+(``QueueSubscriber``: SSE, other servers). Each encoding of a batch (JSON text, WebSocket
+frames, SSE text) is made once and shared by every subscriber that wants it, because at a
+thousand subscribers the per-subscriber encoding and the one-syscall-per-message of a plain
+``send_json`` cost more than the two cores this runs on (see ``tools/bench_relay.py``).
+
+A subscriber that falls too far behind is dropped and told the last id it was given, so the
+client can reconnect with it and miss nothing that is still in the stream: the stream is the
+buffer, not the process's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections import deque
 from typing import Any, Callable
 
 import redis.asyncio as aioredis
@@ -17,6 +27,10 @@ from redis.exceptions import RedisError
 from pipeline.events import STREAM, Event, parse_entries
 
 log = logging.getLogger("nassav.relay")
+
+__all__ = ["Batch", "DirectWebSocket", "QueueSubscriber", "Relay", "Subscriber", "id_key", "ws_text_frame"]
+
+TIMEOUT = object()  # what ``QueueSubscriber.get`` answers when nothing came in time
 
 
 def id_key(stream_id: str) -> tuple[int, int]:
@@ -28,18 +42,279 @@ def id_key(stream_id: str) -> tuple[int, int]:
         return 0, 0
 
 
-class Subscription:
-    def __init__(self, maxsize: int):
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+def dumps(obj: Any) -> str:
+    """JSON as Starlette's ``send_json`` writes it (compact, UTF-8 kept)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked WebSocket text frame (what a server sends, RFC 6455 §5.2)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 1 << 16:
+        head = b"\x81\x7e" + n.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + n.to_bytes(8, "big")
+    return head + payload
+
+
+class Batch:
+    """Events read together; every encoding is made on first use and then shared."""
+
+    __slots__ = ("events", "first_key", "last_key", "last_id", "_texts", "_frames", "_sse", "_only")
+
+    def __init__(self, events: list[Event], texts: list[str] | None = None):
+        self.events = events
+        self.first_key = id_key(events[0].id) if events else (0, 0)
+        self.last_key = id_key(events[-1].id) if events else (0, 0)
+        self.last_id = events[-1].id if events else ""
+        self._texts = texts
+        self._frames: bytes | None = None
+        self._sse: bytes | None = None
+        self._only: dict[str, Batch] | None = None
+
+    def texts(self) -> list[str]:
+        """Each event as the WebSocket/SSE JSON text."""
+        if self._texts is None:
+            self._texts = [dumps(e.to_message()) for e in self.events]
+        return self._texts
+
+    def frames(self) -> bytes:
+        """All events as consecutive WebSocket text frames, ready for one write."""
+        if self._frames is None:
+            self._frames = b"".join(ws_text_frame(t.encode()) for t in self.texts())
+        return self._frames
+
+    def sse(self) -> bytes:
+        """All events as Server-Sent Events, each carrying its stream id."""
+        if self._sse is None:
+            self._sse = "".join(f"id: {e.id}\ndata: {t}\n\n"
+                                for e, t in zip(self.events, self.texts())).encode()
+        return self._sse
+
+    def only(self, avid: str) -> "Batch":
+        """The events of one AVID (cached, so subscribers with the same filter share it)."""
+        if self._only is None:
+            self._only = {}
+        b = self._only.get(avid)
+        if b is None:
+            texts = self.texts()
+            keep = [i for i, e in enumerate(self.events) if e.avid == avid]
+            b = Batch([self.events[i] for i in keep], [texts[i] for i in keep])
+            self._only[avid] = b
+        return b
+
+    def after(self, key: tuple[int, int]) -> "Batch":
+        """The events strictly newer than ``key`` (self when all are)."""
+        if self.first_key > key:
+            return self
+        texts = self.texts()
+        keep = [i for i, e in enumerate(self.events) if id_key(e.id) > key]
+        return Batch([self.events[i] for i in keep], [texts[i] for i in keep])
+
+
+class Subscriber:
+    """One consumer of the relay.
+
+    ``deliver`` runs in the relay's task for every batch and must never wait. ``done`` is set
+    when the subscription ends on the relay's side (too slow, relay stopped, peer gone);
+    ``overflowed`` says whether it was for being too slow. ``last_id`` is the newest event
+    this subscriber has been given (or was past, when filtered): where a client resumes.
+    """
+
+    def __init__(self, avid: str = ""):
+        self.avid = avid
+        self.last_id = ""
+        self.sent_key = (0, 0)
         self.overflowed = False
+        self.done = asyncio.Event()
+
+    def deliver(self, batch: Batch) -> bool:
+        """Take a batch; False means "drop me" (``done`` is then set)."""
+        raise NotImplementedError
+
+    def end(self, *, overflowed: bool = False) -> None:
+        self.overflowed = self.overflowed or overflowed
+        self.done.set()
+
+    def take(self, batch: Batch) -> Batch | None:
+        """What of ``batch`` this subscriber still needs (newer than what it has, of its
+        AVID), noting it as given; None when nothing."""
+        if batch.last_key <= self.sent_key:
+            return None
+        batch = batch.after(self.sent_key)
+        self.sent_key, self.last_id = batch.last_key, batch.last_id
+        if self.avid:
+            batch = batch.only(self.avid)
+        return batch if batch.events else None
+
+
+class QueueSubscriber(Subscriber):
+    """Batches wait in memory for a consumer task (SSE; WebSockets not on uvicorn).
+
+    Parameters:
+        avid: only events of this AVID ("" for all).
+        max_pending_events: more than this many undelivered events ends the subscription
+            as overflowed.
+    """
+
+    def __init__(self, avid: str = "", *, max_pending_events: int = 5000):
+        super().__init__(avid)
+        self.max_pending_events = max_pending_events
+        self._batches: deque[Batch] = deque()
+        self._pending = 0
+        self._wake = asyncio.Event()
+
+    def deliver(self, batch: Batch) -> bool:
+        if self.done.is_set():
+            return False
+        self._batches.append(batch)
+        self._pending += len(batch.events)
+        self._wake.set()
+        if self._pending > self.max_pending_events:
+            self.end(overflowed=True)
+            return False
+        return True
+
+    def end(self, *, overflowed: bool = False) -> None:
+        super().end(overflowed=overflowed)
+        self._wake.set()
+
+    def pending(self) -> bool:
+        return bool(self._batches)
+
+    async def get(self, timeout_s: float | None = None) -> Batch | None | object:
+        """The next batch with something for this subscriber; ``None`` once ended and
+        drained; ``TIMEOUT`` when nothing came within ``timeout_s``."""
+        while True:
+            while self._batches:
+                b = self._batches.popleft()
+                self._pending -= len(b.events)
+                fresh = self.take(b)
+                if fresh is not None:
+                    return fresh
+            if self.done.is_set():
+                return None
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout_s)
+            except asyncio.TimeoutError:
+                return TIMEOUT
+
+
+def _sansio_protocol(websocket: Any) -> Any | None:
+    """uvicorn's sans-I/O WebSocket protocol behind a Starlette WebSocket, when it is one.
+
+    Its ``receive`` is handed to the app unwrapped; a middleware that wraps it simply turns
+    the fast path off."""
+    try:
+        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    except ImportError:
+        return None
+    proto = getattr(getattr(websocket, "_receive", None), "__self__", None)
+    return proto if isinstance(proto, WebSocketsSansIOProtocol) else None
+
+
+class DirectWebSocket(Subscriber):
+    """A WebSocket served by uvicorn, written to from the relay's task: one write per batch.
+
+    ASGI has no way to send several messages in one write, and uvicorn makes one ``send``
+    syscall per message; here the batch's frames (made once for all subscribers when the
+    connection negotiated no extension, otherwise framed by the connection's own protocol
+    object so compression stays consistent) go out in one ``transport.write``.
+
+    Until ``go_live`` the subscriber holds batches, so a backlog replay can go first.
+    Use ``DirectWebSocket.attach(websocket)``, which answers None when the fast path does
+    not apply.
+
+    Parameters:
+        max_buffer_bytes: a peer whose unsent output exceeds this is dropped as too slow.
+    """
+
+    def __init__(self, proto: Any, avid: str = "", *, max_buffer_bytes: int = 4 << 20,
+                 max_held_events: int = 20_000):
+        super().__init__(avid)
+        self.proto = proto
+        self.transport = proto.transport
+        self.plain = not proto.conn.extensions
+        self.max_buffer_bytes = max_buffer_bytes
+        self.max_held_events = max_held_events
+        self._held: list[Batch] | None = []
+        self._held_events = 0
+
+    @classmethod
+    def attach(cls, websocket: Any, avid: str = "", **kw: Any) -> "DirectWebSocket | None":
+        proto = _sansio_protocol(websocket)
+        return cls(proto, avid, **kw) if proto is not None else None
+
+    def deliver(self, batch: Batch) -> bool:
+        if self.done.is_set():
+            return False
+        if self._held is not None:
+            self._held.append(batch)
+            self._held_events += len(batch.events)
+            if self._held_events > self.max_held_events:
+                self.end(overflowed=True)
+                return False
+            return True
+        return self._write(batch)
+
+    def replay(self, batch: Batch) -> bool:
+        """Write backlog events (before ``go_live``)."""
+        return self._write(batch)
+
+    def go_live(self) -> bool:
+        """Write what was held during the replay, then write each batch as it comes."""
+        held, self._held = self._held or [], None
+        return all(self._write(b) for b in held)
+
+    def _write(self, batch: Batch) -> bool:
+        if self.done.is_set():
+            return False
+        if self.proto.close_sent or self.proto.disconnected or self.transport.is_closing():
+            self.end()
+            return False
+        if self.transport.get_write_buffer_size() > self.max_buffer_bytes:
+            self.end(overflowed=True)
+            return False
+        fresh = self.take(batch)
+        if fresh is None:
+            return True
+        if self.plain:
+            self.transport.write(fresh.frames())
+            return True
+        conn = self.proto.conn
+        try:
+            for t in fresh.texts():
+                conn.send_text(t.encode())
+        except Exception:  # InvalidState: the connection is closing
+            self.end()
+            return False
+        self.transport.write(b"".join(conn.data_to_send()))
+        return True
 
 
 class Relay:
-    def __init__(self, client: aioredis.Redis, *, stream: str = STREAM, queue_size: int = 5000):
-        self.client, self.stream, self.queue_size = client, stream, queue_size
-        self.subs: set[Subscription] = set()
+    """Reads the stream from its current end and fans each batch out to the subscribers.
+
+    Parameters:
+        client: an asyncio Redis client (the relay blocks one pooled connection in XREAD).
+        stream: the stream key.
+        batch_interval_s: after a non-empty read, wait this long before the next one, so a
+            busy stream is read (and written to every subscriber) in batches; an event on a
+            quiet stream still goes out at once. Adds at most this much latency under load.
+        read_count: the most entries one read takes.
+    """
+
+    def __init__(self, client: aioredis.Redis, *, stream: str = STREAM, batch_interval_s: float = 0.02,
+                 read_count: int = 1000):
+        self.client, self.stream = client, stream
+        self.batch_interval_s, self.read_count = batch_interval_s, read_count
+        self.subs: set[Subscriber] = set()
         self._task: asyncio.Task | None = None
         self.last_id = "$"
+        # Called with each event, in the relay's task (e.g. a projection); must not block.
         self.listeners: list[Callable[[Event], Any]] = []
 
     async def start(self) -> None:
@@ -60,32 +335,45 @@ class Relay:
             except (asyncio.CancelledError, Exception):
                 pass
         for s in list(self.subs):
-            self._close(s)
+            self.subs.discard(s)
+            s.end()
 
-    def subscribe(self) -> Subscription:
-        s = Subscription(self.queue_size)
-        self.subs.add(s)
-        return s
+    def subscribe(self, sub: Subscriber | None = None) -> Subscriber:
+        """Register ``sub`` (a new ``QueueSubscriber`` for all events when omitted)."""
+        sub = sub if sub is not None else QueueSubscriber()
+        self.subs.add(sub)
+        return sub
 
-    def unsubscribe(self, s: Subscription) -> None:
-        self.subs.discard(s)
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subs.discard(sub)
 
-    async def backlog(self, after_id: str, count: int = 10_000) -> list[Event]:
+    async def backlog(self, after_id: str, count: int = 1000) -> list[Event]:
+        """Up to ``count`` events strictly after ``after_id`` that are still in the stream."""
         rows = await self.client.xrange(self.stream, min=f"({after_id}", count=count)
         return parse_entries(rows)
 
-    def _close(self, s: Subscription) -> None:
-        self.subs.discard(s)
-        try:
-            s.queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
+    async def backlog_batches(self, after_id: str, *, count: int = 1000,
+                              limit: int = 100_000) -> list[Batch]:
+        """Everything after ``after_id`` in batches of ``count`` (at most ``limit`` events)."""
+        out: list[Batch] = []
+        seen = 0
+        while seen < limit:
+            events = await self.backlog(after_id, count)
+            if not events:
+                break
+            out.append(Batch(events))
+            seen += len(events)
+            after_id = events[-1].id
+            if len(events) < count:
+                break
+        return out
 
     async def _run(self) -> None:
         backoff = 0.5
         while True:
             try:
-                res = await self.client.xread({self.stream: self.last_id}, block=1000, count=500)
+                res = await self.client.xread({self.stream: self.last_id}, block=1000,
+                                              count=self.read_count)
                 backoff = 0.5
             except asyncio.CancelledError:
                 raise
@@ -94,20 +382,27 @@ class Relay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
                 continue
-            for _, rows in res or []:
-                for event in parse_entries(rows):
-                    self.last_id = event.id
-                    self._fan_out(event)
+            events = [e for _, rows in res or [] for e in parse_entries(rows)]
+            if not events:
+                continue
+            self.last_id = events[-1].id
+            self._fan_out(Batch(events))
+            if self.batch_interval_s > 0 and len(events) < self.read_count:
+                await asyncio.sleep(self.batch_interval_s)
 
-    def _fan_out(self, event: Event) -> None:
+    def _fan_out(self, batch: Batch) -> None:
         for fn in self.listeners:
-            try:
-                fn(event)
-            except Exception:
-                log.exception("relay listener failed")
+            for event in batch.events:
+                try:
+                    fn(event)
+                except Exception:
+                    log.exception("relay listener failed")
         for s in list(self.subs):
             try:
-                s.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                s.overflowed = True
+                keep = s.deliver(batch)
+            except Exception:
+                log.exception("relay subscriber failed")
+                keep = False
+                s.end()
+            if not keep:
                 self.subs.discard(s)

@@ -1,0 +1,81 @@
+"""``GET /api/events``: the task WebSocket's stream as Server-Sent Events.
+
+Each event is one SSE message whose ``id`` is the stream id and whose ``data`` is the same
+JSON a WebSocket client gets (``{"type", "id", "data"}``); there is no ``event:`` field, so
+``EventSource.onmessage`` sees everything. The first message is the ``queue_status``
+(without an id, so it does not move the resume point). A browser reconnecting sends
+``Last-Event-ID`` by itself and gets what it missed; ``?last_id=`` does the same for other
+clients, and ``?avid=`` keeps one title's events. A comment line every ``KEEPALIVE_S`` keeps
+proxies from closing a quiet stream. A client too slow to keep up gets an ``error`` message
+and the end of the stream; reconnecting resumes where it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gateway.relay import TIMEOUT, QueueSubscriber, Relay, dumps
+from gateway.ws import avid_filter, stream_id
+from pipeline.errors import InvalidAvid
+
+KEEPALIVE_S = 15.0
+RETRY_MS = 3000  # how long a browser waits before reconnecting
+
+
+def sse_message(obj: dict[str, Any], event_id: str = "") -> str:
+    """One SSE message carrying ``obj`` as JSON."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}data: {dumps(obj)}\n\n"
+
+
+async def events(request: Request) -> Response:
+    """Stream events as ``text/event-stream`` (see the module docstring)."""
+    st = request.app.state.nassav
+    try:
+        only = avid_filter(request.query_params.get("avid"))
+    except InvalidAvid as e:
+        return JSONResponse({"code": 400, "message": f"avid filter: {e}", "data": None}, status_code=400)
+    last_id = stream_id(request.headers.get("last-event-id") or request.query_params.get("last_id"))
+    relay: Relay = st.relay
+    sub = QueueSubscriber(only)
+    relay.subscribe(sub)  # before the backlog read, so nothing falls between the two
+    try:
+        status = await st.queue_status()
+    except BaseException:
+        relay.unsubscribe(sub)
+        raise
+    return StreamingResponse(_stream(relay, sub, status, last_id), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _stream(relay: Relay, sub: QueueSubscriber, status: dict[str, Any],
+                  last_id: str) -> AsyncIterator[bytes]:
+    try:
+        yield (f"retry: {RETRY_MS}\n" + sse_message({"type": "queue_status", "data": status})).encode()
+        for b in await relay.backlog_batches(last_id) if last_id else []:
+            fresh = sub.take(b)
+            if fresh is not None:
+                yield fresh.sse()
+        while True:
+            b = await sub.get(KEEPALIVE_S)
+            if b is TIMEOUT:
+                yield b": keep-alive\n\n"
+            elif b is None:
+                break
+            else:
+                yield b.sse()  # type: ignore[union-attr]
+        if sub.overflowed:
+            yield sse_message({"type": "error", "message": "subscriber too slow; reconnect with "
+                               f"last_id={sub.last_id}", "last_id": sub.last_id}).encode()
+    finally:
+        relay.unsubscribe(sub)
+
+
+def extra_routes() -> list[Route]:
+    """The SSE route under both prefixes the API is served at (mounted by ``create_app``)."""
+    return [Route("/api/events", events, methods=["GET"]),
+            Route("/nassav/api/events", events, methods=["GET"])]

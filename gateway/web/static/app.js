@@ -1,0 +1,606 @@
+// nassav web page: the library, an add box, the live queue and source health.
+// Plain browser JavaScript, no build step, no third-party code. Every URL is relative to
+// the page, so the page works behind a reverse proxy that serves it under a sub-path.
+"use strict";
+
+(() => {
+  const STAGES = ["resolve", "scrape", "cover", "download"];
+  const TOKEN_KEY = "nassav.token";
+  const REPLAY_MS = 30 * 60 * 1000;   // on first connect, show what happened in the last half hour
+  const RECENT_MAX = 8;
+  const PAGE_SIZE = 48;
+  const QUIET_MS = 50_000;            // the server pings every 20 s: silence this long means a dead link
+  // Characters a WebSocket subprotocol may hold (RFC 7230 token); anything else goes as ?token=.
+  const SUBPROTOCOL_SAFE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const el = (tag, cls, text) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+
+  // -- token and API ----------------------------------------------------------------------
+
+  let token = localStorage.getItem(TOKEN_KEY) || "";
+  let tokenAsk = null;       // one dialog for every request that hit a 401 at the same time
+  let tokenDeclined = false; // asked once and the user said no: do not nag
+
+  function askToken(refused) {
+    if (tokenAsk) return tokenAsk;
+    if (tokenDeclined && !refused) return Promise.resolve(null);
+    const dialog = $("#token-dialog");
+    $("#token-error").hidden = !refused;
+    $("#token-input").value = "";
+    tokenAsk = new Promise((resolve) => {
+      dialog.addEventListener("close", () => {
+        const value = $("#token-input").value.trim();
+        tokenAsk = null;
+        if (dialog.returnValue === "ok" && value) {
+          token = value;
+          localStorage.setItem(TOKEN_KEY, token);
+          $("#forget-token").hidden = false;
+          resolve(token);
+        } else {
+          tokenDeclined = true;
+          resolve(null);
+        }
+      }, { once: true });
+      dialog.showModal();
+    });
+    return tokenAsk;
+  }
+
+  // fetch() with the token; answers {status, body} (body is the parsed envelope or null).
+  async function api(path, { method = "GET", json } = {}) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const headers = {};
+      if (token) headers.Authorization = "Bearer " + token;
+      if (json !== undefined) headers["Content-Type"] = "application/json";
+      let res;
+      try {
+        res = await fetch(path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+      } catch (e) {
+        return { status: 0, body: { message: "the server cannot be reached" } };
+      }
+      if (res.status === 401 || (res.status === 403 && token && attempt === 0)) {
+        const given = await askToken(res.status === 403 || Boolean(token));
+        if (!given) return { status: res.status, body: { message: "an API token is needed" } };
+        continue;
+      }
+      let body = null;
+      try { body = await res.json(); } catch (e) { /* not JSON: a proxy page, an empty body */ }
+      return { status: res.status, body };
+    }
+    return { status: 401, body: { message: "the API token was refused" } };
+  }
+
+  // <img> cannot send headers: the token rides in the query string (the API accepts ?token=).
+  function withToken(url) {
+    return token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
+  }
+
+  function toast(message, kind = "error") {
+    const t = el("div", "toast " + kind, message);
+    $("#toasts").append(t);
+    setTimeout(() => t.remove(), 6000);
+  }
+
+  // -- jobs (the live queue) --------------------------------------------------------------
+
+  const jobs = new Map();     // task_id -> job state
+  const jobViews = new Map(); // task_id -> its <li>
+  let renderQueued = false;
+
+  function job(id, avid) {
+    let j = jobs.get(id);
+    if (!j) {
+      j = { id, avid: avid || "", kind: "download", status: "queued", stage: "queued", percent: 0,
+            speed: "", eta: "", segments: "", message: "", reasons: [], warnings: [], updated: Date.now() };
+      jobs.set(id, j);
+    }
+    if (avid) j.avid = avid;
+    j.updated = Date.now();
+    return j;
+  }
+
+  function fromSnapshot(t, status) {
+    const j = job(t.task_id, t.avid);
+    j.status = t.status || status;
+    j.stage = t.stage || j.stage;
+    if (t.kind) j.kind = t.kind;
+    j.percent = Number(t.progress || j.percent || 0);
+    j.speed = t.speed || j.speed;
+    j.eta = t.eta || j.eta;
+    if (t.message) j.message = t.message;
+  }
+
+  function apply(m) {
+    const d = m.data || {};
+    const id = d.task_id;
+    switch (m.type) {
+      case "queue_status":
+        (d.active_tasks || []).forEach((t) => fromSnapshot(t, "running"));
+        (d.pending_tasks || []).forEach((t) => fromSnapshot(t, "queued"));
+        break;
+      case "queued": {
+        if (!id) break;
+        const j = job(id, d.avid);
+        Object.assign(j, { status: "queued", stage: "queued", kind: d.kind || j.kind, percent: 0,
+                           message: "", reasons: [], warnings: [] });
+        break;
+      }
+      case "task_started":
+      case "stage_started": {
+        if (!id) break;
+        const j = job(id, d.avid);
+        if (isDone(j)) break;
+        j.status = "running";
+        if (d.stage) j.stage = d.stage;
+        j.message = d.message || "";
+        break;
+      }
+      case "stage_finished":
+        if (id) {
+          const j = job(id, d.avid);
+          if (!isDone(j)) j.status = "running";
+        }
+        if (d.stage === "scrape" || d.stage === "cover") refreshLibrarySoon();
+        if (d.stage === "resolve") refreshSourcesSoon();
+        break;
+      case "progress_update": {
+        if (!id) break;
+        const j = job(id, d.avid);
+        if (isDone(j)) break;
+        Object.assign(j, { status: "running", stage: "download", percent: Number(d.percent) || 0,
+                           speed: d.speed || "", eta: d.eta || "", message: "" });
+        j.segments = d.segments_total ? `${d.segments_done}/${d.segments_total} segments` : "";
+        break;
+      }
+      case "task_completed": {
+        if (!id) break;
+        const j = job(id, d.avid);
+        Object.assign(j, { status: "completed", percent: j.kind === "download" ? 100 : j.percent,
+                           message: d.message || "done", finished: Date.now() });
+        refreshLibrarySoon();
+        break;
+      }
+      case "task_failed": {
+        if (!id) break;
+        const j = job(id, d.avid);
+        Object.assign(j, { status: d.status === "cancelled" ? "cancelled" : "failed",
+                           message: d.message || "failed", reasons: d.reasons || [], finished: Date.now() });
+        if (d.stage) j.stage = d.stage;
+        refreshSourcesSoon();
+        break;
+      }
+      case "warning":
+        if (id && d.message) {
+          const j = job(id, d.avid);
+          if (!j.warnings.includes(d.message)) j.warnings.push(d.message);
+        }
+        break;
+      default:
+        return; // ping, pong, error: nothing to show
+    }
+    scheduleRender();
+  }
+
+  const isDone = (j) => j.status === "completed" || j.status === "failed" || j.status === "cancelled";
+
+  function scheduleRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    // requestAnimationFrame pauses in hidden tabs; the timer keeps state and page in step anyway.
+    const run = () => { if (renderQueued) { renderQueued = false; renderJobs(); } };
+    requestAnimationFrame(run);
+    setTimeout(run, 250);
+  }
+
+  function jobView(j) {
+    let v = jobViews.get(j.id);
+    if (v) return v;
+    v = el("li", "job");
+    v.dataset.taskId = j.id;
+    const head = el("div", "job-head");
+    head.append(el("span", "avid"), el("span", "stage"), el("span", "spacer"));
+    const action = el("button", "icon");
+    action.type = "button";
+    action.addEventListener("click", () => onJobAction(j.id));
+    head.append(action);
+    const steps = el("div", "steps");
+    for (let i = 0; i < STAGES.length; i++) steps.append(el("span"));
+    const bar = el("div", "bar");
+    bar.setAttribute("role", "progressbar");
+    bar.setAttribute("aria-valuemin", "0");
+    bar.setAttribute("aria-valuemax", "100");
+    bar.append(el("div"));
+    const stats = el("div", "job-stats");
+    stats.append(el("span", "pct"), el("span", "rate"), el("span", "eta"));
+    v.append(head, steps, bar, stats, el("div", "message"), el("ul", "reasons"), el("div", "warnings"));
+    jobViews.set(j.id, v);
+    return v;
+  }
+
+  function stageLabel(j) {
+    if (j.status === "queued") return "waiting for a worker";
+    if (j.stage === "download-wait") return "waiting for a download slot";
+    if (j.status === "completed") return j.kind === "download" ? "downloaded" : "added";
+    if (j.status === "cancelled") return "cancelled";
+    if (j.status === "failed") return `failed at ${j.stage}`;
+    return j.stage;
+  }
+
+  function updateJobView(j) {
+    const v = jobView(j);
+    v.dataset.avid = j.avid;
+    v.className = "job " + j.status;
+    $(".avid", v).textContent = j.avid;
+    $(".stage", v).textContent = stageLabel(j);
+    const action = $(".icon", v);
+    action.textContent = isDone(j) ? (j.status === "completed" ? "×" : "↻") : "×";
+    action.title = isDone(j) ? (j.status === "completed" ? "dismiss" : "try again") : "cancel";
+    const stageIx = j.stage === "download-wait" ? 3 : STAGES.indexOf(j.stage);
+    const stepSpans = $(".steps", v).children;
+    const last = j.kind === "download" ? STAGES.length : 3;
+    $(".steps", v).hidden = isDone(j);
+    for (let i = 0; i < stepSpans.length; i++) {
+      const s = stepSpans[i];
+      s.hidden = i >= last;
+      s.className = j.status === "completed" || i < stageIx ? "done" : (i === stageIx && j.status === "running" ? "now" : "");
+    }
+    const bar = $(".bar", v);
+    const determinate = j.stage === "download" || j.status === "completed";
+    const pct = j.status === "completed" ? 100 : Math.max(0, Math.min(100, j.percent || 0));
+    bar.classList.toggle("indeterminate", j.status === "running" && !determinate);
+    bar.hidden = isDone(j) && j.status !== "completed";
+    bar.firstChild.style.width = (determinate ? pct : 0) + "%";
+    bar.setAttribute("aria-valuenow", String(determinate ? pct : 0));
+    bar.setAttribute("aria-label", `${j.avid} progress`);
+    $(".pct", v).textContent = determinate ? `${pct.toFixed(pct < 100 ? 1 : 0)} %` : "";
+    $(".rate", v).textContent = j.status === "running" && j.speed ? j.speed : (j.status === "running" ? j.segments : "");
+    $(".eta", v).textContent = j.status === "running" && j.eta ? `ETA ${j.eta}` : "";
+    const msg = $(".message", v);
+    msg.textContent = isDone(j) && j.status !== "completed" ? j.message : "";
+    const reasons = $(".reasons", v);
+    reasons.replaceChildren(...(j.status === "failed" && j.reasons.length > 1 ? j.reasons : []).map((r) => el("li", "", r)));
+    $(".warnings", v).textContent = j.warnings.length ? "⚠ " + j.warnings.join(" · ") : "";
+    return v;
+  }
+
+  function renderJobs() {
+    const all = [...jobs.values()];
+    const live = all.filter((j) => !isDone(j))
+      .sort((a, b) => (a.status === "running" ? 0 : 1) - (b.status === "running" ? 0 : 1) || a.id.localeCompare(b.id));
+    const done = all.filter(isDone).sort((a, b) => (b.finished || 0) - (a.finished || 0));
+    for (const j of done.slice(RECENT_MAX)) { jobs.delete(j.id); jobViews.delete(j.id); }
+    const recent = done.slice(0, RECENT_MAX);
+    $("#jobs").replaceChildren(...live.map(updateJobView));
+    $("#recent").replaceChildren(...recent.map(updateJobView));
+    $("#jobs-empty").hidden = live.length > 0;
+    $("#recent-wrap").hidden = recent.length === 0;
+    const running = live.filter((j) => j.status === "running").length;
+    $("#queue-count").textContent = live.length ? `${running} running · ${live.length - running} waiting` : "";
+    document.title = running ? `(${running}) nassav` : "nassav";
+  }
+
+  async function onJobAction(id) {
+    const j = jobs.get(id);
+    if (!j) return;
+    if (j.status === "completed") { jobs.delete(id); jobViews.delete(id); scheduleRender(); return; }
+    if (isDone(j)) { jobs.delete(id); jobViews.delete(id); await submit([j.avid], j.kind); return; }
+    const { status, body } = await api(`api/downloads/${encodeURIComponent(j.avid)}`, { method: "DELETE" });
+    if (status >= 300) toast((body && body.message) || `could not cancel ${j.avid} (HTTP ${status})`);
+  }
+
+  // -- the event stream -------------------------------------------------------------------
+
+  let ws = null;
+  let lastId = "";
+  let backoffMs = 1000;
+  let heardAt = 0;
+
+  function setLive(on, text) {
+    const p = $("#live");
+    p.className = "pill " + (on ? "live-on" : "live-off");
+    $("b", p).textContent = text || (on ? "live" : "reconnecting");
+  }
+
+  function connect() {
+    const url = new URL("ws/tasks/", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    // A fresh page asks for the recent past too (stream ids are times), so finished and
+    // failed jobs show up; a reconnect asks for exactly what it missed.
+    url.searchParams.set("last_id", lastId || `${Date.now() - REPLAY_MS}-0`);
+    let protocols;
+    if (token && SUBPROTOCOL_SAFE.test(token)) protocols = ["bearer", token];
+    else if (token) url.searchParams.set("token", token);
+    let opened = false;
+    const sock = protocols ? new WebSocket(url, protocols) : new WebSocket(url);
+    ws = sock;
+    sock.onopen = () => { opened = true; heardAt = Date.now(); backoffMs = 1000; setLive(true); };
+    sock.onmessage = (e) => {
+      heardAt = Date.now();
+      let m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      if (m.id) lastId = m.id;
+      apply(m);
+    };
+    sock.onclose = async (e) => {
+      if (ws !== sock) return;
+      ws = null;
+      setLive(false);
+      if (!opened) {
+        // A refused handshake looks like any network error from here: ask the API why.
+        const { status } = await api("api/tasks/queue/status");
+        if (status === 401 || status === 403) { setLive(false, "sign-in needed"); return; }
+      }
+      const wait = e.code === 1013 ? 0 : backoffMs; // 1013: we were too slow; resume at once
+      backoffMs = Math.min(backoffMs * 2, 15000);
+      setTimeout(connect, wait);
+    };
+  }
+
+  setInterval(() => {
+    if (ws && ws.readyState === WebSocket.OPEN && Date.now() - heardAt > QUIET_MS) ws.close();
+  }, 5000);
+
+  // -- library ----------------------------------------------------------------------------
+
+  const lib = { search: "", status: "all", items: [], total: 0, page: 1, seq: 0 };
+  const cards = new Map(); // avid -> card element (kept, so a refresh does not reload covers)
+
+  async function loadLibrary({ more = false } = {}) {
+    const seq = ++lib.seq;
+    const page = more ? lib.page + 1 : 1;
+    // A refresh re-reads everything shown so far in one request, so "show more" survives it.
+    const size = more ? PAGE_SIZE : Math.min(100, Math.max(PAGE_SIZE, lib.items.length));
+    const q = new URLSearchParams({ page: String(page), page_size: String(size),
+                                    sort_by: "metadata_create_time", order: "desc", status: lib.status });
+    if (lib.search) q.set("search", lib.search);
+    const { status, body } = await api("api/resources/?" + q);
+    if (seq !== lib.seq) return; // a newer request (another keystroke) answers instead
+    const empty = $("#library-empty");
+    if (status !== 200 || !body) {
+      empty.hidden = false;
+      empty.textContent = status === 404 ? "This server has no library listing."
+        : `The library could not be loaded (${(body && body.message) || "HTTP " + status}).`;
+      return;
+    }
+    const items = body.data || [];
+    lib.items = more ? lib.items.concat(items) : items;
+    lib.page = more ? page : Math.max(1, Math.ceil(lib.items.length / PAGE_SIZE));
+    lib.total = (body.pagination && body.pagination.total) || lib.items.length;
+    renderLibrary();
+  }
+
+  function coverUrl(item) {
+    return withToken(`api/resource/cover?avid=${encodeURIComponent(item.avid)}&size=medium`);
+  }
+
+  function card(item) {
+    let c = cards.get(item.avid);
+    if (!c) {
+      c = el("article", "card");
+      c.dataset.avid = item.avid;
+      const cover = el("div", "cover");
+      cover.append(el("div", "placeholder", item.avid));
+      c.append(cover, el("div", "meta"));
+      $(".meta", c).append(el("div", "avid", item.avid), el("div", "title"));
+      cards.set(item.avid, c);
+    }
+    const cover = $(".cover", c);
+    let img = $("img", cover);
+    if (item.has_cover && !img) {
+      img = el("img");
+      img.alt = item.avid;
+      img.loading = "lazy";
+      img.decoding = "async";
+      img.addEventListener("load", () => { img.classList.add("loaded"); $(".placeholder", cover).hidden = true; });
+      img.addEventListener("error", () => img.remove());
+      img.src = coverUrl(item);
+      cover.prepend(img);
+    }
+    let badge = $(".badge", cover);
+    if (!badge) { badge = el("span", "badge"); cover.append(badge); }
+    badge.className = "badge" + (item.has_video ? " video" : "");
+    badge.textContent = item.has_video ? "▶ video" : "metadata";
+    const title = item.title || item.translated_title || item.source_title || item.original_title || "";
+    $(".title", c).textContent = title;
+    c.title = [item.avid, title, item.release_date].filter(Boolean).join(" · ");
+    return c;
+  }
+
+  function renderLibrary() {
+    const grid = $("#library-grid");
+    grid.replaceChildren(...lib.items.map(card));
+    $("#library-count").textContent = lib.total ? String(lib.total) : "";
+    const empty = $("#library-empty");
+    empty.hidden = lib.items.length > 0;
+    empty.textContent = lib.search ? `Nothing matches “${lib.search}”.` : "Your library is empty: add an AVID above.";
+    $("#library-more").hidden = lib.items.length >= lib.total;
+  }
+
+  let libTimer = 0;
+  function refreshLibrarySoon(delayMs = 400) {
+    clearTimeout(libTimer);
+    libTimer = setTimeout(() => loadLibrary(), delayMs);
+  }
+
+  // -- sources and health -----------------------------------------------------------------
+
+  function ago(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.round(s / 60)} min`;
+    return `${(s / 3600).toFixed(s < 36000 ? 1 : 0)} h`;
+  }
+
+  async function loadSources() {
+    const { status, body } = await api("api/source/list");
+    const list = $("#sources");
+    if (status !== 200 || !body || !Array.isArray(body.data)) {
+      list.replaceChildren(el("li", "empty", status === 404 ? "Not reported by this server." : "Unavailable."));
+      return;
+    }
+    const now = Date.now() / 1000;
+    list.replaceChildren(...body.data.map((s) => {
+      const state = !s.enabled ? "disabled" : (s.health || s.state || "unknown");
+      const li = el("li", state);
+      li.dataset.source = s.name;
+      const name = el("span", "name", s.name);
+      const detail = [s.last_outcome, s.last_detail].filter(Boolean).join(": ");
+      if (detail) name.append(el("span", "detail", detail));
+      let text = { ok: "healthy", failing: `failing ×${s.failures || 1}`, unknown: "not used yet", disabled: "off" }[state] || state;
+      if (state === "backoff") text = s.retry_at ? `paused · retry in ${ago(s.retry_at - now)}` : "paused";
+      li.append(el("span", "dot"), name, el("span", "state", text));
+      li.title = `weight ${s.weight}` + (s.last_at ? ` · last used ${ago(now - s.last_at)} ago` : "");
+      return li;
+    }));
+  }
+
+  let srcTimer = 0;
+  function refreshSourcesSoon() {
+    clearTimeout(srcTimer);
+    srcTimer = setTimeout(loadSources, 1000);
+  }
+
+  function bytes(n) {
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return `${n.toFixed(n < 10 && i ? 1 : 0)} ${units[i]}`;
+  }
+
+  async function loadHealth() {
+    const pill = $("#health");
+    let res;
+    try { res = await fetch("health"); } catch (e) { pill.textContent = "server unreachable"; pill.className = "pill live-off"; return; }
+    let body = null;
+    try { body = await res.json(); } catch (e) { /* keep null */ }
+    const d = (body && body.data) || {};
+    const w = d.workers || {};
+    const parts = [];
+    if (d.redis && d.redis !== "ok") parts.push("Redis down");
+    const workers = (w.metadata || 0) + (w.download || 0);
+    parts.push(workers ? `${workers} worker${workers === 1 ? "" : "s"}` : "no workers");
+    if (d.disk && d.disk.free_bytes !== undefined) parts.push(`${bytes(d.disk.free_bytes)} free`);
+    pill.textContent = parts.join(" · ");
+    pill.title = `metadata workers: ${w.metadata || 0}, download workers: ${w.download || 0}` +
+      (d.disk && d.disk.path ? `\ndata: ${d.disk.path}` : "");
+    pill.className = "pill" + (res.ok && workers ? "" : " live-off");
+  }
+
+  // -- adding -----------------------------------------------------------------------------
+
+  function parseAvids(text) {
+    const seen = new Set();
+    return text.split(/[\s,;]+/).map((t) => t.trim()).filter((t) => t && !seen.has(t.toUpperCase()) && seen.add(t.toUpperCase()));
+  }
+
+  function chip(avid, code, message) {
+    const kind = code >= 200 && code < 300 ? "ok" : code === 409 ? "warn" : "bad";
+    const c = el("li", "chip " + kind);
+    c.append(el("b", "", avid), document.createTextNode(
+      kind === "ok" ? "queued" : code === 409 ? message.replace(/^\S+\s/, "") : message));
+    c.title = message;
+    return c;
+  }
+
+  async function submitOne(avid, mode) {
+    const r = mode === "metadata"
+      ? await api("api/resource", { method: "POST", json: { avid } })
+      : await api(`api/downloads/${encodeURIComponent(avid)}`, { method: "POST" });
+    return { avid, code: r.status, message: (r.body && r.body.message) || `HTTP ${r.status}`, data: r.body && r.body.data };
+  }
+
+  async function submit(avids, mode) {
+    if (!avids.length) return [];
+    let results = null;
+    if (mode === "download" && avids.length > 1) {
+      const r = await api("api/downloads/batch_submit", { method: "POST", json: { avids } });
+      if (r.status === 202 && r.body && r.body.data && Array.isArray(r.body.data.results)) results = r.body.data.results;
+      else if (r.status !== 404 && r.status !== 405) {
+        toast((r.body && r.body.message) || `could not add (HTTP ${r.status})`);
+        return [];
+      }
+    }
+    if (!results) results = await Promise.all(avids.map((a) => submitOne(a, mode)));
+    for (const r of results) {
+      const d = r.data || {};
+      if (r.code === 202 && d.job_id) {
+        const j = job(d.job_id, d.avid || r.avid);
+        if (!isDone(j) && j.status === "queued") j.kind = d.kind || mode;
+      }
+    }
+    scheduleRender();
+    return results;
+  }
+
+  async function onAdd(e) {
+    e.preventDefault();
+    const input = $("#add-input");
+    const avids = parseAvids(input.value);
+    if (!avids.length) { input.focus(); return; }
+    const button = $("#add-button");
+    button.disabled = true;
+    try {
+      const results = await submit(avids, $("#add-mode").value);
+      const list = $("#add-results");
+      list.replaceChildren(...results.map((r) => chip(r.data && r.data.avid || r.avid, r.code, r.message)));
+      // Keep only what was refused as malformed, so it can be fixed and sent again.
+      const bad = results.filter((r) => r.code === 400).map((r) => r.avid);
+      if (results.length) input.value = bad.join(" ");
+      clearTimeout(onAdd.timer);
+      onAdd.timer = setTimeout(() => list.replaceChildren(), 15000);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // -- start ------------------------------------------------------------------------------
+
+  function start() {
+    $("#add-form").addEventListener("submit", onAdd);
+    $("#add-input").addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("#add-form").requestSubmit(); }
+    });
+    $("#add-input").addEventListener("input", (e) => {
+      const t = e.target;
+      t.style.height = "auto";
+      t.style.height = Math.min(240, t.scrollHeight + 2) + "px";
+    });
+    let searchTimer = 0;
+    $("#search").addEventListener("input", (e) => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => { lib.search = e.target.value.trim(); lib.items = []; loadLibrary(); }, 250);
+    });
+    document.querySelectorAll(".segmented button").forEach((b) => b.addEventListener("click", () => {
+      document.querySelectorAll(".segmented button").forEach((x) => x.classList.toggle("on", x === b));
+      lib.status = b.dataset.status;
+      lib.items = [];
+      loadLibrary();
+    }));
+    $("#library-more").addEventListener("click", () => loadLibrary({ more: true }));
+    $("#forget-token").hidden = !token;
+    $("#forget-token").addEventListener("click", () => {
+      localStorage.removeItem(TOKEN_KEY);
+      token = "";
+      tokenDeclined = false;
+      location.reload();
+    });
+
+    loadHealth();
+    setInterval(loadHealth, 15000);
+    // The first API call settles the token question before the WebSocket needs it.
+    loadLibrary().then(() => {
+      connect();
+      loadSources();
+      setInterval(loadSources, 30000);
+    });
+    renderJobs();
+  }
+
+  start();
+})();
