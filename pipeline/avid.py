@@ -49,9 +49,13 @@ def parse(text: object) -> Avid:
     """Normalise and validate ``text``; raise :class:`InvalidAvid` naming the accepted forms."""
     if not isinstance(text, str):
         raise InvalidAvid(text, "not a string")
-    raw = text.strip().upper()
+    raw = text.strip()
     if not raw:
         raise InvalidAvid(text, "empty")
+    # Before upper(): Unicode case mapping turns look-alikes into ASCII ("ſ" → "S", "ı" → "I").
+    if not raw.isascii():
+        raise InvalidAvid(text, "only ASCII letters, digits and hyphens are allowed")
+    raw = raw.upper()
     if len(raw) > MAX_LEN:
         raise InvalidAvid(text, f"too long ({len(raw)} characters)")
     if not _ALLOWED.match(raw):
