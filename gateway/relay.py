@@ -301,16 +301,20 @@ class Relay:
     Parameters:
         client: an asyncio Redis client (the relay blocks one pooled connection in XREAD).
         stream: the stream key.
-        batch_interval_s: after a non-empty read, wait this long before the next one, so a
-            busy stream is read (and written to every subscriber) in batches; an event on a
-            quiet stream still goes out at once. Adds at most this much latency under load.
+        pause_per_subscriber_s, max_pause_s: after a non-empty read the relay waits
+            ``min(max_pause_s, pause_per_subscriber_s × subscribers)`` before the next one, so
+            a busy stream is read, and written to each subscriber, in batches. Each batch
+            costs one write per subscriber, so the pause grows with their number: a page or
+            two get every event at once, a thousand subscribers get about 25 writes a second
+            each (40 ms) instead of one per event. An event on a quiet stream goes out at once.
         read_count: the most entries one read takes.
     """
 
-    def __init__(self, client: aioredis.Redis, *, stream: str = STREAM, batch_interval_s: float = 0.02,
-                 read_count: int = 1000):
+    def __init__(self, client: aioredis.Redis, *, stream: str = STREAM, pause_per_subscriber_s: float = 40e-6,
+                 max_pause_s: float = 0.04, read_count: int = 1000):
         self.client, self.stream = client, stream
-        self.batch_interval_s, self.read_count = batch_interval_s, read_count
+        self.pause_per_subscriber_s, self.max_pause_s = pause_per_subscriber_s, max_pause_s
+        self.read_count = read_count
         self.subs: set[Subscriber] = set()
         self._task: asyncio.Task | None = None
         self.last_id = "$"
@@ -387,8 +391,9 @@ class Relay:
                 continue
             self.last_id = events[-1].id
             self._fan_out(Batch(events))
-            if self.batch_interval_s > 0 and len(events) < self.read_count:
-                await asyncio.sleep(self.batch_interval_s)
+            pause = min(self.max_pause_s, self.pause_per_subscriber_s * len(self.subs))
+            if pause > 0 and len(events) < self.read_count:
+                await asyncio.sleep(pause)
 
     def _fan_out(self, batch: Batch) -> None:
         for fn in self.listeners:

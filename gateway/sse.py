@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.api.common import doc
 from gateway.relay import TIMEOUT, QueueSubscriber, Relay, dumps
 from gateway.ws import avid_filter, stream_id
 from pipeline.errors import InvalidAvid
@@ -32,8 +33,15 @@ def sse_message(obj: dict[str, Any], event_id: str = "") -> str:
     return f"{head}data: {dumps(obj)}\n\n"
 
 
+@doc(query={"last_id": "resume after this stream id (the Last-Event-ID header does the same)",
+            "avid": "only this AVID's events"},
+     responses={200: "text/event-stream: queue_status first, then one message per event",
+                400: "the avid filter is not an AVID"})
 async def events(request: Request) -> Response:
-    """Stream events as ``text/event-stream`` (see the module docstring)."""
+    """The live event stream as Server-Sent Events.
+
+    Each message's data is the WebSocket's JSON (``{"type", "id", "data"}``) and its id the
+    stream id, so a reconnecting EventSource resumes by itself."""
     st = request.app.state.nassav
     try:
         only = avid_filter(request.query_params.get("avid"))

@@ -80,7 +80,8 @@ async def serve_tasks(websocket: WebSocket, relay: Relay,
     last_id = stream_id(raw_last)
 
     direct = DirectWebSocket.attach(websocket, only, max_buffer_bytes=MAX_BUFFER_BYTES)
-    sub: Subscriber = direct if direct is not None else QueueSubscriber(only, max_pending_events=MAX_PENDING_EVENTS)
+    sub: Subscriber = direct if direct is not None else \
+        QueueSubscriber(only, max_pending_events=MAX_PENDING_EVENTS)
     # Subscribe before reading the backlog, so nothing falls between the two.
     relay.subscribe(sub)
     tasks: list[asyncio.Task] = []

@@ -21,9 +21,10 @@ from pipeline import events as ev
 from pipeline.events import Event, Events
 from tests.live_server import live_gateway, wait_subscribers
 
+_LEGACY_WARNINGS = [pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
+                    pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 IMPLS = [pytest.param("websockets-sansio", id="sansio"),
-         pytest.param("websockets", id="legacy", marks=[pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
-                                   pytest.mark.filterwarnings("ignore::DeprecationWarning")])]
+         pytest.param("websockets", id="legacy", marks=_LEGACY_WARNINGS)]
 
 
 @pytest.fixture(params=IMPLS)

@@ -58,8 +58,8 @@ SNAPSHOT_JS = """(avids) => {
 @pytest.fixture
 def site():
     # Enough segments, slowly enough, that a download spans several progress events.
-    s = FixtureSite.start(titles=AVIDS, stream_kind="aes128", duration_s=16.0, segment_s=1.0)
-    s.set_faults(bandwidth_bytes_per_s=60_000)
+    s = FixtureSite.start(titles=AVIDS, stream_kind="aes128", duration_s=10.0, segment_s=1.0)
+    s.set_faults(bandwidth_bytes_per_s=80_000)
     yield s
     s.stop()
 
@@ -68,7 +68,7 @@ def test_add_two_avids_watch_progress_and_covers(site, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     cfg = site.write_config(tmp_path / "config.yaml", data_dir=data_dir,
-                            extra={"download": {"concurrency": 4}})
+                            extra={"download": {"concurrency": 2}})
     svc = Service(cfg, data_dir)
     errors: list[str] = []
     try:
@@ -85,9 +85,14 @@ def test_add_two_avids_watch_progress_and_covers(site, tmp_path):
                 page.goto(svc.base + "/", wait_until="domcontentloaded")
                 page.wait_for_function("document.querySelector('#live').className.includes('live-on')",
                                        timeout=15_000)
-                page.fill("#add-input", " ".join(a.lower() for a in AVIDS))
+                # Many at once, as pasted: mixed separators, lower case, one title nobody has.
+                page.fill("#add-input", "demo-001, demo002\nNOPE-999")
                 page.click("#add-button")
                 page.wait_for_selector("#add-results .chip.ok", timeout=10_000)
+                # The title no source has fails, and the page says why, source by source.
+                failed = page.wait_for_selector('.job.failed[data-avid="NOPE-999"]', timeout=30_000)
+                reasons = failed.inner_text()
+                assert "missav" in reasons and "jable" in reasons, reasons
 
                 keep = os.environ.get("NASSAV_SCREENSHOT")
                 seen: dict[str, set[float]] = {a: set() for a in AVIDS}
@@ -126,3 +131,36 @@ def test_add_two_avids_watch_progress_and_covers(site, tmp_path):
                 ctx.close()
     finally:
         svc.stop()
+
+
+def test_token_is_asked_once_and_remembered(redis_url, r, tmp_path):
+    from tests.live_server import live_gateway
+
+    with live_gateway(tmp_path / "data", redis_url, api_token="tok-Secret_1") as gw, sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            viewport={"width": 420, "height": 860}, color_scheme="light")
+        try:
+            page = ctx.new_page()
+            page.goto(gw.base + "/", wait_until="domcontentloaded")
+            page.wait_for_selector("#token-dialog[open]", timeout=10_000)
+            page.fill("#token-input", "wrong")
+            page.click("#token-form button[value=ok]")
+            # Refused: asked again, saying so.
+            page.wait_for_selector("#token-dialog[open] #token-error:not([hidden])", timeout=10_000)
+            page.fill("#token-input", "tok-Secret_1")
+            page.click("#token-form button[value=ok]")
+            # The API and the WebSocket (token as subprotocol) both let the page in.
+            page.wait_for_function("document.querySelector('#live').className.includes('live-on')",
+                                   timeout=15_000)
+            assert "empty" in page.inner_text("#library-empty")
+            assert page.evaluate("localStorage.getItem('nassav.token')") == "tok-Secret_1"
+            keep = os.environ.get("NASSAV_SCREENSHOT")
+            if keep:
+                page.screenshot(path=keep + ".mobile.png", full_page=True)
+            page.reload(wait_until="domcontentloaded")
+            page.wait_for_function("document.querySelector('#live').className.includes('live-on')",
+                                   timeout=15_000)
+            assert not page.evaluate("document.querySelector('#token-dialog').open")
+        finally:
+            ctx.close()

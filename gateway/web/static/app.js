@@ -54,9 +54,10 @@
 
   // fetch() with the token; answers {status, body} (body is the parsed envelope or null).
   async function api(path, { method = "GET", json } = {}) {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const sent = token;
       const headers = {};
-      if (token) headers.Authorization = "Bearer " + token;
+      if (sent) headers.Authorization = "Bearer " + sent;
       if (json !== undefined) headers["Content-Type"] = "application/json";
       let res;
       try {
@@ -64,8 +65,9 @@
       } catch (e) {
         return { status: 0, body: { message: "the server cannot be reached" } };
       }
-      if (res.status === 401 || (res.status === 403 && token && attempt === 0)) {
-        const given = await askToken(res.status === 403 || Boolean(token));
+      if (res.status === 401 || (res.status === 403 && sent)) {
+        // Another request may have been given a new token meanwhile: just retry with it.
+        const given = token !== sent ? token : await askToken(Boolean(sent));
         if (!given) return { status: res.status, body: { message: "an API token is needed" } };
         continue;
       }
@@ -73,7 +75,7 @@
       try { body = await res.json(); } catch (e) { /* not JSON: a proxy page, an empty body */ }
       return { status: res.status, body };
     }
-    return { status: 401, body: { message: "the API token was refused" } };
+    return { status: 403, body: { message: "the API token was refused" } };
   }
 
   // <img> cannot send headers: the token rides in the query string (the API accepts ?token=).
@@ -229,7 +231,7 @@
     if (j.status === "completed") return j.kind === "download" ? "downloaded" : "added";
     if (j.status === "cancelled") return "cancelled";
     if (j.status === "failed") return `failed at ${j.stage}`;
-    return j.stage;
+    return j.stage.replace(/-/g, " ");
   }
 
   function updateJobView(j) {
@@ -262,7 +264,11 @@
     $(".rate", v).textContent = j.status === "running" && j.speed ? j.speed : (j.status === "running" ? j.segments : "");
     $(".eta", v).textContent = j.status === "running" && j.eta ? `ETA ${j.eta}` : "";
     const msg = $(".message", v);
-    msg.textContent = isDone(j) && j.status !== "completed" ? j.message : "";
+    // Several reasons (one per source) are listed below; the joined message would repeat them.
+    const many = j.status === "failed" && j.reasons.length > 1;
+    msg.textContent = !isDone(j) || j.status === "completed" ? ""
+      : many ? (j.reasons.every((r) => /not found/.test(r)) ? "No source has this title:" : "Every source failed:")
+      : j.message;
     const reasons = $(".reasons", v);
     reasons.replaceChildren(...(j.status === "failed" && j.reasons.length > 1 ? j.reasons : []).map((r) => el("li", "", r)));
     $(".warnings", v).textContent = j.warnings.length ? "⚠ " + j.warnings.join(" · ") : "";
@@ -551,7 +557,10 @@
       list.replaceChildren(...results.map((r) => chip(r.data && r.data.avid || r.avid, r.code, r.message)));
       // Keep only what was refused as malformed, so it can be fixed and sent again.
       const bad = results.filter((r) => r.code === 400).map((r) => r.avid);
-      if (results.length) input.value = bad.join(" ");
+      if (results.length) {
+        input.value = bad.join(" ");
+        input.dispatchEvent(new Event("input")); // shrink back to one line
+      }
       clearTimeout(onAdd.timer);
       onAdd.timer = setTimeout(() => list.replaceChildren(), 15000);
     } finally {
