@@ -13,13 +13,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from curl_cffi import requests as cffi
 
 from pipeline.config import HttpConfig
 from pipeline.errors import UnsafeURL, UpstreamError
 
+_REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
 CHALLENGE_MARKERS = ("cf-chl", "challenge-platform", "Just a moment...", "cf_chl_opt")
 
 
@@ -111,14 +113,26 @@ class HttpClient:
         last: Exception | None = None
         for attempt in range(self.cfg.retries + 1):
             try:
-                r = self._session.get(url, headers=h, timeout=timeout_s or self.cfg.timeout_s,
-                                      allow_redirects=True)
+                r = self._get(url, h, timeout_s or self.cfg.timeout_s, check)
             except cffi.RequestsError as e:  # connection reset, timeout, DNS
                 last = e
                 time.sleep(min(0.5 * 2 ** attempt, 4))
                 continue
             return Response(r.status_code, str(r.url), r.content, dict(r.headers))
         raise UpstreamError(self.site or urlsplit(url).netloc, detail=_short(last))
+
+    def _get(self, url: str, headers: dict[str, str], timeout_s: float, check: bool):
+        """One GET; with ``check``, redirects are followed here so every hop is checked
+        before it is requested (curl would follow a public URL's redirect to 127.0.0.1)."""
+        if not check:
+            return self._session.get(url, headers=headers, timeout=timeout_s, allow_redirects=True)
+        for _ in range(MAX_REDIRECTS + 1):
+            r = self._session.get(url, headers=headers, timeout=timeout_s, allow_redirects=False)
+            location = r.headers.get("Location")
+            if r.status_code not in _REDIRECTS or not location:
+                return r
+            url = check_url(urljoin(url, location), allow_private=self.cfg.allow_private_urls)
+        raise UpstreamError(self.site or urlsplit(url).netloc, detail=f"more than {MAX_REDIRECTS} redirects")
 
     def cookies(self) -> dict[str, str]:
         return dict(self._session.cookies)
