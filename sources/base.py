@@ -143,8 +143,8 @@ class Site:
               headers: Mapping[str, str] | None = None) -> Response:
         """GET ``url`` and return the response only if it is a usable 2xx page.
 
-        ``url`` is trusted as it is (built from the configured base URL): a URL taken
-        from a page must go through :meth:`safe` first.
+        A URL under the configured base URL is trusted as it is; any other (taken from a
+        page, which must go through :meth:`safe` first) has every redirect hop checked too.
 
         Raises:
             UpstreamError: network failure, timeout, 5xx or another unexpected status.
@@ -152,7 +152,8 @@ class Site:
             SourceNotFound: 404 or 410.
         """
         try:
-            r = self.client.get(url, referer=referer, headers=headers, check=False)
+            trusted = url == self.base_url or url.startswith(self.base_url + "/")
+            r = self.client.get(url, referer=referer, headers=headers, check=not trusted)
         except UpstreamError as e:
             raise UpstreamError(self.name, avid.code, detail=e.detail, status=e.status) from None
         self.classify(r, avid)
