@@ -306,8 +306,16 @@ class LibraryIndex:
         return True
 
     def remove(self, avid: str) -> bool:
+        """Drop the AVID's row (its folder is gone); True when there was one."""
         with self._lock:
-            return self._delete(avid)
+            self._w.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self._delete(avid)
+                self._w.execute("COMMIT")
+            except BaseException:
+                self._w.execute("ROLLBACK")
+                raise
+            return gone
 
     def set_user_state(self, avid: str, *, watched: bool | None = None,
                        is_favorite: bool | None = None) -> dict[str, Any] | None:
