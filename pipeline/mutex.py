@@ -89,7 +89,17 @@ class Mutex:
         self._renewer = None
         if self.slot is None:
             return False
-        ok = bool(self._release(keys=[self.key(self.slot)], args=[self.token]))
+        deadline = time.monotonic() + self.ttl_ms / 1000
+        while True:
+            try:
+                ok = bool(self._release(keys=[self.key(self.slot)], args=[self.token]))
+                break
+            except redis.RedisError:
+                # Redis briefly away: a slot left behind would hold every other download back
+                # for a whole TTL, so keep trying until it would have expired anyway.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
         self.slot = None
         return ok
 
