@@ -248,3 +248,47 @@ def test_cli_writes_mp4(fx, tmp_path):
     assert rc == 0 and out.is_file()
     assert main([f"{fx.base_url}/cdn/NOPE-404/master.m3u8", "-o", str(tmp_path / "x.mp4"),
                  "--allow-private", "-q", "--retries", "0"]) == 1
+
+
+def test_cli_resume_flag_keeps_or_discards_parts(fx, tmp_path):
+    from pipeline.hls.cli import main
+
+    avid = KIND_AVIDS["clear"]
+    out, parts = tmp_path / "o.mp4", tmp_path / "o.mp4.parts"
+    base = [master(fx, avid), "-o", str(out), "--allow-private", "-q", "--keep-parts"]
+    assert main(base) == 0 and parts.is_dir()  # default part dir, kept on request
+    out.unlink()
+    fx.reset()
+    assert main(base + ["--resume"]) == 0 and out.is_file()
+    assert requested(fx, avid) == {}  # every segment came from the part directory
+    fx.reset()
+    assert main(base) == 0  # without --resume: start afresh
+    assert sorted(requested(fx, avid)) == list(range(fx.stream(avid).segments))
+
+
+def test_part_dir_in_use_is_refused(fx, tmp_path):
+    from pipeline.errors import MutexLost
+    from pipeline.hls.parts import PartDir
+
+    holder = PartDir.open(tmp_path / "p", "another-stream")
+    try:
+        with pytest.raises(MutexLost, match="in use"):
+            download(master(fx, KIND_AVIDS["clear"]), tmp_path / "o.mp4", part_dir=tmp_path / "p",
+                     options=opts())
+    finally:
+        holder.close()
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_progress_is_monotonic_and_ends_at_100(fx, tmp_path):
+    stream = fx.stream(LONG)
+    fx.set_faults(bandwidth_bytes_per_s=stream.total_bytes // stream.segments * 4)
+    seen: list[Progress] = []
+    download(master(fx, LONG), tmp_path / "o.mp4", part_dir=tmp_path / "p", options=opts(concurrency=4),
+             progress=seen.append)
+    assert len(seen) >= 5
+    pairs = list(zip(seen, seen[1:]))
+    assert all(b.percent >= a.percent and b.segments_done >= a.segments_done and b.bytes_done >= a.bytes_done
+               for a, b in pairs)
+    assert seen[-1].percent == 100.0 and seen[-2].percent < 100.0
+    assert any(p.speed_bytes_per_s > 0 and p.eta_s is not None for p in seen[:-1])

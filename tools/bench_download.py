@@ -7,8 +7,9 @@ Every tool downloads the same AES-128 media playlist (``/cdn/BENCH-001/v1/index.
 from a fixture site running in this process, once per scenario and repetition, into a
 fresh directory. Each run is measured by a small wrapper process, so CPU seconds and
 peak RSS cover the tool *and* the ffmpeg it starts (peak RSS = the largest single
-process). "valid" = exit 0, an MP4 whose duration is within 2 % of the stream's, and
-(first repetition) ``ffmpeg -v error -f null`` prints nothing.
+process). "valid" = exit 0, an MP4 whose duration is within 2 % of the stream's, whose
+video frame count is the stream's (a skipped segment leaves a gap, not a shorter
+timeline), and (first repetition) ``ffmpeg -v error -f null`` prints nothing.
 
 yt-dlp is a bench-only dependency: when missing it is installed here, with pycryptodomex
 (without it yt-dlp hands AES-128 HLS to ffmpeg and ignores ``-N``), into this
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import socket
@@ -43,6 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 AVID = "BENCH-001"
+FPS = 25  # tools/fixture_site/media.py makes every stream at 25 frames/s
 
 
 # -- measuring one run -------------------------------------------------------------------
@@ -115,10 +118,9 @@ def start_site(stream_args: dict, *, stock: bool):
 # -- the tools -----------------------------------------------------------------------------
 
 def ensure_ytdlp() -> str:
-    try:
-        import Cryptodome  # noqa: F401
-        import yt_dlp  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if not (importlib.util.find_spec("yt_dlp") and importlib.util.find_spec("Cryptodome")):
         print("bench: installing yt-dlp and pycryptodomex (bench-only) with pip ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "yt-dlp", "pycryptodomex"], check=True)
     out = subprocess.run([sys.executable, "-m", "yt_dlp", "--version"], capture_output=True, text=True)
@@ -141,6 +143,27 @@ def commands(tool: str, url: str, out: Path, *, concurrency: int, ffmpeg: str, b
     raise ValueError(tool)
 
 
+def startup_s(tool: str, bin_dir: Path, ffmpeg: str) -> float:
+    """Median wall seconds of the tool doing nothing (interpreter start and imports)."""
+    noop = {"nassav": [sys.executable, "-m", "pipeline.hls", "--help"],
+            "yt-dlp": [sys.executable, "-m", "yt_dlp", "--version"],
+            "ffmpeg": [ffmpeg, "-hide_banner", "-version"]}[tool]
+    walls = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        subprocess.run(noop, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        walls.append(time.monotonic() - t0)
+    return statistics.median(walls)
+
+
+def video_frames(ffmpeg: str, path: Path) -> int | None:
+    """Video frames in ``path``, counted by a stream copy to the null muxer (no decoding)."""
+    p = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-stats", "-i", str(path),
+                        "-map", "0:v:0", "-c", "copy", "-f", "null", "-"], capture_output=True, text=True)
+    found = re.findall(r"frame=\s*(\d+)", p.stderr)
+    return int(found[-1]) if found else None
+
+
 def check_output(run: Run, out: Path, expected_s: float, ffmpeg: str, decode: bool) -> None:
     from pipeline.hls.remux import mp4_duration, probe_duration
 
@@ -153,6 +176,12 @@ def check_output(run: Run, out: Path, expected_s: float, ffmpeg: str, decode: bo
     dur = mp4_duration(out) or probe_duration(ffmpeg, out)
     if abs(dur - expected_s) > 0.02 * expected_s:
         run.why = f"lasts {dur:.1f} s of {expected_s:.1f} s"
+        return
+    # A skipped segment leaves a gap, not a shorter timeline: count the video frames too.
+    frames = video_frames(ffmpeg, out)
+    expected_frames = round(expected_s * FPS)
+    if frames is None or abs(frames - expected_frames) > max(2, 0.005 * expected_frames):
+        run.why = f"{frames} video frames of {expected_frames} (segments skipped)"
         return
     if decode:
         p = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(out), "-f", "null", "-"],
@@ -187,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bandwidth", type=int, default=2_000_000, help="per-connection cap of the throttled scenario, bytes/s")
     ap.add_argument("--latency-ms", type=int, default=0, help="added before every segment response (all scenarios)")
     ap.add_argument("--error-rate", type=float, default=0.0, help="segment 500s (all scenarios)")
-    ap.add_argument("--scenarios", default="loopback,throttled")
+    ap.add_argument("--scenarios", default="loopback,throttled,faulty",
+                    help="loopback (no knobs), throttled (--bandwidth per connection), "
+                         "faulty (5 %% of segment responses 500, 1 %% truncated)")
+    ap.add_argument("--faulty-reps", type=int, default=1, help="repetitions of the faulty scenario")
     ap.add_argument("--tools", default="nassav,yt-dlp,ffmpeg")
     ap.add_argument("--stock-fixture", action="store_true", help="use the fixture's own pacing, uncorrected")
     ap.add_argument("--quick", action="store_true", help="40 MB stream, 1 repetition")
@@ -217,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = work / "bin"
     bin_dir.mkdir()
     (bin_dir / "ffmpeg").symlink_to(ffmpeg)  # yt-dlp finds ffmpeg by that name
+    startup = {tool: startup_s(tool, bin_dir, ffmpeg) for tool in tools}
+    print("bench: start-up (no-op) seconds: " + ", ".join(f"{t} {v:.2f}" for t, v in startup.items()),
+          file=sys.stderr)
     rows: list[Row] = []
     load_before = os.getloadavg()
     started = time.monotonic()
@@ -224,12 +259,16 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             faults = {"latency_ms": args.latency_ms, "error_rate": args.error_rate,
                       "bandwidth_bytes_per_s": args.bandwidth if scenario == "throttled" else 0}
+            if scenario == "faulty":
+                faults.update(error_rate=max(args.error_rate, 0.05), truncate_rate=0.01, seed=1)
             for tool in tools:
                 row = Row(scenario, tool)
                 if scenario == "throttled":
                     conns = 1 if tool == "ffmpeg" else args.concurrency
                     row.ceiling_mb_s = conns * args.bandwidth / 1e6
                 reps = args.slow_reps if (tool == "ffmpeg" and scenario == "throttled") else args.reps
+                if scenario == "faulty":
+                    reps = min(reps, args.faulty_reps)
                 for rep in range(reps):
                     site.reset()
                     site.set_faults(**faults)
@@ -250,14 +289,15 @@ def main(argv: list[str] | None = None) -> int:
         site.stop()
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.monotonic() - started
-    print(render(rows, stream, args, versions, load_before, os.getloadavg(), elapsed))
+    print(render(rows, stream, args, versions, load_before, os.getloadavg(), elapsed, startup))
     if args.json:
         args.json.write_text(json.dumps([{"scenario": r.scenario, "tool": r.tool,
                                           "runs": [vars(x) for x in r.runs]} for r in rows], indent=1))
     return 0 if all(x.valid for r in rows if r.tool == "nassav" for x in r.runs) else 1
 
 
-def render(rows: list[Row], stream, args, versions: dict, load_before, load_after, elapsed_s: float) -> str:
+def render(rows: list[Row], stream, args, versions: dict, load_before, load_after, elapsed_s: float,
+           startup: dict[str, float]) -> str:
     mb = stream.total_bytes / 1e6
     lines = [
         f"Stream: {args.kind}, {stream.segments} segments of {args.segment:g} s, {mb:.1f} MB; "
@@ -268,18 +308,24 @@ def render(rows: list[Row], stream, args, versions: dict, load_before, load_afte
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; bench took {elapsed_s:.0f} s. "
         + "; ".join(f"{k} {v}" for k, v in versions.items()),
         "",
-        "| scenario | tool | runs | wall s (median) | MB/s | % of ceiling | CPU s | peak RSS MB | output valid |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "Start-up (the tool doing nothing, subtracted in the 'excl. start-up' column): "
+        + ", ".join(f"{t} {v:.2f} s" for t, v in startup.items()),
+        "",
+        "| scenario | tool | runs | wall s (median) | MB/s | MB/s excl. start-up | % of ceiling | CPU s "
+        "| peak RSS MB | output valid |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         wall = statistics.median(x.wall_s for x in r.runs)
         cpu = statistics.median(x.cpu_s for x in r.runs)
         rss = max(x.maxrss_kb for x in r.runs) / 1024
         rate = mb / wall
-        ceiling = f"{100 * rate / r.ceiling_mb_s:.0f} % of {r.ceiling_mb_s:g}" if r.ceiling_mb_s else ""
+        net = mb / max(1e-3, wall - startup.get(r.tool, 0.0))
+        ceiling = (f"{100 * rate / r.ceiling_mb_s:.0f} % ({100 * net / r.ceiling_mb_s:.0f} %) of {r.ceiling_mb_s:g}"
+                   if r.ceiling_mb_s else "")
         bad = [x.why for x in r.runs if not x.valid]
         valid = "yes" if not bad else f"NO ({len(bad)}/{len(r.runs)}: {bad[0]})"
-        lines.append(f"| {r.scenario} | {r.tool} | {len(r.runs)} | {wall:.2f} | {rate:.1f} | {ceiling} | "
+        lines.append(f"| {r.scenario} | {r.tool} | {len(r.runs)} | {wall:.2f} | {rate:.1f} | {net:.1f} | {ceiling} | "
                      f"{cpu:.2f} | {rss:.0f} | {valid} |")
     by = {(r.scenario, r.tool): statistics.median(x.wall_s for x in r.runs) for r in rows}
     for scenario in dict.fromkeys(r.scenario for r in rows):

@@ -24,6 +24,7 @@ from curl_cffi import requests as cffi
 from pipeline.config import HttpConfig
 from pipeline.errors import Cancelled, UnsafeURL
 from pipeline.http import HttpClient, check_url
+from pipeline.hls.payload import BadPayload
 from pipeline.hls.playlist import ByteRange
 
 CURL_WRITEFUNC_ERROR = 0xFFFFFFFF
@@ -268,7 +269,7 @@ def with_retries(attempt: Callable[[], object], *, retries: int, stop: threading
     """Run ``attempt`` up to ``retries + 1`` times with exponential back-off and jitter.
 
     Returns ``(result, "")`` on success, ``(None, last_reason)`` when every attempt failed.
-    ``TransientError`` and ``ValueError`` (a bad payload) are retried; anything else propagates.
+    ``TransientError`` and ``BadPayload`` are retried; anything else propagates.
     """
     reason = ""
     for n in range(retries + 1):
@@ -276,7 +277,7 @@ def with_retries(attempt: Callable[[], object], *, retries: int, stop: threading
             raise Cancelled("download stopped")
         try:
             return attempt(), ""
-        except (TransientError, ValueError) as e:
+        except (TransientError, BadPayload) as e:
             reason = str(e) or type(e).__name__
         if n < retries:
             if on_retry:

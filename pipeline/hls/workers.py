@@ -115,6 +115,7 @@ class Workers:
         self._ranges_ignored = False
         self._speed_mark: tuple[float, int] | None = None
         self._last_emit = 0.0
+        self._shown = (0, 0.0)  # bytes and percent last reported
 
     def _new_fetcher(self) -> Fetcher:
         o = self.options
@@ -390,4 +391,6 @@ class Workers:
             eta = remaining / self.speed if self.speed > 0 else None
         else:
             percent, eta = 0.0, None
-        self.progress(Progress(done_bytes, self.done, self.total, self.speed, eta, min(percent, 99.0)))
+        # never backwards (a stolen transfer drops the bytes past its cut)
+        self._shown = (max(self._shown[0], done_bytes), max(self._shown[1], min(percent, 99.0)))
+        self.progress(Progress(self._shown[0], self.done, self.total, self.speed, eta, self._shown[1]))
