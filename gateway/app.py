@@ -42,7 +42,7 @@ from gateway.dashboard import Dashboard
 from gateway.index import LibraryIndex
 from gateway.projection import Projection
 from gateway.relay import Relay
-from gateway.ws import serve_tasks
+from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
 from pipeline.broker import QUEUES, make_broker
 from pipeline.config import Config
@@ -70,6 +70,7 @@ class State:
         self.actors = None
         self.broker = None
         self._submit = None
+        self.ws_limit = ClientLimit(config.ws_max_per_client)
 
     async def open(self) -> None:
         self.redis = aioredis.Redis.from_url(self.redis_url, socket_timeout=5,
@@ -97,13 +98,17 @@ class State:
         if self.broker:
             self.broker.close()
 
-    async def submit(self, avid: str, kind: str) -> jobstates.SubmitResult:
+    async def submit(self, avid: str, kind: str, fields: dict[str, str] | None = None) -> jobstates.SubmitResult:
+        """Claim, create the job and append ``queued`` atomically, then send ``resolve``.
+        ``fields`` go on the job record before any worker can see the message."""
         job_id = jobstates.new_job_id()
         keys, args = jobstates.submit_args(avid, job_id, kind, stream=ev.STREAM,
                                            maxlen=self.config.events_maxlen)
         res = jobstates.parse_submit(await self._submit(keys=keys, args=args), job_id)
         if res.accepted:
             try:
+                if fields:
+                    await self.redis.hset(jobstates.job_key(job_id), mapping=fields)
                 await run_in_threadpool(self.actors.send, "resolve", avid, job_id)
             except Exception as e:
                 # Never leave a claim behind a job that no worker will ever see.
@@ -167,7 +172,7 @@ async def health(request: Request) -> JSONResponse:
 async def ws_tasks(websocket: WebSocket) -> None:
     """Old-client WebSocket: ``queue_status`` first, then live events (see ``gateway/ws.py``)."""
     st = _state(websocket)
-    await serve_tasks(websocket, st.relay, st.queue_status)
+    await serve_tasks(websocket, st.relay, st.queue_status, st.ws_limit)
 
 
 def api_routes() -> list:

@@ -48,6 +48,12 @@ async def events(request: Request) -> Response:
     except InvalidAvid as e:
         return JSONResponse({"code": 400, "message": f"avid filter: {e}", "data": None}, status_code=400)
     last_id = stream_id(request.headers.get("last-event-id") or request.query_params.get("last_id"))
+    client = request.client.host if request.client else "?"
+    limit = getattr(st, "ws_limit", None)
+    if limit is not None and not limit.acquire(client):
+        return JSONResponse({"code": 429, "message": f"too many live connections from {client} (limit "
+                             f"{limit.max_per_client}); close some and retry", "data": None},
+                            status_code=429)
     relay: Relay = st.relay
     sub = QueueSubscriber(only)
     relay.subscribe(sub)  # before the backlog read, so nothing falls between the two
@@ -55,13 +61,17 @@ async def events(request: Request) -> Response:
         status = await st.queue_status()
     except BaseException:
         relay.unsubscribe(sub)
+        if limit is not None:
+            limit.release(client)
         raise
-    return StreamingResponse(_stream(relay, sub, status, last_id), media_type="text/event-stream",
+    return StreamingResponse(_stream(relay, sub, status, last_id,
+                                     (lambda: limit.release(client)) if limit is not None else None),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def _stream(relay: Relay, sub: QueueSubscriber, status: dict[str, Any],
-                  last_id: str) -> AsyncIterator[bytes]:
+                  last_id: str, release=None) -> AsyncIterator[bytes]:
     try:
         yield (f"retry: {RETRY_MS}\n" + sse_message({"type": "queue_status", "data": status})).encode()
         for b in await relay.backlog_batches(last_id) if last_id else []:
@@ -81,6 +91,8 @@ async def _stream(relay: Relay, sub: QueueSubscriber, status: dict[str, Any],
                                f"last_id={sub.last_id}", "last_id": sub.last_id}).encode()
     finally:
         relay.unsubscribe(sub)
+        if release is not None:
+            release()
 
 
 def extra_routes() -> list[Route]:

@@ -32,6 +32,28 @@ MAX_PENDING_EVENTS = 5000
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
 
+class ClientLimit:
+    """Live-event connections per client address, so one client cannot flood the relay."""
+
+    def __init__(self, max_per_client: int):
+        self.max_per_client = max_per_client
+        self.counts: dict[str, int] = {}
+
+    def acquire(self, client: str) -> bool:
+        n = self.counts.get(client, 0)
+        if self.max_per_client and n >= self.max_per_client:
+            return False
+        self.counts[client] = n + 1
+        return True
+
+    def release(self, client: str) -> None:
+        n = self.counts.get(client, 0) - 1
+        if n > 0:
+            self.counts[client] = n
+        else:
+            self.counts.pop(client, None)
+
+
 def avid_filter(text: str | None) -> str:
     """The normalised AVID of an ``?avid=`` filter ("" for none); raises ``InvalidAvid``."""
     text = (text or "").strip()
@@ -56,8 +78,27 @@ def _subprotocol(offered: list[str]) -> str | None:
 
 
 async def serve_tasks(websocket: WebSocket, relay: Relay,
-                      queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+                      queue_status: Callable[[], Awaitable[dict[str, Any]]],
+                      limit: ClientLimit | None = None) -> None:
     """Run one task WebSocket until the client leaves (see the module docstring)."""
+    client = websocket.client.host if websocket.client else "?"
+    if limit is not None and not limit.acquire(client):
+        await websocket.accept(subprotocol=_subprotocol(websocket.scope.get("subprotocols") or []))
+        with contextlib.suppress(Exception):
+            await websocket.send_text(dumps({"type": "error", "message":
+                                             f"too many live connections from {client} (limit "
+                                             f"{limit.max_per_client}); close some and retry"}))
+            await websocket.close(1008)
+        return
+    try:
+        await _serve(websocket, relay, queue_status)
+    finally:
+        if limit is not None:
+            limit.release(client)
+
+
+async def _serve(websocket: WebSocket, relay: Relay,
+                 queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
     await websocket.accept(subprotocol=_subprotocol(websocket.scope.get("subprotocols") or []))
     lock = asyncio.Lock()  # the receive loop, the pinger and the replay all send
 

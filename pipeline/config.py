@@ -132,6 +132,9 @@ class Config:
     log_level: str = "INFO"
     log_json: bool = False
     events_maxlen: int = 100_000
+    # Live-event connections (WebSocket + SSE) one client address may hold; 0 = no limit.
+    # Behind a reverse proxy every client shares the proxy's address: raise it there.
+    ws_max_per_client: int = 64
     http: HttpConfig = field(default_factory=HttpConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
     workers: WorkerConfig = field(default_factory=WorkerConfig)

@@ -233,3 +233,27 @@ def test_queue_subscriber_dedups_filters_and_overflows():
     import asyncio
 
     asyncio.run(run())
+
+
+def test_live_connections_per_client_are_bounded(tmp_path, r, redis_url):
+    """A flood of WebSockets from one address is refused past the configured bound."""
+    from tests.live_server import live_gateway
+
+    with live_gateway(tmp_path, redis_url, ws_max_per_client=3) as gw:
+        url = gw.ws + "/ws/tasks/"
+        held = [connect(url, open_timeout=5).__enter__() for _ in range(3)]
+        try:
+            for w in held:
+                assert json.loads(w.recv(timeout=5))["type"] == "queue_status"
+            with connect(url, open_timeout=5) as extra:
+                msg = json.loads(extra.recv(timeout=5))
+                assert msg["type"] == "error" and "too many live connections" in msg["message"]
+        finally:
+            for w in held:
+                w.close()
+        # Closed connections free their places (the server notices the close a moment later).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and gw.st.ws_limit.counts:
+            time.sleep(0.05)
+        with connect(url, open_timeout=5) as again:
+            assert json.loads(again.recv(timeout=5))["type"] == "queue_status"

@@ -305,8 +305,11 @@ def run(subscribers: int, rate: float, duration_s: float, procs: int, redis_url:
         client = redis.Redis.from_url(redis_url)
         port = _free_port()
         env = dict(os.environ, NASSAV_REDIS_URL=redis_url)
+        # One address holds every subscriber here: lift the per-client connection bound.
+        (tmp / "bench.yaml").write_text("ws_max_per_client: 0\n")
         gw = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
-                               "--host", "127.0.0.1", "--data-dir", str(tmp / "data")],
+                               "--host", "127.0.0.1", "--data-dir", str(tmp / "data"),
+                               "--config", str(tmp / "bench.yaml")],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
         started.append(gw)
