@@ -58,14 +58,14 @@ def _source_record(found: Any) -> dict[str, Any]:
     return rec
 
 
-def resolve_now(ctx: Context, avid: Avid) -> tuple[dict[str, Any], list[str]]:
-    """Ask the sources by weight, skipping those in back-off (unless all are); record each
-    outcome in the shared source health. Returns the source record and one line per other
-    outcome."""
+def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, Any], list[str]]:
+    """Ask the sources by weight (``prefer`` first, when the user named one), skipping those
+    in back-off (unless all are); record each outcome in the shared source health. Returns
+    the source record and one line per other outcome."""
     from pipeline.errors import AllSourcesFailed
     from sources.registry import resolve_any
 
-    sources = ctx.video_sources()
+    sources = sorted(ctx.video_sources(), key=lambda s: s.name != prefer)  # stable: weight order stays
     health = SourceHealth(ctx.redis)
     skip = health.in_backoff(s.name for s in sources)
     if len(skip) == len(sources):
@@ -91,7 +91,7 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> str:
     if fresh:
         _finished(ctx, avid, job_id, "resolve", source=src.get("name"), reused=True, outcomes=[])
         return "scrape"
-    record, outcomes = resolve_now(ctx, avid)
+    record, outcomes = resolve_now(ctx, avid, (ctx.jobs.get(job_id) or {}).get("source_pref", ""))
     fields = {"source": record, "resolve_outcomes": outcomes, "source_title": record.get("title", "")}
     if avid.edition:
         fields["edition"] = avid.edition

@@ -27,6 +27,14 @@ def lib(tmp_path, r, redis_url):
         yield c
 
 
+def r_job(client, job_id):
+    import redis
+
+    from pipeline.jobs import Jobs
+    with redis.Redis.from_url(client.st.redis_url) as c:
+        return Jobs(c).get(job_id)
+
+
 def avids(body):
     return [i["avid"] for i in body["data"]]
 
@@ -142,6 +150,7 @@ def test_add_refresh_and_delete(lib):
     assert lib.post("/api/resource", content=b"[]").status_code == 400
     r = lib.post("/api/resource", json={"avid": "NEW-003", "source": "jable"})
     assert r.status_code == 202 and r.json()["data"]["source"] == "jable"
+    assert r_job(lib, r.json()["data"]["job_id"])["source_pref"] == "jable"  # set before any worker sees it
     assert lib.post("/api/resource/refresh/ABC-001").status_code == 202
     assert lib.post("/api/resource/refresh/A").status_code == 400
 

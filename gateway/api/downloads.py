@@ -35,12 +35,12 @@ return {2, redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', unpack(ef))}
 """
 
 
-async def submit(st, avid_text: object, kind: str) -> Outcome:
+async def submit(st, avid_text: object, kind: str, fields: dict[str, str] | None = None) -> Outcome:
     """Claim and queue one AVID; the (HTTP code, message, data) the API answers for it."""
     avid = avid_of(avid_text)
     if kind == "download" and st.store.has_video(avid):
         return 409, f"{avid.code} is already downloaded", {"avid": avid.code, "status": "downloaded"}
-    res = await st.submit(avid.code, kind)
+    res = await st.submit(avid.code, kind, fields)
     if not res.accepted:
         return 409, f"{avid.code} already has a job in progress ({res.job_id})", \
             {"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id, "status": "exists"}

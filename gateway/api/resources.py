@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import os
@@ -244,10 +243,10 @@ async def add(st, avid_text: object, source: object = "any", *, refresh: bool = 
     if not refresh and st.store.meta(avid).exists() and st.store.cover(avid).exists():
         return 409, f"{avid.code} is already in the library; refresh it to fetch its metadata again", \
             {"avid": avid.code, "status": "exists"}
-    code, message, data = await downloads.submit(st, avid.code, "metadata")
-    if code == 202 and source != "any":
-        # Noted on the job for the record; the resolve stage asks sources by weight.
-        await st.redis.hset(jobstates.job_key(data["job_id"]), "source_pref", source)
+    # The resolve stage asks the preferred source first, then the others by weight.
+    code, message, data = await downloads.submit(st, avid.code, "metadata",
+                                                 {"source_pref": source} if source != "any" else None)
+    if code == 202:
         data["source"] = source
     return code, message, data
 
