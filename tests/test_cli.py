@@ -89,3 +89,17 @@ def test_reindex_rebuilds_from_the_data_dir(service, tmp_path):
     p = nassav("reindex", "--data-dir", str(service.data_dir))
     assert p.returncode == 0, p.stderr
     assert "indexed 3 resources (2 downloaded, 1 pending)" in p.stdout
+
+
+def test_websocket_subprotocol_token_on_the_real_server(service):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = f"ws://127.0.0.1:{service.port}/ws/tasks/"
+    with connect(url, subprotocols=["bearer", TOKEN], open_timeout=10) as ws:
+        assert ws.subprotocol == "bearer"
+        assert json.loads(ws.recv(timeout=10))["type"] == "queue_status"
+    with pytest.raises(InvalidStatus) as e:
+        with connect(url, open_timeout=10):
+            pass
+    assert e.value.response.status_code == 403
