@@ -383,7 +383,9 @@ class LibraryIndex:
             where.append(f"r.avid IN (SELECT rg.avid FROM resource_genres rg JOIN genres g "
                          f"ON g.id = rg.genre_id WHERE {col} = ?)")
             args.append(int(q.genre) if q.genre.isdigit() else q.genre)
-        terms = q.search.lower().split()[:8]
+        # Control characters cannot be in the indexed text, and a NUL ends an FTS5 query string.
+        text = "".join(ch if ch.isprintable() else " " for ch in q.search)
+        terms = text.lower().split()[:8]
         long_terms = [t for t in terms if len(t) >= 3]
         if long_terms:
             # Every word must appear somewhere: one trigram-index lookup for all of them.

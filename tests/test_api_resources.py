@@ -59,6 +59,8 @@ def test_list_filters_search_sort_and_pagination(lib):
     assert get("search=xyz-01") == ["XYZ-010"]
     assert get("search=rainy+train") == []  # every word must match
     assert get("search=zz") == []  # short words work too (no trigram)
+    for odd in ("%00abc", "%22", "NEAR(a+b)", "abc*", "%25%25", "(((", "col%3Aabc", "a%0Ab"):
+        assert lib.get("/api/resources/?search=" + odd).status_code == 200, odd
     assert get("genre=Drama&sort_by=avid&order=desc") == ["XYZ-010", "ABC-001"]
     assert get("actor=Rin+Fixture") == ["XYZ-010"]
     assert get("source=jable") == ["ABC-002"]
