@@ -13,6 +13,7 @@ side). Every call is blocking: the gateway runs them in its thread pool.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -23,6 +24,8 @@ from typing import Any, Iterable, Mapping
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
 from pipeline.store import ResourceStore
+
+log = logging.getLogger("nassav.index")
 
 FILENAME = "library.sqlite3"
 SCHEMA_VERSION = 1
@@ -114,32 +117,35 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
     """The row for ``avid`` from its metadata JSON and the files beside it (None: nothing there)."""
     video_path, cover_path = store.video(avid), store.cover(avid)
     has_video = store.has_video(avid)
+    if not isinstance(meta, Mapping):
+        meta = None  # unreadable or not an object: index what the files say
     if meta is None and not has_video:
         return None
     meta = dict(meta or {})
-    src = meta.get("source") or {}
-    video = meta.get("video") or {}
-    genres = [str(g) for g in meta.get("genres") or [] if g]
+    src = _obj(meta.get("source"))
+    video = _obj(meta.get("video"))
+    genres = [str(g) for g in _list(meta.get("genres")) if g]
     actors = [{"name": str(a.get("name", "")), "avatar_url": str(a.get("avatar_url") or "")}
-              for a in meta.get("actors") or [] if isinstance(a, dict) and a.get("name")]
+              for a in _list(meta.get("actors")) if isinstance(a, dict) and a.get("name")]
     video_ct = video.get("completed_at")
     if has_video and not video_ct:
         video_ct = _mtime(video_path)
     created = meta.get("created_at") or _mtime(store.meta(avid)) or video_ct
     updated = meta.get("updated_at") or created
-    titles = [meta.get(k) or "" for k in ("title", "original_title", "source_title", "translated_title")]
+    titles = [str(meta.get(k) or "") for k in ("title", "original_title", "source_title", "translated_title")]
     search = " ".join([avid.code] + [t for t in titles if t] + [a["name"] for a in actors]).lower()
-    user = meta.get("user") or {}
+    user = _obj(meta.get("user"))
+    text = lambda k: str(meta.get(k) or "")  # noqa: E731
     return {
         "avid": avid.code,
-        "title": meta.get("title") or "",
-        "original_title": meta.get("original_title") or "",
-        "source_title": meta.get("source_title") or src.get("title") or "",
-        "translated_title": meta.get("translated_title") or "",
-        "source": (src.get("name") if isinstance(src, dict) else "") or "",
-        "release_date": meta.get("release_date") or "",
-        "studio": meta.get("studio") or "",
-        "series": meta.get("series") or "",
+        "title": text("title"),
+        "original_title": text("original_title"),
+        "source_title": text("source_title") or str(src.get("title") or ""),
+        "translated_title": text("translated_title"),
+        "source": str(src.get("name") or ""),
+        "release_date": text("release_date"),
+        "studio": text("studio"),
+        "series": text("series"),
         "runtime_min": _int(meta.get("runtime_min")),
         "has_video": int(has_video),
         "has_cover": int(cover_path.exists()),
@@ -155,6 +161,14 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
         "is_favorite": int(bool(user.get("is_favorite"))),
         "user_updated_at": _float(user.get("updated_at")),
     }
+
+
+def _obj(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
 
 
 def _mtime(p: Path) -> float | None:
@@ -176,6 +190,10 @@ def _float(v: Any) -> float | None:
         return float(v) if v is not None and v != "" else None
     except (TypeError, ValueError):
         return None
+
+
+def _is_id(v: str) -> bool:
+    return v.isascii() and v.isdigit() and len(v) <= 18
 
 
 def _like(term: str) -> str:
@@ -233,7 +251,11 @@ class LibraryIndex:
                 avid = a if isinstance(a, Avid) else parse(a)
             except InvalidAvid:
                 continue
-            rows.append((avid.code, row_from_meta(avid, self.store.read_meta(avid), self.store)))
+            try:
+                rows.append((avid.code, row_from_meta(avid, self.store.read_meta(avid), self.store)))
+            except (OSError, ValueError, TypeError) as e:
+                # One odd folder must not stall the projection; its row stays as it was.
+                log.warning("index: cannot read %s: %s", avid.code, e)
         out: dict[str, str] = {}
         with self._lock:
             self._w.execute("BEGIN IMMEDIATE")
@@ -374,15 +396,15 @@ class LibraryIndex:
             where.append("r.source = ?")
             args.append(q.source)
         if q.actor:
-            col = "a.id" if q.actor.isdigit() else "a.name"
+            col = "a.id" if _is_id(q.actor) else "a.name"
             where.append(f"r.avid IN (SELECT ra.avid FROM resource_actors ra JOIN actors a "
                          f"ON a.id = ra.actor_id WHERE {col} = ?)")
-            args.append(int(q.actor) if q.actor.isdigit() else q.actor)
+            args.append(int(q.actor) if _is_id(q.actor) else q.actor)
         if q.genre:
-            col = "g.id" if q.genre.isdigit() else "g.name"
+            col = "g.id" if _is_id(q.genre) else "g.name"
             where.append(f"r.avid IN (SELECT rg.avid FROM resource_genres rg JOIN genres g "
                          f"ON g.id = rg.genre_id WHERE {col} = ?)")
-            args.append(int(q.genre) if q.genre.isdigit() else q.genre)
+            args.append(int(q.genre) if _is_id(q.genre) else q.genre)
         # Control characters cannot be in the indexed text, and a NUL ends an FTS5 query string.
         text = "".join(ch if ch.isprintable() else " " for ch in q.search)
         terms = text.lower().split()[:8]
@@ -430,6 +452,8 @@ class LibraryIndex:
         return [dict(r) for r in rows], total
 
     def actor(self, actor_id: int) -> dict[str, Any] | None:
+        if not 0 < actor_id < 2 ** 63:
+            return None
         r = self._r().execute("SELECT id, name, avatar_url FROM actors WHERE id = ?", (actor_id,)).fetchone()
         if r is None:
             return None

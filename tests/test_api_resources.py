@@ -202,6 +202,9 @@ def test_actors_genres_and_avatars(lib):
     r = lib.get(f"/api/actors/{mei['id']}/avatar", follow_redirects=False)
     assert r.status_code == 200 and r.content == b"\xff\xd8jpeg"
     assert lib.get("/api/actors/99999/avatar").status_code == 404
+    assert lib.get("/api/actors/" + "9" * 40 + "/avatar").status_code == 404
+    assert lib.get("/api/resources/?actor=" + "9" * 40).json()["data"] == []
+    assert lib.get("/api/resources/?genre=" + "1" * 30).json()["data"] == []
     assert lib.get("/api/actors/abc/avatar").status_code == 404
 
     genres = lib.get("/api/genres/").json()["data"]

@@ -102,6 +102,22 @@ def test_replay_is_idempotent_and_counts_once(tmp_path, r, redis_url):
     index.close()
 
 
+def test_odd_metadata_files_never_stall_the_index(tmp_path):
+    data = tmp_path / "data"
+    put_resource(data, "ODD-001")
+    put_resource(data, "ODD-002", video=True)
+    put_resource(data, "ODD-003")
+    (data / "ODD-001" / "ODD-001.json").write_text("[1, 2, 3]")
+    (data / "ODD-002" / "ODD-002.json").write_text("{broken")
+    (data / "ODD-003" / "ODD-003.json").write_text(json.dumps(
+        {"title": 5, "source": "missav", "genres": "Drama", "actors": [1, {"name": "X"}], "video": [], "user": 1}))
+    index = LibraryIndex(data)
+    assert index.rebuild() == 2  # ODD-001 has neither usable metadata nor a video
+    assert index.get("ODD-002")["has_video"] and index.get("ODD-003")["title"] == "5"
+    assert index.get("ODD-003")["actors"] == ["X"] and index.get("ODD-003")["genres"] == []
+    index.close()
+
+
 def test_rebuild_from_disk_equals_the_projection(tmp_path, r, redis_url):
     data = tmp_path / "data"
     for i in range(12):

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from gateway.api import downloads
 from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, avid_of, body_bool, bool_param,
                                 choice_param, doc, envelope, int_param, json_object, paginated, state)
-from gateway.index import SORT_KEYS, STATUSES, Query
+from gateway.index import SORT_KEYS, STATUSES, Query, _list, _obj
 from pipeline import events as ev, jobs as jobstates
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
@@ -102,8 +102,8 @@ async def metadata(request: Request) -> JSONResponse:
     st = state(request)
     avid = avid_of(request.query_params.get("avid", ""))
     meta = await run_in_threadpool(st.store.read_meta, avid)
-    if meta is None:
-        raise ApiError(404, f"{avid.code} has no metadata")
+    if not isinstance(meta, dict):
+        raise ApiError(404, f"{avid.code} has no readable metadata")
     row = await _indexed(st, avid)
     meta["has_video"] = st.store.has_video(avid)
     meta["files"] = await run_in_threadpool(_files, st, avid)
@@ -118,18 +118,18 @@ async def preview(request: Request) -> JSONResponse:
     avid = avid_of(request.path_params["avid"])
     meta = await run_in_threadpool(st.store.read_meta, avid)
     row = await _indexed(st, avid)
-    if meta is None or row is None:
+    if not isinstance(meta, dict) or row is None:
         raise ApiError(404, f"{avid.code} is not in the library")
     base = f"{_prefix(request)}/resource/cover?avid={avid.code}"
     item = _with_links(request, dict(row))
     item.update({
         "covers": {s: f"{base}&size={s}" for s in COVER_WIDTHS} if row["has_cover"] else {},
-        "samples": list(meta.get("samples") or []),
+        "samples": [x for x in _list(meta.get("samples")) if isinstance(x, str)],
         "actors": [{"name": a.get("name"), "avatar_url": a.get("avatar_url")}
-                   for a in meta.get("actors") or [] if isinstance(a, dict)],
+                   for a in _list(meta.get("actors")) if isinstance(a, dict)],
         "director": meta.get("director", ""), "label": meta.get("label", ""),
         "video": meta.get("video") if row["has_video"] else None,
-        "page_url": (meta.get("source") or {}).get("page_url"),
+        "page_url": _obj(meta.get("source")).get("page_url"),
     })
     return envelope(item)
 
@@ -211,7 +211,7 @@ def _write_user(st, avid: Avid, user: dict[str, Any]) -> None:
     # Keep the user's state in the JSON too, so a rebuild from disk keeps it; written
     # without touching updated_at, which means "the metadata changed".
     meta = st.store.read_meta(avid)
-    if meta is None:
+    if not isinstance(meta, dict):
         return
     meta["user"] = user
     atomic_write(st.store.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
