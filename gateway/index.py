@@ -122,11 +122,11 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
     if meta is None and not has_video:
         return None
     meta = dict(meta or {})
-    src = _obj(meta.get("source"))
-    video = _obj(meta.get("video"))
-    genres = [str(g) for g in _list(meta.get("genres")) if g]
+    src = as_mapping(meta.get("source"))
+    video = as_mapping(meta.get("video"))
+    genres = [str(g) for g in as_list(meta.get("genres")) if g]
     actors = [{"name": str(a.get("name", "")), "avatar_url": str(a.get("avatar_url") or "")}
-              for a in _list(meta.get("actors")) if isinstance(a, dict) and a.get("name")]
+              for a in as_list(meta.get("actors")) if isinstance(a, dict) and a.get("name")]
     video_ct = video.get("completed_at")
     if has_video and not video_ct:
         video_ct = _mtime(video_path)
@@ -134,7 +134,7 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
     updated = meta.get("updated_at") or created
     titles = [str(meta.get(k) or "") for k in ("title", "original_title", "source_title", "translated_title")]
     search = " ".join([avid.code] + [t for t in titles if t] + [a["name"] for a in actors]).lower()
-    user = _obj(meta.get("user"))
+    user = as_mapping(meta.get("user"))
     text = lambda k: str(meta.get(k) or "")  # noqa: E731
     return {
         "avid": avid.code,
@@ -163,11 +163,13 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
     }
 
 
-def _obj(v: Any) -> Mapping[str, Any]:
+def as_mapping(v: Any) -> Mapping[str, Any]:
+    """``v`` when it is a mapping, else an empty one (metadata written by hand can be anything)."""
     return v if isinstance(v, Mapping) else {}
 
 
-def _list(v: Any) -> list[Any]:
+def as_list(v: Any) -> list[Any]:
+    """``v`` when it is a list, else an empty one."""
     return v if isinstance(v, list) else []
 
 

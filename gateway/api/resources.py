@@ -16,7 +16,7 @@ from starlette.routing import Route
 from gateway.api import downloads
 from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, avid_of, body_bool, bool_param,
                                 choice_param, doc, envelope, int_param, json_object, paginated, state)
-from gateway.index import SORT_KEYS, STATUSES, Query, _list, _obj
+from gateway.index import SORT_KEYS, STATUSES, Query, as_list, as_mapping
 from pipeline import events as ev, jobs as jobstates
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
@@ -124,12 +124,12 @@ async def preview(request: Request) -> JSONResponse:
     item = _with_links(request, dict(row))
     item.update({
         "covers": {s: f"{base}&size={s}" for s in COVER_WIDTHS} if row["has_cover"] else {},
-        "samples": [x for x in _list(meta.get("samples")) if isinstance(x, str)],
+        "samples": [x for x in as_list(meta.get("samples")) if isinstance(x, str)],
         "actors": [{"name": a.get("name"), "avatar_url": a.get("avatar_url")}
-                   for a in _list(meta.get("actors")) if isinstance(a, dict)],
+                   for a in as_list(meta.get("actors")) if isinstance(a, dict)],
         "director": meta.get("director", ""), "label": meta.get("label", ""),
         "video": meta.get("video") if row["has_video"] else None,
-        "page_url": _obj(meta.get("source")).get("page_url"),
+        "page_url": as_mapping(meta.get("source")).get("page_url"),
     })
     return envelope(item)
 
