@@ -130,6 +130,18 @@ def test_faults_500s_truncations_and_stalls_still_complete(fx, tmp_path):
     assert result.duration_s == pytest.approx(stream.duration_s, rel=0.02)
 
 
+def test_stalled_transfers_are_abandoned_by_the_watchdog(fx, tmp_path):
+    avid = KIND_AVIDS["aes128"]
+    fx.set_faults(stall_rate=0.3, stall_s=20.0, seed=5)
+    t0 = time.monotonic()
+    result = download(master(fx, avid), tmp_path / "o.mp4", part_dir=tmp_path / "p",
+                      options=opts(concurrency=2, stall_timeout_s=1.0))
+    took = time.monotonic() - t0
+    assert sum(requested(fx, avid).values()) > fx.stream(avid).segments  # some attempts stalled
+    assert took < 10.0  # no 20 s stall was waited out (curl alone would wait ~6 s past the burst)
+    assert decode_errors(result.path) == ""
+
+
 def test_segment_failing_every_retry_fails_the_job_by_name(fx, tmp_path):
     fx.set_faults(fail_segments=[3])
     out = tmp_path / "out.mp4"
@@ -183,6 +195,7 @@ def test_resume_after_sigkill_refetches_at_most_concurrency(fx, tmp_path):
     clean = tmp_path / "clean.mp4"
     download(url, clean, part_dir=tmp_path / "clean-parts", options=opts())
     assert out.read_bytes() == clean.read_bytes()  # byte-identical to an uninterrupted run
+    assert not list(tmp_path.glob(".*.tmp"))  # the killed run's half-written MP4 was cleaned up
     assert decode_errors(out) == ""
 
 

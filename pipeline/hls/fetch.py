@@ -10,11 +10,13 @@ transfers at their next chunk.
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
+import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 
@@ -46,6 +48,70 @@ class Transfer:
 
     received: int = 0
     cut_at: int | None = None
+    sock_of: Callable[[], int] = lambda: -1  # the socket of the worker's connection, -1 unknown
+    last_data: float = field(default_factory=time.monotonic)  # for the stall watchdog
+    throttled: bool = False  # waiting in the speed limiter, not stalled
+    stalled: bool = False  # the watchdog cut the connection
+
+    def abort_if_stalled(self, stall_timeout_s: float, now: float) -> bool:
+        """Shut the connection down when no data came for ``stall_timeout_s`` (watchdog thread).
+
+        curl's own low-speed check averages the speed over the last ~5 s, so a connection
+        that stalls after a burst goes on for 6 s or more past the timeout; shutting the
+        socket down makes the blocked transfer fail at once. (Without a known socket, curl's
+        check stays the backstop.)
+        """
+        if self.stalled or self.throttled or now - self.last_data < stall_timeout_s:
+            return False
+        fd = self.sock_of()
+        if fd < 0:
+            return False
+        self.stalled = True
+        try:
+            s = socket.socket(fileno=os.dup(fd))
+        except OSError:  # closed meanwhile, or not a socket
+            return False
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            s.close()
+        return True
+
+
+def _track_socket(session: cffi.Session) -> Callable[[], int]:
+    """Follow the socket of a session's connection (one connection per session: MAXCONNECTS 1).
+
+    curl_cffi resets the handle's options after every request and has no setopt for
+    CURLOPT_SOCKOPTFUNCTION, so the callback is installed just before each perform. When
+    curl_cffi's internals differ, the socket stays unknown and curl's low-speed check
+    alone watches for stalls.
+    """
+    try:
+        from curl_cffi._wrapper import ffi, lib
+
+        curl = session.curl
+        handle = curl._curl
+        perform = curl.perform
+    except (ImportError, AttributeError):
+        return lambda: -1
+    state = {"fd": -1}
+
+    def on_socket(_clientp: object, fd: int, _purpose: int) -> int:
+        state["fd"] = fd
+        return 0  # CURL_SOCKOPT_OK
+
+    callback = ffi.callback("int(void *, int, int)", on_socket)
+    pointer = ffi.cast("void *", callback)
+
+    def perform_tracked(*args: object, **kwargs: object) -> object:
+        lib._curl_easy_setopt(handle, CurlOpt.SOCKOPTFUNCTION, pointer)
+        return perform(*args, **kwargs)
+
+    curl.perform = perform_tracked
+    curl._nassav_sockopt = (callback, pointer)  # keep the callback alive as long as the handle
+    return lambda: state["fd"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +184,9 @@ class Fetcher:
             CurlOpt.CONNECTTIMEOUT_MS: int(min(http.timeout_s, stall_timeout_s) * 1000),
             # Bigger reads mean fewer Python callbacks per segment (curl's default is 16 KiB).
             CurlOpt.BUFFERSIZE: RECV_BUFFER_BYTES,
+            CurlOpt.MAXCONNECTS: 1,  # one connection per worker, so its socket is known
         })
+        self.sock_of = _track_socket(self.client.session)
         self.guard = guard
         self.limiter = limiter
         self.stop = stop
@@ -202,6 +270,8 @@ class Fetcher:
         """
         buf = bytearray()
         t = transfer or Transfer()
+        t.sock_of = self.sock_of
+        t.last_data = time.monotonic()
         self.inflight_bytes = 0
         cut_hit = False
 
@@ -210,6 +280,7 @@ class Fetcher:
             if self.stop.is_set():
                 return CURL_WRITEFUNC_ERROR
             n = len(chunk)
+            t.last_data = time.monotonic()
             cut_at = t.cut_at
             if cut_at is not None and len(buf) + n >= cut_at:
                 keep = max(0, cut_at - len(buf))
@@ -223,7 +294,11 @@ class Fetcher:
             self.inflight_bytes += n
             self.wire_bytes += n
             t.received = len(buf)
-            self.limiter.consume(n, self.stop)
+            if self.limiter.rate > 0:
+                t.throttled = True
+                self.limiter.consume(n, self.stop)
+                t.throttled = False
+                t.last_data = time.monotonic()
             return n
 
         headers = {"Range": range_header} if range_header else {}
@@ -238,6 +313,8 @@ class Fetcher:
                 if cut_hit and e.response is not None:
                     r = e.response
                     break
+                if t.stalled:
+                    raise TransientError("stalled: no data for the stall timeout, connection cut") from None
                 raise TransientError(_short(str(e))) from None
             location = r.headers.get("Location")
             if r.status_code in _REDIRECTS and location:

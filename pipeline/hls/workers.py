@@ -107,6 +107,7 @@ class Workers:
         self.known_sizes: list[int] = []
         self.speed = 0.0
         self.steals = 0
+        self.stalls = 0
         self._lock = threading.Lock()  # guards the fields below and every _Work/_Segment
         self._todo: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._running: dict[int, tuple[_Work, Transfer]] = {}
@@ -183,8 +184,10 @@ class Workers:
         results: queue.SimpleQueue[tuple[str, Segment | None, object]] = queue.SimpleQueue()
         workers = [threading.Thread(target=self._worker, args=(results,), daemon=True, name=f"hls-worker-{n}")
                    for n in range(min(self.options.concurrency, len(pending)))]
+        watchdog = threading.Thread(target=self._watchdog, daemon=True, name="hls-watchdog")
         fetched = 0
         try:
+            watchdog.start()
             for w in workers:
                 w.start()
             while fetched < len(pending):
@@ -214,6 +217,16 @@ class Workers:
                     w.join(timeout=max(0.0, deadline - time.monotonic()))
         self._emit(force=True)
         return fetched
+
+    def _watchdog(self) -> None:
+        """Cut connections that received nothing for ``stall_timeout_s``; the piece is then retried."""
+        period = min(1.0, max(0.05, self.options.stall_timeout_s / 4))
+        while not self.stop.wait(period):
+            now = time.monotonic()
+            with self._lock:
+                for _work, transfer in self._running.values():
+                    if transfer.abort_if_stalled(self.options.stall_timeout_s, now):
+                        self.stalls += 1
 
     def _worker(self, results: "queue.SimpleQueue[tuple[str, Segment | None, object]]") -> None:
         fetcher = self._new_fetcher()
