@@ -1,10 +1,11 @@
 """Fetching bytes: one keep-alive curl session per worker thread, a stall watchdog, a shared
 speed limit, the URL safety check on every hop, and retries with back-off.
 
-A transfer that receives nothing for ``stall_timeout_s`` is aborted by curl's low-speed
-check (1 byte/s over that window) and retried; there is no total timeout, so a slow but
-moving transfer (a speed limit, a thin link) is never cut. Setting the stop event aborts
-transfers at their next chunk.
+A transfer that receives nothing for ``stall_timeout_s`` is cut by the workers' watchdog
+(it shuts the connection's socket down, see :meth:`Transfer.abort_if_stalled`) and
+retried; curl's low-speed check (1 byte/s over that window) is the backstop. There is no
+total timeout, so a slow but moving transfer (a speed limit, a thin link) is never cut.
+Setting the stop event aborts transfers at their next chunk.
 """
 
 from __future__ import annotations
