@@ -6,8 +6,8 @@ the same row; :meth:`LibraryIndex.rebuild` does it for every folder. The user's 
 (watched, favourite) lives in the row and in the metadata JSON's ``user`` block, so a rebuild
 from disk keeps it. Workers never open this file.
 
-Connections: one writer guarded by a lock, one reader per thread (WAL lets them run side by
-side). Every call is blocking: the gateway runs them in its thread pool.
+Connections: one writer guarded by a lock, and a small pool of readers (WAL lets them run
+side by side). Every call is blocking: the gateway runs them in its thread pool.
 """
 
 from __future__ import annotations
@@ -67,10 +67,13 @@ CREATE TABLE IF NOT EXISTS resources (
     is_favorite INTEGER NOT NULL DEFAULT 0,
     user_updated_at REAL
 );
-CREATE INDEX IF NOT EXISTS resources_mct ON resources (metadata_create_time);
-CREATE INDEX IF NOT EXISTS resources_mut ON resources (metadata_update_time);
-CREATE INDEX IF NOT EXISTS resources_vct ON resources (video_create_time);
+-- One index per sort order, the avid tie-breaker included, so a page is read off the index.
+CREATE INDEX IF NOT EXISTS resources_mct ON resources (metadata_create_time, avid);
+CREATE INDEX IF NOT EXISTS resources_mut ON resources (metadata_update_time, avid);
+CREATE INDEX IF NOT EXISTS resources_vct ON resources (video_create_time, avid);
+CREATE INDEX IF NOT EXISTS resources_vct_nulls_last ON resources ((video_create_time IS NULL), video_create_time, avid);
 CREATE INDEX IF NOT EXISTS resources_source ON resources (source, avid);
+CREATE INDEX IF NOT EXISTS resources_rd ON resources (release_date, avid);
 CREATE INDEX IF NOT EXISTS resources_video ON resources (has_video);
 CREATE TABLE IF NOT EXISTS genres (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS actors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
@@ -212,7 +215,8 @@ class LibraryIndex:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.created = not self.path.exists()
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._since_optimize = 0
+        self._idle: list[sqlite3.Connection] = []  # list.pop/append are atomic: no lock needed
         self._readers: list[sqlite3.Connection] = []
         self._w = self._connect()
         with self._lock:
@@ -228,19 +232,34 @@ class LibraryIndex:
         c.execute("PRAGMA busy_timeout=10000")
         return c
 
-    def _r(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
-        if c is None:
-            c = self._local.conn = self._connect()
+    def _q(self, sql: str, args: Any = ()) -> list[sqlite3.Row]:
+        """Run a read on a pooled connection. A few connections, reused most-recent first,
+        keep their page caches warm (one per pool thread left ~40 mostly cold ones)."""
+        try:
+            c = self._idle.pop()
+        except IndexError:
+            c = self._connect()
+            c.execute("PRAGMA mmap_size=268435456")
             with self._lock:
                 self._readers.append(c)
-        return c
+        try:
+            return c.execute(sql, args).fetchall()
+        finally:
+            self._idle.append(c)
+
+    def _one(self, sql: str, args: Any = ()) -> sqlite3.Row | None:
+        rows = self._q(sql, args)
+        return rows[0] if rows else None
 
     def close(self) -> None:
         with self._lock:
             for c in self._readers:
                 c.close()
             self._readers.clear()
+            try:
+                self._w.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
             self._w.close()
 
     # -- writing -------------------------------------------------------------------------
@@ -273,6 +292,10 @@ class LibraryIndex:
             except BaseException:
                 self._w.execute("ROLLBACK")
                 raise
+            self._since_optimize += len(rows)
+            if self._since_optimize >= 1000:  # an index grown from events needs statistics too
+                self._since_optimize = 0
+                self._w.execute("PRAGMA optimize")
         return out
 
     def rebuild(self) -> int:
@@ -289,6 +312,9 @@ class LibraryIndex:
                 self._delete(a)
             self._w.execute("INSERT OR REPLACE INTO kv VALUES ('rebuilt_at', ?)", (str(time.time()),))
             self._w.execute("COMMIT")
+            # Statistics let the planner prefer a sort index over a half-the-table filter
+            # (without them, status=downloaded sorted 5,000 rows per page: 26 ms instead of 2).
+            self._w.execute("ANALYZE")
         return self.count()
 
     def _upsert(self, row: Mapping[str, Any]) -> None:
@@ -359,8 +385,7 @@ class LibraryIndex:
         return self.user_state(avid)
 
     def user_state(self, avid: str) -> dict[str, Any] | None:
-        r = self._r().execute("SELECT watched, is_favorite, user_updated_at FROM resources WHERE avid = ?",
-                              (avid,)).fetchone()
+        r = self._one("SELECT watched, is_favorite, user_updated_at FROM resources WHERE avid = ?", (avid,))
         if r is None:
             return None
         return {"watched": bool(r["watched"]), "is_favorite": bool(r["is_favorite"]),
@@ -369,16 +394,15 @@ class LibraryIndex:
     # -- reading -------------------------------------------------------------------------
 
     def count(self) -> int:
-        return self._r().execute("SELECT COUNT(*) FROM resources").fetchone()[0]
+        return self._q("SELECT COUNT(*) FROM resources")[0][0]
 
     def counts(self) -> dict[str, int]:
         """Resources by status: ``{"downloaded": n, "pending": m}``."""
-        total, videos = self._r().execute(
-            "SELECT COUNT(*), COALESCE(SUM(has_video), 0) FROM resources").fetchone()
+        total, videos = self._one("SELECT COUNT(*), COALESCE(SUM(has_video), 0) FROM resources")
         return {"downloaded": int(videos), "pending": int(total - videos)}
 
     def get(self, avid: str) -> dict[str, Any] | None:
-        r = self._r().execute("SELECT * FROM resources WHERE avid = ?", (avid,)).fetchone()
+        r = self._one("SELECT * FROM resources WHERE avid = ?", (avid,))
         return _item(r) if r else None
 
     def list(self, q: Query) -> tuple[list[dict[str, Any]], int]:
@@ -425,17 +449,15 @@ class LibraryIndex:
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         direction = "DESC" if q.order == "desc" else "ASC"
         col = SORT_KEYS[q.sort_by]
-        # Only video_create_time can be NULL (no video yet): those go last either way.
-        nulls = f"({col} IS NULL), " if q.sort_by == "video_create_time" else ""
+        # Only video_create_time can be NULL (no video yet): those go last either way (in
+        # descending order NULLs come last by themselves).
+        nulls = f"({col} IS NULL), " if q.sort_by == "video_create_time" and direction == "ASC" else ""
         order = f" ORDER BY {nulls}{col} {direction}, r.avid {direction}"
-        c = self._r()
-        # The window count rides along the page query: one pass over the matches, not two.
-        rows = c.execute(f"SELECT r.*, COUNT(*) OVER () AS total FROM resources r{clause}{order} LIMIT ? OFFSET ?",
-                         [*args, q.page_size, (q.page - 1) * q.page_size]).fetchall()
-        if rows:
-            total = rows[0]["total"]
-        else:  # a page past the end still reports the total
-            total = c.execute(f"SELECT COUNT(*) FROM resources r{clause}", args).fetchone()[0]
+        # Two cheap queries rather than one window count: the page is read off a sort index,
+        # and the count off the filter's index (or the few rows a search matched).
+        total = self._q(f"SELECT COUNT(*) FROM resources r{clause}", args)[0][0]
+        rows = self._q(f"SELECT r.* FROM resources r{clause}{order} LIMIT ? OFFSET ?",
+                       [*args, q.page_size, (q.page - 1) * q.page_size])
         return [_item(r) for r in rows], total
 
     def actors(self, *, search: str = "", page: int = 1, page_size: int = 50,
@@ -443,24 +465,24 @@ class LibraryIndex:
         where, args = "", []
         if search:
             where, args = " WHERE a.name LIKE ? ESCAPE '\\'", [_like(search)]
-        order = "resource_count DESC, a.name" if sort_by == "count" else "a.name"
-        c = self._r()
-        total = c.execute(f"SELECT COUNT(*) FROM actors a{where} AND EXISTS (SELECT 1 FROM resource_actors "
-                          f"ra WHERE ra.actor_id = a.id)" if where else
-                          "SELECT COUNT(DISTINCT actor_id) FROM resource_actors", args).fetchone()[0]
-        rows = c.execute(f"SELECT a.id, a.name, a.avatar_url, COUNT(ra.avid) AS resource_count FROM actors a "
-                         f"JOIN resource_actors ra ON ra.actor_id = a.id{where} GROUP BY a.id "
-                         f"ORDER BY {order} LIMIT ? OFFSET ?", [*args, page_size, (page - 1) * page_size]).fetchall()
+        order = "n.resource_count DESC, a.name" if sort_by == "count" else "a.name"
+        total = self._q(f"SELECT COUNT(*) FROM actors a{where} AND EXISTS (SELECT 1 FROM resource_actors "
+                        f"ra WHERE ra.actor_id = a.id)" if where else
+                        "SELECT COUNT(DISTINCT actor_id) FROM resource_actors", args)[0][0]
+        rows = self._q(f"SELECT a.id, a.name, a.avatar_url, n.resource_count FROM (SELECT actor_id, COUNT(*) "
+                       f"AS resource_count FROM resource_actors GROUP BY actor_id) n JOIN actors a ON a.id = "
+                       f"n.actor_id{where} ORDER BY {order} LIMIT ? OFFSET ?",
+                       [*args, page_size, (page - 1) * page_size])
         return [dict(r) for r in rows], total
 
     def actor(self, actor_id: int) -> dict[str, Any] | None:
         if not 0 < actor_id < 2 ** 63:
             return None
-        r = self._r().execute("SELECT id, name, avatar_url FROM actors WHERE id = ?", (actor_id,)).fetchone()
+        r = self._one("SELECT id, name, avatar_url FROM actors WHERE id = ?", (actor_id,))
         if r is None:
             return None
         out = dict(r)
-        out["avids"] = [x[0] for x in self._r().execute(
+        out["avids"] = [x[0] for x in self._q(
             "SELECT avid FROM resource_actors WHERE actor_id = ? ORDER BY avid", (actor_id,))]
         return out
 
@@ -468,21 +490,19 @@ class LibraryIndex:
         where, args = "", []
         if search:
             where, args = " WHERE g.name LIKE ? ESCAPE '\\'", [_like(search)]
-        c = self._r()
-        rows = c.execute(f"SELECT g.id, g.name, COUNT(rg.avid) AS resource_count FROM genres g "
-                         f"JOIN resource_genres rg ON rg.genre_id = g.id{where} GROUP BY g.id "
-                         f"ORDER BY resource_count DESC, g.name", args).fetchall()
+        rows = self._q(f"SELECT g.id, g.name, n.resource_count FROM (SELECT genre_id, COUNT(*) AS resource_count "
+                       f"FROM resource_genres GROUP BY genre_id) n JOIN genres g ON g.id = n.genre_id{where} "
+                       f"ORDER BY n.resource_count DESC, g.name", args)
         total = len(rows)
         start = (page - 1) * page_size
         return [dict(r) for r in rows[start:start + page_size]], total
 
     def sources(self) -> list[str]:
-        return [r[0] for r in self._r().execute("SELECT DISTINCT source FROM resources WHERE source != '' "
-                                                "ORDER BY source")]
+        return [r[0] for r in self._q("SELECT DISTINCT source FROM resources WHERE source != '' ORDER BY source")]
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every row, for comparing two indexes (tests, diagnostics)."""
-        rows = self._r().execute("SELECT * FROM resources ORDER BY avid").fetchall()
+        rows = self._q("SELECT * FROM resources ORDER BY avid")
         return [dict(r) for r in rows]
 
 
