@@ -95,7 +95,7 @@ class DownloadConfig:
     time_limit_s: int = 6 * 3600
     max_retries: int = 3
     ffmpeg: str | None = None  # None = the ffmpeg that imageio-ffmpeg ships
-    backend: str = "builtin"  # or "n_m3u8dl_re" when tools/N_m3u8DL-RE exists
+    backend: str = "builtin"  # the only one so far (an N_m3u8DL-RE backend is not built)
     variant: str = "highest"  # highest | lowest | a max height such as "720"
 
 
@@ -283,8 +283,10 @@ def _check(cfg: Config) -> None:
         raise ConfigError("download.mutex_limit", "an integer ≥ 1", cfg.download.mutex_limit)
     if not 1000 <= cfg.download.mutex_ttl_ms <= 60_000:
         raise ConfigError("download.mutex_ttl_ms", "milliseconds from 1000 to 60000", cfg.download.mutex_ttl_ms)
-    if cfg.download.backend not in ("builtin", "n_m3u8dl_re"):
-        raise ConfigError("download.backend", "builtin or n_m3u8dl_re", cfg.download.backend)
+    if cfg.download.backend != "builtin":
+        # The external N_m3u8DL-RE backend is not built yet: say so rather than ignore it.
+        raise ConfigError("download.backend", "builtin (the N_m3u8DL-RE backend is not implemented yet)",
+                          cfg.download.backend)
     if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -35,6 +35,7 @@ def test_template_loads():
     ("http:\n  impersonate: netscape4\n", "http.impersonate"),
     ("redis_url: localhost:6379\n", "redis_url"),
     ("workers: 3\n", "workers"),
+    ("download:\n  backend: n_m3u8dl_re\n", "download.backend"),
     ("library:\n  write_nfo: yes please\n", "library.write_nfo"),
 ])
 def test_wrong_key_or_type_names_the_key(tmp_path, text, key):
