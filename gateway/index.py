@@ -28,7 +28,8 @@ from pipeline.store import ResourceStore
 log = logging.getLogger("nassav.index")
 
 FILENAME = "library.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SEP = "\x1f"  # joins names in the list columns: splitting beats json.loads per row
 
 SORT_KEYS = {
     "avid": "r.avid",
@@ -62,6 +63,8 @@ CREATE TABLE IF NOT EXISTS resources (
     video_create_time REAL,
     genres TEXT NOT NULL DEFAULT '[]',
     actors TEXT NOT NULL DEFAULT '[]',
+    genre_list TEXT NOT NULL DEFAULT '',
+    actor_list TEXT NOT NULL DEFAULT '',
     search TEXT NOT NULL DEFAULT '',
     watched INTEGER NOT NULL DEFAULT 0,
     is_favorite INTEGER NOT NULL DEFAULT 0,
@@ -92,7 +95,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS resources_fts USING fts5(search, tokenize='tr
 _COLUMNS = ("avid", "title", "original_title", "source_title", "translated_title", "source",
             "release_date", "studio", "series", "runtime_min", "has_video", "has_cover",
             "video_bytes", "duration_s", "metadata_create_time", "metadata_update_time",
-            "video_create_time", "genres", "actors", "search")
+            "video_create_time", "genres", "actors", "genre_list", "actor_list", "search")
 # The user's own columns are set on insert (from the JSON's ``user`` block) and never
 # overwritten by a metadata update: the row is their truth while it exists.
 _USER = ("watched", "is_favorite", "user_updated_at")
@@ -159,6 +162,8 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
         "video_create_time": _float(video_ct) if has_video else None,
         "genres": json.dumps(genres, ensure_ascii=False),
         "actors": json.dumps(actors, ensure_ascii=False),
+        "genre_list": SEP.join(g.replace(SEP, " ") for g in genres),
+        "actor_list": SEP.join(a["name"].replace(SEP, " ") for a in actors),
         "search": search,
         "watched": int(bool(user.get("watched"))),
         "is_favorite": int(bool(user.get("is_favorite"))),
@@ -221,9 +226,27 @@ class LibraryIndex:
         self._w = self._connect()
         with self._lock:
             self._w.execute("PRAGMA journal_mode=WAL")
+            if not self.created and self._schema() != str(SCHEMA_VERSION):
+                # A projection from an older layout: drop it, the folders rebuild it.
+                self._drop()
+                self.created = True
             self._w.executescript(_SCHEMA)
             self._w.execute("INSERT OR IGNORE INTO kv VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             self._w.commit()
+
+    def _schema(self) -> str | None:
+        try:
+            r = self._w.execute("SELECT value FROM kv WHERE key = 'schema'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return r[0] if r else None
+
+    def _drop(self) -> None:
+        names = [r[0] for r in self._w.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE 'resources_fts_%'")]
+        for n in names:
+            self._w.execute(f'DROP TABLE IF EXISTS "{n}"')
 
     def _connect(self) -> sqlite3.Connection:
         c = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
@@ -518,5 +541,6 @@ def _item(r: sqlite3.Row) -> dict[str, Any]:
         "watched": bool(r["watched"]), "is_favorite": bool(r["is_favorite"]),
         "metadata_create_time": r["metadata_create_time"], "metadata_update_time": r["metadata_update_time"],
         "video_create_time": r["video_create_time"],
-        "genres": json.loads(r["genres"]), "actors": [a["name"] for a in json.loads(r["actors"])],
+        "genres": r["genre_list"].split(SEP) if r["genre_list"] else [],
+        "actors": r["actor_list"].split(SEP) if r["actor_list"] else [],
     }

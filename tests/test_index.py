@@ -160,3 +160,16 @@ def test_missing_index_is_rebuilt_when_the_gateway_starts(tmp_path, r, redis_url
     r.delete("nassav:events")
     with gateway(data, redis_url) as c:
         assert c.get("/api/resources/").json()["data"][0]["title"] == "edited on disk"
+
+
+def test_an_index_of_an_older_layout_is_dropped_and_rebuilt(tmp_path):
+    data = tmp_path / "data"
+    put_resource(data, "LAY-001")
+    index = LibraryIndex(data)
+    index.rebuild()
+    index._w.execute("UPDATE kv SET value = '0' WHERE key = 'schema'")
+    index.close()
+    again = LibraryIndex(data)
+    assert again.created and again.count() == 0  # the gateway rebuilds when `created`
+    assert again.rebuild() == 1 and again.get("LAY-001")["genres"] == ["Drama"]
+    again.close()
