@@ -116,6 +116,26 @@ def report(name: str, ms: list[float]) -> dict[str, float]:
     return r
 
 
+def _wait_rebuilt(data_dir: Path, since: float, timeout_s: float = 120) -> None:
+    """A fresh Redis has no consumer group yet, so the gateway rebuilds the index from disk
+    when it starts: measure after that, not while it runs."""
+    import sqlite3
+
+    from gateway.index import FILENAME
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(data_dir / FILENAME, timeout=5) as c:
+                row = c.execute("SELECT value FROM kv WHERE key = 'rebuilt_at'").fetchone()
+            if row and float(row[0]) >= since:
+                return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the gateway did not finish rebuilding the index")
+
+
 def bench_http(data_dir: Path, qs: list[dict[str, str]]) -> list[float]:
     """The same queries through a real ``nassav serve`` (uvicorn) over one keep-alive connection."""
     import http.client
@@ -132,6 +152,7 @@ def bench_http(data_dir: Path, qs: list[dict[str, str]]) -> list[float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    started_at = time.time()
     env = {**os.environ, "NASSAV_REDIS_URL": url}
     env.pop("NASSAV_API_TOKEN", None)
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
@@ -151,6 +172,7 @@ def bench_http(data_dir: Path, qs: list[dict[str, str]]) -> list[float]:
                 time.sleep(0.2)
         if conn is None:
             raise SystemExit("nassav serve did not start")
+        _wait_rebuilt(data_dir, started_at)
 
         def get(q: dict[str, str]) -> None:
             conn.request("GET", "/api/resources/?" + urllib.parse.urlencode(q))
@@ -169,7 +191,12 @@ def bench_http(data_dir: Path, qs: list[dict[str, str]]) -> list[float]:
         return ms
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            print("nassav serve did not stop within 30 s of SIGTERM; killed", file=sys.stderr)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         server.stop()
 
 
