@@ -33,7 +33,9 @@ class Context:
 
     @classmethod
     def create(cls, config: Config, redis_url: str) -> "Context":
-        client = redis.Redis.from_url(redis_url, health_check_interval=30)
+        # A timeout so a hung Redis cannot block a stage forever (none of our calls block).
+        client = redis.Redis.from_url(redis_url, health_check_interval=30, socket_timeout=30,
+                                      socket_connect_timeout=5)
         return cls(config=config, redis=client,
                    events=Events(client, maxlen=config.events_maxlen),
                    jobs=Jobs(client, maxlen=config.events_maxlen),

@@ -8,6 +8,7 @@ on 1 in 20 calls bring it back in well under 30 s for an idle-polling peer.
 from __future__ import annotations
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from pipeline.config import WorkerConfig
@@ -22,8 +23,12 @@ _MAINTENANCE_SCALE = 1_000_000  # dramatiq counts maintenance chance per million
 
 def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = False) -> RedisBroker:
     """A RedisBroker with both queues declared (the dashboard lists declared queues only)."""
+    # Our own pool, to give sockets a timeout: a Redis that hangs (rather than dies) must
+    # not block worker threads forever. Dramatiq polls; it issues no blocking commands.
+    pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5,
+                                         health_check_interval=30)
     broker = RedisBroker(
-        url=redis_url,
+        connection_pool=pool,
         namespace=NAMESPACE,
         heartbeat_timeout=workers.heartbeat_timeout_ms,
         maintenance_chance=max(1, _MAINTENANCE_SCALE // max(1, workers.maintenance_one_in)),
