@@ -61,7 +61,10 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     if config.workers.sweep_interval_s > 0:
         sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
     log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
-    stop.wait()
+    # A timed wait: an untimed one can miss a signal that lands while the Event's own lock
+    # is held (a worker was seen ignoring SIGTERM under `nassav up` once).
+    while not stop.wait(1.0):
+        pass
     log.info("stopping: finishing metadata stages, pausing downloads for resume")
     ctx.shutdown.set()
     worker.stop(timeout=30_000)
