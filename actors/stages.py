@@ -234,74 +234,81 @@ def write_nfo(ctx: Context, avid: Avid) -> None:
 
 
 def download(ctx: Context, avid: Avid, job_id: str) -> None:
-    from pipeline.hls import HlsOptions, download as hls_download
-
     if ctx.store.has_video(avid):
         write_nfo(ctx, avid)
         return
-    cancel = threading.Event()
     cfg = ctx.config.download
     mutex = Mutex(ctx.redis, name="download", limit=cfg.mutex_limit, ttl_ms=cfg.mutex_ttl_ms)
-    ctx.jobs.update(job_id, stage="download", status=RUNNING, message="waiting for a download slot")
-    mutex.acquire(cancel=ctx.shutdown, on_wait=lambda: ctx.events.emit(
-        ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
-        data={"message": "waiting for a download slot"}))
+    # One cancel event for the whole stage, watched from the start: a user's cancel or a worker
+    # shutdown must also end the wait for a download slot, not only the download itself.
+    cancel = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(ctx, job_id, mutex, cancel), daemon=True,
+                               name="download-watch")
+    watcher.start()
     try:
-        _started(ctx, avid, job_id, "download")
-        meta = ctx.store.read_meta(avid) or {}
-        src = meta.get("source") or {}
-        age = time.time() - float(src.get("resolved_at") or 0)
-        if not src.get("playlist_url") or age > cfg.playlist_max_age_s:
-            record, _ = resolve_now(ctx, avid)
-            meta = ctx.store.update_meta(avid, source=record)
-            src = record
-            _finished(ctx, avid, job_id, "re-resolve", source=record["name"], age_s=round(age))
-
-        throttle = ProgressThrottle(1.0)
-
-        def on_progress(p: Any, _force: bool = False) -> None:
-            if not (_force or throttle.allow(p.percent)):
-                return
-            data = {"percent": round(p.percent, 1), "speed": _speed(p.speed_bytes_per_s),
-                    "eta": _eta(p.eta_s), "bytes_done": p.bytes_done,
-                    "segments_done": p.segments_done, "segments_total": p.segments_total,
-                    "speed_bytes_per_s": round(p.speed_bytes_per_s)}
-            try:
-                ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
-                ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
-            except redis.RedisError as e:  # a blip must not abort the download: the mutex decides
-                log.warning("progress not recorded (%s)", e)
-
-        headers = dict(src.get("headers") or {})
-        if src.get("referer"):
-            headers.setdefault("Referer", src["referer"])
-        options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers)
-        watcher = threading.Thread(target=_watch, args=(ctx, job_id, mutex, cancel), daemon=True,
-                                   name="download-watch")
-        watcher.start()
+        ctx.jobs.update(job_id, stage="download", status=RUNNING, message="waiting for a download slot")
+        mutex.acquire(cancel=cancel, on_wait=lambda: ctx.events.emit(
+            ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
+            data={"message": "waiting for a download slot"}))
         try:
-            result = hls_download(src["playlist_url"], ctx.store.video(avid),
-                                  part_dir=ctx.store.part_dir(avid), options=options,
-                                  progress=on_progress, cancel=cancel)
+            _download_holding_slot(ctx, avid, job_id, mutex, cancel)
         except Cancelled:
             if mutex.lost.is_set():
                 raise MutexLost("download mutex lost while downloading; will retry") from None
             raise
         finally:
-            cancel.set()  # also stops the watcher
-            watcher.join()
-        if throttle.allow(100.0):  # the engine may not have reported the last step
-            on_progress(_Done(result.bytes, result.segments), _force=True)
-        ctx.store.update_meta(avid, video={
-            "file": ctx.store.video(avid).name, "bytes": result.bytes,
-            "duration_s": round(result.duration_s, 3),
-            "expected_duration_s": round(result.expected_duration_s, 3),
-            "segments": result.segments, "completed_at": time.time()})
-        write_nfo(ctx, avid)
-        _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),
-                  segments=result.segments, segments_fetched=result.segments_fetched)
+            mutex.release()
     finally:
-        mutex.release()
+        cancel.set()  # also stops the watcher
+        watcher.join()
+
+
+def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, mutex: Mutex,
+                           cancel: threading.Event) -> None:
+    from pipeline.hls import HlsOptions, download as hls_download
+
+    cfg = ctx.config.download
+    _started(ctx, avid, job_id, "download")
+    meta = ctx.store.read_meta(avid) or {}
+    src = meta.get("source") or {}
+    age = time.time() - float(src.get("resolved_at") or 0)
+    if not src.get("playlist_url") or age > cfg.playlist_max_age_s:
+        record, _ = resolve_now(ctx, avid)
+        ctx.store.update_meta(avid, source=record)
+        src = record
+        _finished(ctx, avid, job_id, "re-resolve", source=record["name"], age_s=round(age))
+
+    throttle = ProgressThrottle(1.0)
+
+    def on_progress(p: Any, _force: bool = False) -> None:
+        if not (_force or throttle.allow(p.percent)):
+            return
+        data = {"percent": round(p.percent, 1), "speed": _speed(p.speed_bytes_per_s),
+                "eta": _eta(p.eta_s), "bytes_done": p.bytes_done,
+                "segments_done": p.segments_done, "segments_total": p.segments_total,
+                "speed_bytes_per_s": round(p.speed_bytes_per_s)}
+        try:
+            ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
+            ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
+        except redis.RedisError as e:  # a blip must not abort the download: the mutex decides
+            log.warning("progress not recorded (%s)", e)
+
+    headers = dict(src.get("headers") or {})
+    if src.get("referer"):
+        headers.setdefault("Referer", src["referer"])
+    options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers)
+    result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
+                          options=options, progress=on_progress, cancel=cancel)
+    if throttle.allow(100.0):  # the engine may not have reported the last step
+        on_progress(_Done(result.bytes, result.segments), _force=True)
+    ctx.store.update_meta(avid, video={
+        "file": ctx.store.video(avid).name, "bytes": result.bytes,
+        "duration_s": round(result.duration_s, 3),
+        "expected_duration_s": round(result.expected_duration_s, 3),
+        "segments": result.segments, "completed_at": time.time()})
+    write_nfo(ctx, avid)
+    _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),
+              segments=result.segments, segments_fetched=result.segments_fetched)
 
 
 def _watch(ctx: Context, job_id: str, mutex: Mutex, cancel: threading.Event) -> None:

@@ -54,3 +54,26 @@ def test_stale_playlist_is_resolved_again_and_stages_are_idempotent(ctx):
     assert site.stats()["segment_requests"].get("DEMO-001", 0) == segs
     assert c.store.video(avid).stat().st_mtime_ns == mp4.st_mtime_ns
     assert {p.name: p.read_bytes() for p in d.iterdir() if p.suffix == ".jpg"} == first
+
+
+def test_cancel_reaches_a_job_waiting_for_the_download_slot(ctx):
+    import threading
+    import time
+
+    from pipeline.errors import Cancelled
+
+    c, _ = ctx
+    avid = parse("DEMO-001")
+    job = c.jobs.submit(avid.code)
+    other = Mutex(c.redis, ttl_ms=5000)
+    other.acquire()  # another worker is downloading
+    try:
+        threading.Timer(0.5, lambda: c.jobs.update(job.job_id, cancel=1)).start()
+        t0 = time.monotonic()
+        with pytest.raises(Cancelled):
+            stages.download(c, avid, job.job_id)
+        assert time.monotonic() - t0 < 5
+        assert Mutex(c.redis).holders() == {0: other.token}  # it never took the slot
+        assert not c.store.has_video(avid)
+    finally:
+        other.release()
