@@ -21,11 +21,13 @@ NAMESPACE = "nassav-dramatiq"
 _MAINTENANCE_SCALE = 1_000_000  # dramatiq counts maintenance chance per million calls
 
 
-def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = False) -> RedisBroker:
+def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = False,
+                socket_timeout_s: float = 30.0) -> RedisBroker:
     """A RedisBroker with both queues declared (the dashboard lists declared queues only)."""
     # Our own pool, to give sockets a timeout: a Redis that hangs (rather than dies) must
     # not block worker threads forever. Dramatiq polls; it issues no blocking commands.
-    pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5,
+    pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=socket_timeout_s,
+                                         socket_connect_timeout=min(5.0, socket_timeout_s),
                                          health_check_interval=30)
     broker = RedisBroker(
         connection_pool=pool,
