@@ -68,7 +68,34 @@ def declare(broker: dramatiq.Broker, config: Config,
             time_limit=limit_s * 1000, max_retries=retries,
             min_backoff=5_000, max_backoff=300_000,
             retry_when=lambda n, exc, _max=retries: isinstance(exc, Retriable) and n < _max)
+    actors.by_name["refresh_cookie"] = dramatiq.actor(
+        _cookie_runner(context), broker=broker, actor_name="refresh_cookie",
+        queue_name=METADATA_QUEUE, time_limit=120_000, max_retries=0)
     return actors
+
+
+def _cookie_runner(context: Callable[[], Context] | None) -> Callable[[str], None]:
+    def refresh_cookie(source: str) -> None:
+        """Fetch ``source``'s cookies from its home page and store them (``auto`` in the API)."""
+        from pipeline import cookies as cookie_store
+        from sources.cookies import fetch_home_cookies
+
+        if context is None:
+            raise RuntimeError("this process only sends messages; run it in `nassav worker`")
+        ctx = context()
+        try:
+            got = fetch_home_cookies(source, ctx.config)
+        except NassavError as e:
+            ctx.events.emit(ev.WARNING, avid="", job_id="", stage="cookie",
+                            data={"source": source, "message": f"no cookie fetched: {e}"})
+            return
+        jar = cookie_store.load(ctx.config.data_path)
+        jar[source] = {**jar.get(source, {}), **got}
+        cookie_store.save(ctx.config.data_path, jar)
+        log.info("cookie for %s refreshed from its home page: %s", source, cookie_store.mask(got))
+        ctx.events.emit("cookie_updated", avid="", job_id="", stage="cookie",
+                        data={"source": source, "cookie": cookie_store.mask(got), "count": len(got)})
+    return refresh_cookie
 
 
 def _runner(name: str, fn: Callable, max_retries: int, actors: Actors,

@@ -45,10 +45,15 @@ def test_cookies_are_stored_privately_and_shown_masked(tmp_path, r, redis_url):
         assert "SECRETVALUE123" not in c.get("/api/source/cookie").text
         assert next(s for s in c.get("/api/source/list").json()["data"] if s["name"] == "jable")["has_cookie"]
         for body in ({"source": "nowhere", "cookie": "a=1"}, {"source": "jable"}, {"source": "jable", "cookie": ""},
-                     {"source": "jable", "cookie": "novalue"}, {"source": "jable", "auto": True},
+                     {"source": "jable", "cookie": "novalue"},
                      {"source": "jable", "cookie": "a=" + "x" * 9000}, {"cookie": "a=1"}):
             assert c.post("/api/source/cookie", json=body).status_code == 400, body
         assert c.get("/api/source/cookie?source=nowhere").status_code == 400
+        # auto: a worker fetches it (a message on the metadata queue), the request only queues it.
+        res = c.post("/api/source/cookie", json={"source": "memo", "auto": True})
+        assert res.status_code == 202 and res.json()["data"]["status"] == "queued"
+        queued = [json.loads(m) for m in r.hvals("nassav-dramatiq:metadata.msgs")]
+        assert [(m["actor_name"], m["args"]) for m in queued] == [("refresh_cookie", ["memo"])]
         assert c.delete("/api/source/cookie?source=jable").status_code == 200
         assert c.delete("/api/source/cookie?source=jable").status_code == 404
         assert c.request("DELETE", "/api/source/cookie", json={"source": "memo"}).status_code == 404

@@ -17,3 +17,27 @@ def test_home_page_cookies_or_a_clear_reason(tmp_path):
         assert "challenge" in str(e.value)
         with pytest.raises(ConfigError):
             fetch_home_cookies("nosuchsite", cfg)
+
+
+def test_refresh_cookie_actor_stores_the_home_page_cookie(tmp_path, r, redis_url):
+    from actors.context import Context
+    from actors.registry import declare
+    from pipeline import cookies as cookie_store
+    from pipeline.broker import make_broker
+    from pipeline.events import Events
+
+    with FixtureSite.start() as site:
+        cfg = load(site.write_config(tmp_path / "c.yaml", data_dir=tmp_path / "d", redis_url=redis_url), {})
+        ctx = Context.create(cfg, redis_url)
+        broker = make_broker(redis_url, cfg.workers)
+        actors = declare(broker, cfg, lambda: ctx)
+        actors.by_name["refresh_cookie"].fn("jable")
+        site.set_scenario("memo", "challenge_403")
+        actors.by_name["refresh_cookie"].fn("memo")
+        assert cookie_store.load(cfg.data_path) == {"jable": {"session_jable": "fixture-jable-0123456789"}}
+        evs = Events(r).after("0")
+        assert [(e.type, e.data["source"]) for e in evs] == [("cookie_updated", "jable"), ("warning", "memo")]
+        assert "fixture-jable-0123456789" not in str(evs[0].data)  # masked in events
+        assert "challenge" in evs[1].data["message"]
+        broker.close()
+        ctx.redis.close()

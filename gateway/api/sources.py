@@ -63,8 +63,12 @@ async def set_cookie(request: Request) -> JSONResponse:
     body = await json_object(request)
     name = _source_name(st, body.get("source"))
     if body.get("auto"):
-        raise ApiError(400, "auto is not supported: paste the Cookie header your browser sends to "
-                            f"{st.config.sources.get(name, st.config.catalogues.get(name)).base_url} as \"cookie\"")
+        # A request to the site is slow work: a worker does it; the outcome is an event
+        # (cookie_updated, or a warning saying why none could be had).
+        st.actors.by_name["refresh_cookie"].send(name)
+        return envelope({"source": name, "auto": True, "status": "queued"}, code=202,
+                        message=f"fetching {name}'s cookies from its home page in the background; "
+                                "watch the event stream for cookie_updated")
     text = body.get("cookie")
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "cookie must be a non-empty string such as \"cf_clearance=…; sid=…\"")
