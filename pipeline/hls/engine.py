@@ -31,7 +31,7 @@ from pipeline.hls.fetch import TransientError, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir, fingerprint
 from pipeline.hls.playlist import (InitSection, MasterPlaylist, MediaPlaylist, Segment, choose_variant,
                                    parse_playlist)
-from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, mp4_duration, probe_duration, remux
+from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, fsync_path, mp4_duration, probe_duration, remux
 from pipeline.hls.workers import Workers
 
 __all__ = ["DownloadResult", "HlsOptions", "Progress", "download", "load_media_playlist"]
@@ -283,7 +283,7 @@ def _verify_and_rename(ffmpeg: str | None, tmp: Path, out_path: Path, expected_s
     finally:
         os.close(fd)
     os.replace(tmp, out_path)
-    _fsync_dir(out_path.parent)
+    fsync_path(out_path.parent)
     return duration_s, out_path.stat().st_size
 
 
@@ -302,16 +302,3 @@ def _remove_stale_temps(out_path: Path) -> None:
             alive = True
         if not alive:
             p.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -35,8 +35,11 @@ def ffmpeg_exe(configured: str | None) -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _flush(path: Path) -> None:
-    """fsync what ffmpeg wrote so far, so the final fsync before the rename has little left to do."""
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory by path, ignoring what cannot be opened.
+
+    Used on the growing MP4 (so the final fsync before the rename has little left to do) and
+    on the output directory after the rename."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -123,7 +126,7 @@ class StreamingRemux:
                         fed += len(chunk)
                 if fed - flushed >= FLUSH_EVERY_BYTES:
                     flushed = fed
-                    _flush(self._out)
+                    fsync_path(self._out)
         except (BrokenPipeError, ValueError, OSError):
             self._broken = True  # ffmpeg died (its status says why) or abort() closed the pipe
         finally:
