@@ -13,7 +13,7 @@ import redis
 from pipeline import cookies as cookie_store
 from pipeline.config import Config
 from pipeline.events import Events
-from pipeline.http import Pacer
+from pipeline.http import Pacer, RedisPacer
 from pipeline.jobs import Jobs
 from pipeline.store import ResourceStore
 
@@ -36,7 +36,7 @@ class Context:
         # A timeout so a hung Redis cannot block a stage forever (none of our calls block).
         client = redis.Redis.from_url(redis_url, health_check_interval=30, socket_timeout=30,
                                       socket_connect_timeout=5)
-        return cls(config=config, redis=client,
+        return cls(config=config, redis=client, pacer=RedisPacer(client),
                    events=Events(client, maxlen=config.events_maxlen),
                    jobs=Jobs(client, maxlen=config.events_maxlen),
                    store=ResourceStore(config.data_path))

@@ -63,6 +63,40 @@ class Pacer:
             time.sleep(at - now)
 
 
+class RedisPacer(Pacer):
+    """The same pacing shared by every worker on every machine, through Redis.
+
+    Each site has a key holding the next free slot (Redis server time, in microseconds); one
+    Lua call takes the slot and says how long to sleep, so two workers never fire at once.
+    If Redis is unreachable the pacing falls back to this process alone.
+    """
+
+    _TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
+local at = math.max(now, nxt)
+local step = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], tostring(at + step), 'PX', math.floor(step / 1000) + 60000)
+return at - now
+"""
+
+    def __init__(self, client) -> None:
+        super().__init__()
+        self._take = client.register_script(self._TAKE)
+
+    def wait(self, key: str, min_interval_s: float) -> None:
+        if min_interval_s <= 0:
+            return
+        try:
+            delay_us = int(self._take(keys=[f"nassav:pace:{key}"], args=[int(min_interval_s * 1_000_000)]))
+        except Exception:  # Redis away: pace this process at least
+            super().wait(key, min_interval_s)
+            return
+        if delay_us > 0:
+            time.sleep(delay_us / 1_000_000)
+
+
 def check_url(url: str, *, allow_private: bool) -> str:
     """Refuse non-http(s) URLs and, unless allowed, loopback/link-local/private targets."""
     parts = urlsplit(url)
