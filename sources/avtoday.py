@@ -8,7 +8,7 @@ from urllib.parse import quote, urljoin
 from parsel import Selector
 
 from pipeline.avid import Avid
-from pipeline.errors import LayoutChanged, SourceNotFound
+from pipeline.errors import LayoutChanged
 from sources.base import Found, VideoSource, absolute, first_result
 
 NAME = "avtoday"
@@ -19,10 +19,7 @@ _M3U8 = re.compile(r"""https?://[^\s"'<>\\]+?\.m3u8(?:\?[^\s"'<>\\]*)?""")
 
 def parse_search(html: str, code: str) -> str:
     """The href of the first ``/video/…`` result that names ``code``."""
-    href, n = first_result(html, _RESULT, code)
-    if href is None:
-        raise SourceNotFound(NAME, detail=f"no search result names the AVID ({n} results)")
-    return href
+    return first_result(html, _RESULT, code, NAME)
 
 
 def find_m3u8(html: str) -> str | None:

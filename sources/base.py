@@ -256,11 +256,14 @@ def strip_avid(title: str, code: str) -> str:
     return t[m.end():].strip() if m else t
 
 
-def first_result(html: str, link: re.Pattern[str], code: str) -> tuple[str | None, int]:
-    """The first search-result link whose ``<a>`` element names ``code``, and how many links there were.
+def first_result(html: str, link: re.Pattern[str], code: str, source: str) -> str:
+    """The first search-result link (group 1) whose ``<a>`` element names ``code``.
 
     Search pages list loose matches and suggestions too; a result that does not name the
     AVID is not taken, so a near miss never resolves to someone else's video.
+
+    Raises:
+        SourceNotFound: no result names the AVID (the detail says how many links there were).
     """
     n = 0
     for m in link.finditer(html):
@@ -269,8 +272,8 @@ def first_result(html: str, link: re.Pattern[str], code: str) -> tuple[str | Non
         end = html.find("</a>", m.end())
         chunk = html[start if start >= 0 else m.start(): end if end >= 0 else m.end() + 500]
         if mentions_avid(chunk, code):
-            return m.group(1), n
-    return None, n
+            return m.group(1)
+    raise SourceNotFound(source, detail=f"no search result names the AVID ({n} results)")
 
 
 def mentions_avid(text: str, code: str) -> bool:

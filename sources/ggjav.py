@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pipeline.avid import Avid
-from pipeline.errors import LayoutChanged, SourceNotFound
+from pipeline.errors import LayoutChanged
 from sources.base import Found, VideoSource, first_result
 
 NAME = "ggjav"
@@ -23,10 +23,7 @@ _L = re.compile(r"""var\s+l\s*=\s*(['"])(?P<data>[A-Za-z0-9+/=\s]+)\1""")
 
 def parse_search(html: str, code: str) -> str:
     """The video id of the first result that names ``code``."""
-    vid, n = first_result(html, _RESULT, code)
-    if vid is None:
-        raise SourceNotFound(NAME, detail=f"no search result names the AVID ({n} results)")
-    return vid
+    return first_result(html, _RESULT, code, NAME)
 
 
 def decode_servers(data: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 from urllib.parse import quote
 
 from pipeline.avid import Avid
-from pipeline.errors import LayoutChanged, SourceNotFound
+from pipeline.errors import LayoutChanged
 from sources.base import Found, VideoSource, first_result
 
 NAME = "hohoj"
@@ -17,10 +17,7 @@ _SRC = re.compile(r"""var\s+videoSrc\s*=\s*(['"])(?P<url>[^'"]+)\1""")
 
 def parse_search(html: str, code: str) -> str:
     """The video id of the first result that names ``code``."""
-    vid, n = first_result(html, _RESULT, code)
-    if vid is None:
-        raise SourceNotFound(NAME, detail=f"no search result names the AVID ({n} results)")
-    return vid
+    return first_result(html, _RESULT, code, NAME)
 
 
 def parse_embed(html: str) -> str:

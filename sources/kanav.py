@@ -9,7 +9,7 @@ import re
 from urllib.parse import quote, unquote
 
 from pipeline.avid import Avid
-from pipeline.errors import LayoutChanged, SourceNotFound
+from pipeline.errors import LayoutChanged
 from sources.base import Found, VideoSource, absolute, first_result
 
 NAME = "kanav"
@@ -20,10 +20,7 @@ _URL = re.compile(r'"url"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 def parse_search(html: str, code: str) -> str:
     """The href of the first play link that names ``code``."""
-    href, n = first_result(html, _RESULT, code)
-    if href is None:
-        raise SourceNotFound(NAME, detail=f"no search result names the AVID ({n} results)")
-    return href
+    return first_result(html, _RESULT, code, NAME)
 
 
 def decode_url(value: str) -> str:
