@@ -89,13 +89,14 @@ class Sweeper:
         now = time.time() if now is None else now
         report = SweepReport(ts=now)
         report.claims_reaped = self.claims.reap(self.jobs.is_live)
-        report.jobs_requeued = self._requeue_lost(now)
+        active = self.jobs.active()  # read once: both passes below need it
+        report.jobs_requeued = self._requeue_lost(active, now)
         if self.probe:
             try:
                 report.sources_probed = self.probe()
             except Exception as e:  # a probe must never stop the sweep
                 log.warning("source probe failed: %s", e)
-        report.orphans, report.temp_files_removed = self._scan_disk(now)
+        report.orphans, report.temp_files_removed = self._scan_disk(active, now)
         self.client.set(LAST_KEY, json.dumps(asdict(report)))
         if report.changed or report.orphans:
             log.info("sweep: reaped %d claims, re-queued %d jobs, %d orphans, removed %d temp files",
@@ -103,8 +104,8 @@ class Sweeper:
                      len(report.temp_files_removed))
         return report
 
-    def _requeue_lost(self, now: float) -> list[str]:
-        live = [j for j in self.jobs.active() if j.get("status") in (QUEUED, RUNNING)]
+    def _requeue_lost(self, active: list[dict[str, str]], now: float) -> list[str]:
+        live = [j for j in active if j.get("status") in (QUEUED, RUNNING)]
         idle = [j for j in live if now - float(j.get("updated_at") or 0) > self.grace_s]
         if not idle:
             return []
@@ -122,12 +123,12 @@ class Sweeper:
             out.append(j["job_id"])
         return out
 
-    def _scan_disk(self, now: float) -> tuple[list[str], list[str]]:
+    def _scan_disk(self, active: list[dict[str, str]], now: float) -> tuple[list[str], list[str]]:
         orphans, removed = [], []
         root = self.store.root
         if not root.is_dir():
             return orphans, removed
-        live_avids = {j.get("avid") for j in self.jobs.active()}
+        live_avids = {j.get("avid") for j in active}
         for avid in self.store.avids():
             d = self.store.dir(avid)
             for tmp in d.glob(".*.tmp"):
