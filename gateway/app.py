@@ -75,7 +75,7 @@ class State:
     async def open(self) -> None:
         self.redis = aioredis.Redis.from_url(self.redis_url, socket_timeout=5,
                                              socket_connect_timeout=2, health_check_interval=30)
-        self._submit = self.redis.register_script(jobstates._SUBMIT)
+        self._submit = self.redis.register_script(jobstates.SUBMIT_SCRIPT)
         # A short timeout: the gateway sends on its event loop (below), so a hung Redis may
         # stall it for at most this long, as the async client's own timeout already allows.
         self.broker = make_broker(self.redis_url, self.config.workers, socket_timeout_s=5.0)
@@ -135,7 +135,7 @@ class State:
             for i in ids:
                 pipe.hgetall(jobstates.job_key(i.decode() if isinstance(i, bytes) else i))
             rows = await pipe.execute()
-        return [jobstates._decode(h) for h in rows if h]
+        return [jobstates.decode_hash(h) for h in rows if h]
 
     async def queue_status(self) -> dict[str, Any]:
         return jobstates.queue_status(await self.active_jobs())

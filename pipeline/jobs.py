@@ -28,7 +28,7 @@ TERMINAL = (COMPLETED, FAILED, CANCELLED)
 
 # The job hash and the event are built here rather than passed in: a duplicate submit (the
 # claim already held) then costs the client almost nothing. Field names match events.encode.
-_SUBMIT = """
+SUBMIT_SCRIPT = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   return {0, redis.call('GET', KEYS[1]) or ''}
 end
@@ -42,7 +42,7 @@ local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'type', 'que
 return {1, id}
 """
 
-_FINISH = """
+FINISH_SCRIPT = """
 local n = tonumber(ARGV[4])
 local jf = {}
 for i = 5, 4 + 2 * n do jf[#jf + 1] = ARGV[i] end
@@ -78,7 +78,7 @@ def _flat(m: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _decode(h: Mapping[Any, Any]) -> dict[str, str]:
+def decode_hash(h: Mapping[Any, Any]) -> dict[str, str]:
     return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in h.items()}
 
@@ -104,8 +104,8 @@ class Jobs:
 
     def __init__(self, client: redis.Redis, *, stream: str = ev.STREAM, maxlen: int = 100_000):
         self.client, self.stream, self.maxlen = client, stream, maxlen
-        self._submit = client.register_script(_SUBMIT)
-        self._finish = client.register_script(_FINISH)
+        self._submit = client.register_script(SUBMIT_SCRIPT)
+        self._finish = client.register_script(FINISH_SCRIPT)
 
     def submit(self, avid: str, kind: str = "download", job_id: str | None = None) -> SubmitResult:
         job_id = job_id or new_job_id()
@@ -114,7 +114,7 @@ class Jobs:
 
     def get(self, job_id: str) -> dict[str, str] | None:
         h = self.client.hgetall(job_key(job_id))
-        return _decode(h) if h else None
+        return decode_hash(h) if h else None
 
     def update(self, job_id: str, **fields: Any) -> None:
         fields["updated_at"] = f"{time.time():.3f}"
@@ -147,7 +147,7 @@ class Jobs:
         pipe = self.client.pipeline(transaction=False)
         for i in ids:
             pipe.hgetall(job_key(i))
-        return [_decode(h) for h in pipe.execute() if h]
+        return [decode_hash(h) for h in pipe.execute() if h]
 
 
 def queue_status(jobs: list[dict[str, str]]) -> dict[str, Any]:
