@@ -1,10 +1,10 @@
-"""Run the fault suite (``tests/faults/``) N times and print the table the operations issue asks for.
+"""Run the fault and security suites (``tests/faults/``, ``tests/security/``) N times and print a table.
 
     .venv/bin/python -m tools.fault_report --runs 3
     .venv/bin/python -m tools.fault_report --runs 1 -- -k redis     # extra pytest arguments
 
-Each run is one ``pytest tests/faults`` process with its own temp dir; the tests write their
-figures (``record()`` in ``tests/faults/conftest.py``) as JSON lines to ``$NASSAV_FAULT_FIGURES``
+Each run is one ``pytest tests/faults tests/security`` process with its own temp dir; the tests
+write their figures (``tests/figures.py``: ``record()``) as JSON lines to ``$NASSAV_FAULT_FIGURES``
 and the outcome of every test comes from the run's JUnit XML. The table has one row per
 fault (a test, or a phase of one): runs, passed, time to recover (min–max over the runs),
 data lost; a second table lists the other figures of the last run.
@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SUITES = ("tests/faults", "tests/security")
 SKIP_KEYS = {"fault", "test", "ts", "recover_s", "data_lost"}
 
 
@@ -46,7 +47,8 @@ def run_once(n: int, work: Path, extra: list[str]) -> tuple[dict[str, str], list
     junit = work / f"junit-{n}.xml"
     env = dict(os.environ, NASSAV_FAULT_FIGURES=str(figures))
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "pytest", "tests/faults", "-q", "-p", "no:cacheprovider",
+    suites = [s for s in SUITES if (ROOT / s).is_dir()]
+    subprocess.run([sys.executable, "-m", "pytest", *suites, "-q", "-p", "no:cacheprovider",
                     f"--junitxml={junit}", f"--basetemp={work / f'tmp-{n}'}", *extra],
                    cwd=ROOT, env=env)
     took = time.monotonic() - t0

@@ -3,8 +3,7 @@ Redis, the fixture site as the internet, and the figures each test reports.
 
 Every test here runs real processes (``nassav serve``, ``nassav worker``), a real Redis and
 the fixture site over real HTTP; nothing is mocked. Figures (time to redelivery, time to
-recover, …) are printed as ``FIGURE {json}`` lines and, when ``NASSAV_FAULT_FIGURES`` names a
-file, appended to it as JSON lines for ``tools/fault_report.py``.
+recover, …) are reported with ``tests.figures.record`` for ``tools/fault_report.py``.
 """
 
 from __future__ import annotations
@@ -26,20 +25,8 @@ from pipeline.embedded_redis import find_redis_server
 from tests.conftest import ROOT, free_port, stop_group, wait_for
 from tests.e2e_helpers import http, media_duration_s
 
-FIGURES_ENV = "NASSAV_FAULT_FIGURES"
+
 TERMINAL_EVENTS = ("task_completed", "task_failed")
-
-
-def record(fault: str, **figures: Any) -> dict[str, Any]:
-    """Report a figure of ``fault`` (printed, and appended to $NASSAV_FAULT_FIGURES)."""
-    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-    line = {"fault": fault, "test": test, "ts": round(time.time(), 3), **figures}
-    print("FIGURE " + json.dumps(line, ensure_ascii=False), flush=True)
-    path = os.environ.get(FIGURES_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    return line
 
 
 class Cluster:

@@ -24,7 +24,8 @@ import redis
 
 from tests.conftest import clean_keys
 from tests.e2e_helpers import http
-from tests.faults.conftest import Cluster, record
+from tests.faults.conftest import Cluster
+from tests.figures import record
 from tools.fixture_site import FixtureSite
 
 ACCEPTED_FORMS = "accepted forms"

@@ -14,7 +14,8 @@ import time
 import pytest
 import redis
 
-from tests.faults.conftest import Cluster, check_final_files, events, record, stray_temps, wait_terminal
+from tests.faults.conftest import Cluster, check_final_files, events, stray_temps, wait_terminal
+from tests.figures import record
 from tools.fixture_site import FixtureSite
 
 DURATION_S = 8.0

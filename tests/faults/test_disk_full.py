@@ -19,7 +19,8 @@ import time
 import pytest
 import redis
 
-from tests.faults.conftest import Cluster, check_final_files, record, stray_temps, wait_terminal
+from tests.faults.conftest import Cluster, check_final_files, stray_temps, wait_terminal
+from tests.figures import record
 from tools.fixture_site import FixtureSite
 
 AVID = "FULL-001"

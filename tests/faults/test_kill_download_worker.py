@@ -16,7 +16,8 @@ import redis
 
 from pipeline.mutex import PREFIX as MUTEX_PREFIX
 from tests.conftest import wait_for
-from tests.faults.conftest import Cluster, check_final_files, events, record, stray_temps, wait_terminal
+from tests.faults.conftest import Cluster, check_final_files, events, stray_temps, wait_terminal
+from tests.figures import record
 from tools.fixture_site import FixtureSite
 
 AVID = "KILL-001"

@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from tests.conftest import wait_for
-from tests.faults.conftest import Cluster, check_final_files, events, record, wait_terminal
+from tests.faults.conftest import Cluster, check_final_files, events, wait_terminal
+from tests.figures import record
 from tools.fixture_site import FixtureSite
 
 AVID = "KILL-002"

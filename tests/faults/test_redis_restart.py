@@ -16,7 +16,8 @@ import redis
 
 from tests.conftest import wait_for
 from tests.e2e_helpers import http
-from tests.faults.conftest import Cluster, RedisServer, check_final_files, events, record, wait_terminal
+from tests.faults.conftest import Cluster, RedisServer, check_final_files, events, wait_terminal
+from tests.figures import record
 from tools.fixture_site import FixtureSite
 
 AVIDS = ["RST-001", "RST-002", "RST-003", "RST-004"]

@@ -28,7 +28,8 @@ import pytest
 import redis
 
 from pipeline.config import DEFAULT_CATALOGUES, DEFAULT_SOURCES
-from tests.faults.conftest import Cluster, events, record, wait_terminal
+from tests.faults.conftest import Cluster, events, wait_terminal
+from tests.figures import record
 from tools.fixture_site import FixtureSite
 
 
