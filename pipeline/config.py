@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.files import FILE_MODE_FORM, parse_file_mode
 
 # Impersonation profile and the User-Agent that agrees with its TLS fingerprint.
 # A UA that disagrees with the fingerprint gets blocked more (FIELD_NOTES §1).
@@ -120,6 +121,14 @@ class LibraryConfig:
     write_poster: bool = True
     extrafanart: bool = False
     actor_photos: bool = False
+    # The exact mode of library files, as written ("0664", YAML's 0640); None = 0666 & ~umask.
+    # Not in the HTTP settings subset: it can widen who reads the library.
+    file_mode: str | int | None = None
+
+    @property
+    def file_mode_bits(self) -> int | None:
+        """``file_mode`` as permission bits (checked by ``load``)."""
+        return parse_file_mode(self.file_mode)
 
 
 @dataclass(frozen=True)
@@ -240,7 +249,13 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key)
+        errors = []
+        for tp_ in inner:  # the first member type that takes the value
+            try:
+                return _coerce(tp_, value, key)
+            except ConfigError as e:
+                errors.append(e.expected)
+        raise ConfigError(key, " or ".join(errors), value)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key + ".")
     if origin in (Mapping, dict, collections.abc.Mapping) or tp is Mapping:
@@ -292,6 +307,10 @@ def _check(cfg: Config) -> None:
         raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "DEBUG, INFO, WARNING or ERROR", cfg.log_level)
+    try:
+        cfg.library.file_mode_bits
+    except ValueError as e:
+        raise ConfigError("library.file_mode", f"{FILE_MODE_FORM}; {e}", cfg.library.file_mode) from None
     for table in ("sources", "catalogues"):
         for name, s in getattr(cfg, table).items():
             if s.base_url and not s.base_url.startswith(("http://", "https://")):
