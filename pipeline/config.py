@@ -121,9 +121,10 @@ class LibraryConfig:
     write_poster: bool = True
     extrafanart: bool = False
     actor_photos: bool = False
-    # The exact mode of library files, as written ("0664", YAML's 0640); None = 0666 & ~umask.
-    # Not in the HTTP settings subset: it can widen who reads the library.
-    file_mode: str | int | None = None
+    # The exact mode of library files as written: "0664", YAML's 0640 (an int), or None for
+    # 0666 & ~umask. Any: _check validates it whole, so every wrong value gets the message
+    # naming the accepted form. Not in the HTTP settings subset: it can widen who reads the library.
+    file_mode: Any = None
 
     @property
     def file_mode_bits(self) -> int | None:
@@ -249,13 +250,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        errors = []
-        for tp_ in inner:  # the first member type that takes the value
-            try:
-                return _coerce(tp_, value, key)
-            except ConfigError as e:
-                errors.append(e.expected)
-        raise ConfigError(key, " or ".join(errors), value)
+        return _coerce(inner[0], value, key)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key + ".")
     if origin in (Mapping, dict, collections.abc.Mapping) or tp is Mapping:
