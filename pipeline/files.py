@@ -92,6 +92,9 @@ def make_dirs(path: Path, dir_mode: int | None = None) -> None:
             # mkdir's mode passed through the umask; keep the bits the kernel added (setgid
             # inherited from a shared parent) and set the permission bits exactly.
             os.chmod(d, (os.stat(d).st_mode & 0o7000) | dir_mode)
+        # The new folder's own name must survive a power cut too, or the file later
+        # fsynced inside it is lost with it.
+        fsync_path(d.parent)
 
 
 def fsync_path(path: Path) -> None:

@@ -260,7 +260,7 @@ def _strace(script: str, log: Path, *, mask: int) -> None:
     exe = shutil.which("strace")
     assert exe, "strace (Debian package 'strace') is needed to watch the syscalls of a real write"
     cmd = [exe, "-f", "-qq", "-o", str(log), "-e",
-           "trace=openat,fchmod,chmod,fchmodat,fsync,rename,renameat,renameat2",
+           "trace=openat,mkdir,mkdirat,fchmod,chmod,fchmodat,fsync,rename,renameat,renameat2",
            sys.executable, "-c", textwrap.dedent(script)]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, umask=mask)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -316,7 +316,32 @@ def test_atomic_write_sets_the_mode_before_the_rename_and_fsyncs_the_folder(tmp_
         ResourceStore({str(tmp_path)!r}, file_mode=0o640).write(Path({str(final)!r}), b"<movie/>")
     """, log, mask=0o022)
     assert oct(mode(final)) == oct(0o640)
-    _assert_mode_then_rename_then_dir_fsync(_syscalls(log), final, 0o640)
+    assert oct(mode(final.parent)) == oct(0o750)
+    calls = _syscalls(log)
+    _assert_mode_then_rename_then_dir_fsync(calls, final, 0o640)
+    # The folder made for it is durable too: its parent is fsynced after the mkdir.
+    made = [i for i, (_, name, args, res) in enumerate(calls)
+            if name.startswith("mkdir") and f'"{final.parent}"' in args and res == 0]
+    assert made, "the folder was not created by mkdir"
+    after = calls[made[0] + 1:]
+    fds = [res for _, name, args, res in after if name == "openat" and args.split(", ")[1] == f'"{tmp_path}"']
+    assert fds and any(name == "fsync" and args == str(fds[0]) for _, name, args, _ in after)
+
+
+def test_folders_made_for_library_files_keep_a_shared_parents_setgid_bit(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2775)  # the usual group-shared library folder
+    target = shared / AVID / f"{AVID}.nfo"
+    with umask(0o022):
+        atomic_write(target, b"<movie/>", mode=0o640, dir_mode=0o750)
+    assert oct(stat.S_IMODE(target.parent.stat().st_mode)) == oct(0o2750)
+    assert oct(mode(target)) == oct(0o640)
+    # An existing folder keeps the mode its owner gave it.
+    target.parent.chmod(0o2770)
+    with umask(0o022):
+        atomic_write(target, b"<movie/>", mode=0o640, dir_mode=0o750)
+    assert oct(stat.S_IMODE(target.parent.stat().st_mode)) == oct(0o2770)
 
 
 def test_the_mp4_gets_its_mode_before_the_rename_and_its_folder_is_fsynced(site, tmp_path):
