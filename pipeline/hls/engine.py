@@ -26,12 +26,12 @@ from typing import Callable, Mapping
 
 from pipeline.config import DownloadConfig, HttpConfig
 from pipeline.errors import PlaylistError, SourceBlocked, UpstreamError, VerifyFailed
+from pipeline.files import dir_mode_for, fsync_path, make_dirs
 from pipeline.http import HttpClient
 from pipeline.hls.fetch import TransientError, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir, fingerprint
 from pipeline.hls.playlist import (InitSection, MasterPlaylist, MediaPlaylist, Segment, choose_variant,
                                    parse_playlist)
-from pipeline.files import dir_mode_for, fsync_path, make_dirs
 from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, mp4_duration, probe_duration, remux
 from pipeline.hls.workers import Workers
 

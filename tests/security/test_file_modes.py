@@ -8,6 +8,7 @@ are watched with strace on the real code paths (atomic_write and the HLS engine'
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -236,7 +237,7 @@ def test_embedded_redis_files_are_owner_only_under_umask_000(tmp_path):
 
 def test_logs_folder_is_owner_only(tmp_path):
     (tmp_path / "logs").mkdir(mode=0o755)  # as an older version made it
-    root = __import__("logging").getLogger()
+    root = logging.getLogger()
     before = list(root.handlers)
     try:
         with umask(0o000):
