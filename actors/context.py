@@ -39,7 +39,7 @@ class Context:
         return cls(config=config, redis=client, pacer=RedisPacer(client),
                    events=Events(client, maxlen=config.events_maxlen),
                    jobs=Jobs(client, maxlen=config.events_maxlen),
-                   store=ResourceStore(config.data_path))
+                   store=ResourceStore(config.data_path, file_mode=config.library.file_mode_bits))
 
     def cookies(self) -> Mapping[str, Mapping[str, str]]:
         return cookie_store.load(self.config.data_path)

@@ -26,7 +26,7 @@ from pipeline.http import HttpClient
 from pipeline.jobs import RUNNING
 from pipeline.mutex import Mutex
 from pipeline.source_health import SourceHealth
-from pipeline.store import atomic_write
+from pipeline.store import ResourceStore
 
 log = logging.getLogger("nassav.stages")
 
@@ -166,18 +166,18 @@ def _fetch_cover(ctx: Context, client: HttpClient, avid: Avid, job_id: str,
         except NassavError as e:
             errors.append(str(e))
             continue
-        atomic_write(ctx.store.cover(avid), art["cover"])
+        ctx.store.write(ctx.store.cover(avid), art["cover"])
         if ctx.config.library.write_poster:
-            atomic_write(ctx.store.file(avid, "-fanart.jpg"), art["fanart"])
-            atomic_write(ctx.store.file(avid, "-poster.jpg"), art["poster"])
-            atomic_write(ctx.store.file(avid, "-thumb.jpg"), art["thumb"])
+            ctx.store.write(ctx.store.file(avid, "-fanart.jpg"), art["fanart"])
+            ctx.store.write(ctx.store.file(avid, "-poster.jpg"), art["poster"])
+            ctx.store.write(ctx.store.file(avid, "-thumb.jpg"), art["thumb"])
         ctx.store.update_meta(avid, cover_file=ctx.store.cover(avid).name)
         return {"url": url}
     _warn(ctx, avid, job_id, "cover", "no cover: " + ("; ".join(errors) or "no cover URL known"))
     return {"url": None, "errors": errors}
 
 
-def _save_image(client: HttpClient, url: str, referer: str | None, path) -> bool:
+def _save_image(store: ResourceStore, client: HttpClient, url: str, referer: str | None, path) -> bool:
     """Fetch a picture to ``path`` unless it is there already; only pictures land in the library."""
     if path.exists():
         return True
@@ -188,7 +188,7 @@ def _save_image(client: HttpClient, url: str, referer: str | None, path) -> bool
         artwork.load(r.content)
     except NassavError:
         return False
-    atomic_write(path, r.content)
+    store.write(path, r.content)
     return True
 
 
@@ -199,7 +199,7 @@ def _fetch_extras(ctx: Context, client: HttpClient, avid: Avid, meta: dict[str, 
     out: dict[str, Any] = {}
     if lib.extrafanart and meta.get("samples"):
         folder = ctx.store.dir(avid) / "extrafanart"
-        out["extrafanart"] = sum(_save_image(client, url, referer, folder / f"fanart{i}.jpg")
+        out["extrafanart"] = sum(_save_image(ctx.store, client, url, referer, folder / f"fanart{i}.jpg")
                                  for i, url in enumerate(meta["samples"], 1))
     if lib.actor_photos and meta.get("actors"):
         actors, got = [], 0
@@ -207,7 +207,7 @@ def _fetch_extras(ctx: Context, client: HttpClient, avid: Avid, meta: dict[str, 
             a = dict(a)
             if a.get("avatar_url") and a.get("name"):
                 rel = f".actors/{_safe_name(a['name'])}.jpg"
-                if _save_image(client, a["avatar_url"], referer, ctx.store.dir(avid) / rel):
+                if _save_image(ctx.store, client, a["avatar_url"], referer, ctx.store.dir(avid) / rel):
                     a["avatar_local"] = rel
                     got += 1
             actors.append(a)
@@ -230,7 +230,7 @@ def _site_root(url: str) -> str:
 def write_nfo(ctx: Context, avid: Avid) -> None:
     if ctx.config.library.write_nfo:
         meta = ctx.store.read_meta(avid) or {"avid": avid.code}
-        atomic_write(ctx.store.nfo(avid), nfo.render(meta))
+        ctx.store.write(ctx.store.nfo(avid), nfo.render(meta))
 
 
 def download(ctx: Context, avid: Avid, job_id: str) -> None:
@@ -296,7 +296,7 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, mutex: Mutex,
     headers = dict(src.get("headers") or {})
     if src.get("referer"):
         headers.setdefault("Referer", src["referer"])
-    options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers)
+    options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
     result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
                           options=options, progress=on_progress, cancel=cancel)
     if throttle.allow(100.0):  # the engine may not have reported the last step

@@ -62,7 +62,7 @@ class State:
         # The config before the data dir's stored overrides (PUT /api/setting works on it).
         self.config_base = config
         self.redis_url = redis_url
-        self.store = ResourceStore(config.data_path)
+        self.store = ResourceStore(config.data_path, file_mode=config.library.file_mode_bits)
         self.index: LibraryIndex | None = None
         self.projection: Projection | None = None
         self.redis: aioredis.Redis | None = None

@@ -50,7 +50,9 @@ def load(data_dir: Path) -> dict[str, Any]:
 
 
 def save(data_dir: Path, overrides: Mapping[str, Any]) -> None:
-    atomic_write(path(data_dir), json.dumps(overrides, indent=1, sort_keys=True).encode())
+    # Owner-only, as before (mkstemp): no secret in it today, but it is the service's own
+    # configuration, nothing a media server reads, and a later key may well be sensitive.
+    atomic_write(path(data_dir), json.dumps(overrides, indent=1, sort_keys=True).encode(), mode=0o600)
 
 
 def view(config: Config) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.files import FILE_MODE_FORM, parse_file_mode
 
 # Impersonation profile and the User-Agent that agrees with its TLS fingerprint.
 # A UA that disagrees with the fingerprint gets blocked more (FIELD_NOTES §1).
@@ -120,6 +121,15 @@ class LibraryConfig:
     write_poster: bool = True
     extrafanart: bool = False
     actor_photos: bool = False
+    # The exact mode of library files as written: "0664", YAML's 0640 (an int), or None for
+    # 0666 & ~umask. Any: _check validates it whole, so every wrong value gets the message
+    # naming the accepted form. Not in the HTTP settings subset: it can widen who reads the library.
+    file_mode: Any = None
+
+    @property
+    def file_mode_bits(self) -> int | None:
+        """``file_mode`` as permission bits (checked by ``load``)."""
+        return parse_file_mode(self.file_mode)
 
 
 @dataclass(frozen=True)
@@ -292,6 +302,10 @@ def _check(cfg: Config) -> None:
         raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "DEBUG, INFO, WARNING or ERROR", cfg.log_level)
+    try:
+        cfg.library.file_mode_bits
+    except ValueError as e:
+        raise ConfigError("library.file_mode", f"{FILE_MODE_FORM}; {e}", cfg.library.file_mode) from None
     for table in ("sources", "catalogues"):
         for name, s in getattr(cfg, table).items():
             if s.base_url and not s.base_url.startswith(("http://", "https://")):

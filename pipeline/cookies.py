@@ -10,7 +10,10 @@ import json
 from pathlib import Path
 from typing import Mapping
 
-from pipeline.store import atomic_write
+from pipeline.files import atomic_write
+
+# Owner-only: a cookie such as cf_clearance is a login that any local user could replay.
+MODE = 0o600
 
 
 def path(data_dir: Path) -> Path:
@@ -26,7 +29,7 @@ def load(data_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def save(data_dir: Path, cookies: Mapping[str, Mapping[str, str]]) -> None:
-    atomic_write(path(data_dir), json.dumps(cookies, indent=1).encode(), mode=0o600)
+    atomic_write(path(data_dir), json.dumps(cookies, indent=1).encode(), mode=MODE)
 
 
 def parse_header(text: str) -> dict[str, str]:

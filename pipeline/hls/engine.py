@@ -7,7 +7,7 @@ parts live in :mod:`pipeline.hls.playlist` (parsing) and :mod:`pipeline.hls.payl
 
 Guarantees:
 - nothing is ever written under ``out_path`` but a complete, verified MP4 (temp file,
-  fsync, atomic rename);
+  fsync, mode set, atomic rename, directory fsync);
 - a segment that fails every retry fails the job with :class:`SegmentFailed` naming it —
   never a shorter video;
 - a process killed at any moment leaves only whole, verified segments in ``part_dir``;
@@ -26,12 +26,13 @@ from typing import Callable, Mapping
 
 from pipeline.config import DownloadConfig, HttpConfig
 from pipeline.errors import PlaylistError, SourceBlocked, UpstreamError, VerifyFailed
+from pipeline.files import dir_mode_for, fsync_path, make_dirs
 from pipeline.http import HttpClient
 from pipeline.hls.fetch import TransientError, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir, fingerprint
 from pipeline.hls.playlist import (InitSection, MasterPlaylist, MediaPlaylist, Segment, choose_variant,
                                    parse_playlist)
-from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, fsync_path, mp4_duration, probe_duration, remux
+from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, mp4_duration, probe_duration, remux
 from pipeline.hls.workers import Workers
 
 __all__ = ["DownloadResult", "HlsOptions", "Progress", "download", "load_media_playlist"]
@@ -51,6 +52,7 @@ class HlsOptions:
       variant: ``highest``, ``lowest`` or a max height such as ``720``.
       ffmpeg: the ffmpeg binary; None uses the one imageio-ffmpeg ships.
       keep_parts: keep the part directory after success.
+      file_mode: the MP4's exact mode (``library.file_mode``); None leaves ``0666 & ~umask``.
     """
 
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -63,15 +65,17 @@ class HlsOptions:
     variant: str = "highest"
     ffmpeg: str | None = None
     keep_parts: bool = False
+    file_mode: int | None = None
 
     @classmethod
     def from_config(cls, download: DownloadConfig, http: HttpConfig,
-                    headers: Mapping[str, str] | None = None) -> "HlsOptions":
+                    headers: Mapping[str, str] | None = None, *,
+                    file_mode: int | None = None) -> "HlsOptions":
         return cls(http=http, headers=dict(headers or {}), concurrency=download.concurrency,
                    segment_retries=download.segment_retries, stall_timeout_s=download.stall_timeout_s,
                    speed_limit_bytes_per_s=download.speed_limit_bytes_per_s,
                    ad_segment_regex=download.ad_segment_regex, variant=download.variant,
-                   ffmpeg=download.ffmpeg, keep_parts=download.keep_parts)
+                   ffmpeg=download.ffmpeg, keep_parts=download.keep_parts, file_mode=file_mode)
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
     expected_s = sum(s.duration_s for s in segments)
     info = {"url": url, "media_url": media.url, "segments": len(segments), "expected_duration_s": expected_s}
     parts = PartDir.open(part_dir, fingerprint(media, segments), info)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_path.parent, dir_mode_for(options.file_mode))
     _remove_stale_temps(out_path)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     job = Workers(options, guard, parts, keys, media.is_fmp4, cancel, progress)
@@ -165,7 +169,8 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
                 streaming.abort()
             raise
         duration_s, size = _verify_and_rename(options.ffmpeg, tmp, out_path, expected_s,
-                                              max(s.duration_s for s in segments), parts.root)
+                                              max(s.duration_s for s in segments), parts.root,
+                                              options.file_mode)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -268,8 +273,11 @@ def _runs(segments: list[Segment], files: list[Path], inits: dict[InitSection, P
 
 
 def _verify_and_rename(ffmpeg: str | None, tmp: Path, out_path: Path, expected_s: float,
-                       max_segment_s: float, part_root: Path) -> tuple[float, int]:
-    """Check the remuxed file's duration, make it durable, rename it into place."""
+                       max_segment_s: float, part_root: Path, file_mode: int | None) -> tuple[float, int]:
+    """Check the remuxed file's duration, make it durable, give it its mode, rename it into place.
+
+    ffmpeg created the temp file ``0666 & ~umask`` (a normal file); an explicit ``file_mode``
+    is set on it before the rename, so the final name never shows another mode."""
     duration_s = mp4_duration(tmp)
     if duration_s is None:  # not a layout we parse: ask ffmpeg
         duration_s = probe_duration(ffmpeg_exe(ffmpeg), tmp)
@@ -279,6 +287,8 @@ def _verify_and_rename(ffmpeg: str | None, tmp: Path, out_path: Path, expected_s
                            f"(allowed ±{tolerance_s:.2f} s); parts kept in {part_root}")
     fd = os.open(tmp, os.O_RDONLY)
     try:
+        if file_mode is not None:
+            os.fchmod(fd, file_mode)
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.errors import Cancelled, VerifyFailed
+from pipeline.files import fsync_path
 
 CHUNK_BYTES = 1 << 20
 FLUSH_EVERY_BYTES = 32 << 20
@@ -33,23 +34,6 @@ def ffmpeg_exe(configured: str | None) -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or a directory by path, ignoring what cannot be opened.
-
-    Used on the growing MP4 (so the final fsync before the rename has little left to do) and
-    on the output directory after the rename."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _out_args(out: Path, fmp4: bool) -> list[str]:
