@@ -127,7 +127,7 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
     """
     out_path, part_dir = Path(out_path), Path(part_dir)
     cancel = cancel or threading.Event()
-    guard = UrlGuard(options.http.allow_private_urls)
+    guard = UrlGuard(options.http.allow_private_urls, via_proxy=bool(options.http.proxy))
     with HttpClient(options.http, headers=options.headers) as client:
         media = load_media_playlist(client, url, guard=guard, variant=options.variant,
                                     retries=options.segment_retries, cancel=cancel)
