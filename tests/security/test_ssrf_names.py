@@ -176,3 +176,25 @@ def test_the_guard_asks_once_per_host_and_still_checks_every_spelling():
         guard.target("https://cdn.example.test/seg\r\nX: y")
     with pytest.raises(UnsafeURL, match="user-info"):
         guard.target("https://u@cdn.example.test/seg.ts")
+
+
+def test_figures_for_the_fault_report():
+    """Every trick above in one count (the fault report's "SSRF name tricks" row)."""
+    from tests.faults.conftest import record
+
+    refused = 0
+    for url, _ in SPELLING_TRICKS:
+        try:
+            check_target(url, allow_private=False, resolver=must_not_resolve)
+        except UnsafeURL:
+            refused += 1
+    for host, _ in LITERALS:
+        for url, resolve in ((f"http://{host}/", must_not_resolve), ("http://n.example.test/", answers(host.strip("[]")))):
+            try:
+                check_target(url, allow_private=False, resolver=resolve)
+            except UnsafeURL:
+                refused += 1
+    tried = len(SPELLING_TRICKS) + 2 * len(LITERALS)
+    assert refused == tried
+    record("SSRF name tricks", tried=tried, refused=refused, let_through=tried - refused,
+           address_classes=len({c.split(",")[0] for _, c in LITERALS}), recover_s=0, data_lost="none")
