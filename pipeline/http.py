@@ -3,6 +3,9 @@
 Sources and the HLS engine get their sessions here, so impersonation, proxy, timeouts,
 pacing and the URL safety check are decided in one place. curl_cffi errors are turned
 into :class:`UpstreamError` where they enter.
+
+Every checked request (and every redirect hop) is resolved once by ``pipeline.urlcheck``
+and pinned with :func:`pin`: curl connects to the addresses that were checked.
 """
 
 from __future__ import annotations

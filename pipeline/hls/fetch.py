@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from curl_cffi import CurlOpt
 from curl_cffi import requests as cffi
