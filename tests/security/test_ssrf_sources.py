@@ -70,3 +70,19 @@ def test_the_resolve_stage_lists_the_unresolvable_source_with_its_reason():
         resolve_any(AVID, [source("https://cdn.no-such-host.invalid/v.m3u8")])
     assert "pagesite: upstream error (refusing" not in str(e.value)
     assert "pagesite: upstream error (host cdn.no-such-host.invalid does not resolve" in str(e.value), str(e.value)
+
+
+def test_the_download_stage_reports_an_unresolvable_playlist_host_as_retriable():
+    """At download time the playlist host may have vanished from DNS: refused, nothing fetched,
+    and a retriable upstream error (the actor retries) rather than a permanent unsafe URL."""
+    import threading
+
+    from pipeline.hls.engine import load_media_playlist
+    from pipeline.http import HttpClient
+    from pipeline.urlcheck import UrlGuard
+
+    with HttpClient(HttpConfig(allow_private_urls=False, retries=0)) as client:
+        with pytest.raises(UpstreamError, match=r"hls: upstream error \(playlist https://cdn.no-such-host.invalid/"
+                                                r"v.m3u8: host cdn.no-such-host.invalid does not resolve"):
+            load_media_playlist(client, "https://cdn.no-such-host.invalid/v.m3u8", guard=UrlGuard(False),
+                                retries=0, cancel=threading.Event())
