@@ -4,7 +4,9 @@ Overrides are validated with the config's own rules and stored in
 ``<data_dir>/settings.json``; every ``nassav`` process applies them on top of its config file
 when it starts (``gateway/cli.py``), so a change takes effect at the next start of each process.
 Addresses, the Redis URL, the token, the proxy, the ffmpeg path and anything else that could
-widen access or run a program are not in the subset.
+widen access or run a program are not in the subset; so is ``http.allow_private_urls``: loopback
+and private targets are allowed only by the config file, so a base URL changed here must point
+to public addresses unless the config file allows private URLs.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any, Mapping
 
 from pipeline import config as cfgmod
 from pipeline.config import Config, SourceConfig
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UnsafeURL
 from pipeline.store import atomic_write
+from pipeline.urlcheck import Resolver, check_target
 
 FILENAME = "settings.json"
 
@@ -84,11 +87,19 @@ def merge(current: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def apply(config: Config, overrides: Mapping[str, Any]) -> Config:
-    """``config`` with ``overrides`` applied and validated.
+def apply(config: Config, overrides: Mapping[str, Any], *, check_targets: bool = True,
+          resolver: Resolver | None = None) -> Config:
+    """``config`` (as the config file gives it) with ``overrides`` applied and validated.
+
+    Parameters:
+        check_targets: a ``base_url`` that differs from the config file's must resolve
+            (with ``resolver``, default ``socket.getaddrinfo``) to public addresses only,
+            unless the config file sets ``http.allow_private_urls``. Off when re-applying
+            stored overrides at start-up, so a DNS outage cannot stop a process starting
+            (every fetch is checked again anyway).
 
     Raises:
-        SettingsError: a key outside the safe subset, a wrong type or value.
+        SettingsError: a key outside the safe subset, a wrong type or value, a private target.
     """
     if not isinstance(overrides, Mapping):
         raise SettingsError("settings must be a JSON object")
@@ -120,13 +131,33 @@ def apply(config: Config, overrides: Mapping[str, Any]) -> Config:
         cfgmod._check(new)
     except ConfigError as e:
         raise SettingsError(str(e).removeprefix("config: ")) from None
+    if check_targets and not config.http.allow_private_urls:
+        _check_public_targets(config, new, resolver)
     return new
+
+
+def _check_public_targets(base: Config, new: Config, resolver: Resolver | None) -> None:
+    for table in SITE_TABLES:
+        before = getattr(base, table)
+        for name, site in getattr(new, table).items():
+            if not site.base_url or (name in before and site.base_url == before[name].base_url):
+                continue  # the config file's own value: the operator said so there
+            try:
+                check_target(site.base_url, allow_private=False, via_proxy=bool(base.http.proxy),
+                             resolver=resolver)
+            except UnsafeURL as e:
+                raise SettingsError(
+                    f"{table}.{name}.base_url: {e.reason}; loopback and private targets are allowed "
+                    "only by http.allow_private_urls in the config file, not through this API") from None
 
 
 def _section(value: Any, where: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{where}: expected an object")
     for k in value:
+        if k == "allow_private_urls":
+            raise SettingsError(f"{where}.{k}: only the config file can allow private URLs; "
+                                "it is never changeable through this API")
         if k not in allowed:
             raise SettingsError(f"{where}.{k}: not changeable here; changeable: {', '.join(allowed)}")
     return value
@@ -138,8 +169,8 @@ def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
         out = cfgmod._coerce(hint, value, where)
     except ConfigError as e:
         raise SettingsError(str(e).removeprefix("config: ")) from None
-    if name == "base_url" and out and not out.startswith(("http://", "https://")):
-        raise SettingsError(f"{where}: expected an http:// or https:// URL")
+    if name in ("base_url", "cdn_url") and isinstance(out, str) and cfgmod.site_url_problem(out):
+        raise SettingsError(f"{where}: expected {cfgmod.SITE_URL_FORM} ({cfgmod.site_url_problem(out)})")
     if isinstance(out, (int, float)) and not isinstance(out, bool) and out < 0:
         raise SettingsError(f"{where}: expected a number ≥ 0")
     return out
@@ -151,6 +182,6 @@ def apply_stored(config: Config) -> Config:
     if not stored:
         return config
     try:
-        return apply(config, stored)
+        return apply(config, stored, check_targets=False)
     except SettingsError as e:
         raise ConfigError(str(path(config.data_path)), "valid overrides", str(e)) from None

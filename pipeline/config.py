@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -306,9 +308,70 @@ def _check(cfg: Config) -> None:
         cfg.library.file_mode_bits
     except ValueError as e:
         raise ConfigError("library.file_mode", f"{FILE_MODE_FORM}; {e}", cfg.library.file_mode) from None
+    _bound("http.timeout_s", cfg.http.timeout_s, 0, 600, "seconds, more than 0 and at most 600", low_open=True)
+    _bound("http.retries", cfg.http.retries, 0, 10, "an integer from 0 to 10")
+    d = cfg.download
+    _bound("download.segment_retries", d.segment_retries, 0, 20, "an integer from 0 to 20")
+    _bound("download.max_retries", d.max_retries, 0, 20, "an integer from 0 to 20")
+    _bound("download.stall_timeout_s", d.stall_timeout_s, 0, 600, "seconds, more than 0 and at most 600",
+           low_open=True)
+    _bound("download.speed_limit_bytes_per_s", d.speed_limit_bytes_per_s, 0, 10 ** 12,
+           "bytes per second from 0 (unlimited) to 10^12")
+    _bound("download.playlist_max_age_s", d.playlist_max_age_s, 0, 7 * 86400,
+           "seconds from 0 to 604800 (a week)")
+    _bound("download.mutex_limit", d.mutex_limit, 1, 64, "an integer from 1 to 64")
+    _bound("download.time_limit_s", d.time_limit_s, 1, 7 * 86400, "seconds from 1 to 604800 (a week)")
+    if not _variant_ok(d.variant):
+        raise ConfigError("download.variant", 'highest, lowest or a maximum height from 1 to 4320 such as "720"',
+                          d.variant)
     for table in ("sources", "catalogues"):
         for name, s in getattr(cfg, table).items():
-            if s.base_url and not s.base_url.startswith(("http://", "https://")):
-                raise ConfigError(f"{table}.{name}.base_url", "an http:// or https:// URL", s.base_url)
-            if s.weight < 0:
-                raise ConfigError(f"{table}.{name}.weight", "an integer ≥ 0", s.weight)
+            for key in ("base_url", "cdn_url"):
+                problem = site_url_problem(getattr(s, key))
+                if problem:
+                    raise ConfigError(f"{table}.{name}.{key}", f"{SITE_URL_FORM} ({problem})", getattr(s, key))
+            _bound(f"{table}.{name}.weight", s.weight, 0, 1000, "an integer from 0 to 1000")
+            _bound(f"{table}.{name}.min_interval_s", s.min_interval_s, 0, 60, "seconds from 0 to 60")
+
+
+_VARIANT = re.compile(r"highest|lowest|(\d{1,4})p?")
+
+
+def _variant_ok(text: str) -> bool:
+    """The forms ``choose_variant`` reads: highest, lowest, or a height such as 720 / 720p."""
+    m = _VARIANT.fullmatch(text.strip().lower())
+    return m is not None and (m.group(1) is None or 1 <= int(m.group(1)) <= 4320)
+
+
+SITE_URL_FORM = "an http:// or https:// URL with a host, without user-info, whitespace or control characters"
+
+
+def site_url_problem(url: str) -> str:
+    """Why ``url`` cannot be a site's ``base_url``/``cdn_url``; empty when it can (or is empty).
+
+    A CR/LF here would become a request header through ``Referer``; user-info would send
+    credentials; only http(s) is fetched.
+    """
+    if not url:
+        return ""
+    if re.search(r"[\x00-\x20\x7f]", url):
+        return "whitespace or a control character"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as e:
+        return f"not a URL: {e}"
+    if parts.scheme not in ("http", "https"):
+        return "not http or https"
+    if "@" in parts.netloc:
+        return "user-info (user@host) is not allowed"
+    if not parts.hostname:
+        return "no host"
+    return ""
+
+
+def _bound(key: str, value: float, low: float, high: float, expected: str, *, low_open: bool = False) -> None:
+    """Raise unless ``low <= value <= high`` (``low < value`` when ``low_open``); NaN never fits."""
+    fits = (low < value if low_open else low <= value) and value <= high
+    if not fits:
+        raise ConfigError(key, expected, value)

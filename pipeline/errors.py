@@ -13,7 +13,8 @@
         ├── LayoutChanged           page fetched, landmark missing
         ├── PlaylistError           live / empty / unsupported playlist
         ├── VerifyFailed            output failed a check before rename
-        ├── UnsafeURL               a URL from a page points somewhere forbidden
+        ├── UnsafeURL               a URL points somewhere forbidden (scheme, name, address class)
+        │   └── UnresolvableHost    its host does not resolve: refused, never handed to curl
         └── AllSourcesFailed        every source gave a non-found outcome
     SourceSkipped (a SourceError)   a note: the source was not asked (back-off); not raised
 
@@ -129,11 +130,20 @@ class MutexLost(Retriable):
 
 
 class UnsafeURL(Permanent):
-    """A URL taken from a fetched page is not http(s) or points to a forbidden address."""
+    """A URL is not http(s), is written in a forbidden form, or points to a forbidden address."""
 
     def __init__(self, url: str, reason: str):
         self.url, self.reason = url, reason
         super().__init__(f"refusing URL {url[:120]!r}: {reason}")
+
+
+class UnresolvableHost(UnsafeURL):
+    """The URL's host has no address. Refused like an unsafe URL (nothing is connected to),
+    but callers may treat it as a network failure: DNS can come back."""
+
+    def __init__(self, url: str, host: str, detail: str):
+        self.host = host
+        super().__init__(url, f"host {host} does not resolve ({detail})")
 
 
 class Cancelled(Permanent):

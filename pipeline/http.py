@@ -3,22 +3,27 @@
 Sources and the HLS engine get their sessions here, so impersonation, proxy, timeouts,
 pacing and the URL safety check are decided in one place. curl_cffi errors are turned
 into :class:`UpstreamError` where they enter.
+
+Every checked request (and every redirect hop) is resolved once by ``pipeline.urlcheck``
+and pinned with :func:`pin`: curl connects to the addresses that were checked.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urljoin, urlsplit
 
+from curl_cffi import CurlOpt
 from curl_cffi import requests as cffi
 
 from pipeline.config import HttpConfig
-from pipeline.errors import UnsafeURL, UpstreamError
+from pipeline.errors import UnresolvableHost, UnsafeURL, UpstreamError
+from pipeline.urlcheck import Resolver, Target, check_target, check_url
+
+__all__ = ["HttpClient", "Pacer", "RedisPacer", "Response", "UnsafeURL", "check_url", "pin"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 5
@@ -97,23 +102,20 @@ return at - now
             time.sleep(delay_us / 1_000_000)
 
 
-def check_url(url: str, *, allow_private: bool) -> str:
-    """Refuse non-http(s) URLs and, unless allowed, loopback/link-local/private targets."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeURL(url, "only http(s) URLs with a host are fetched")
-    if allow_private:
-        return url
-    host = parts.hostname
-    try:
-        addrs = {ai[4][0] for ai in socket.getaddrinfo(host, None)}
-    except socket.gaierror:
-        return url  # resolution fails later with a clear network error
-    for a in addrs:
-        ip = ipaddress.ip_address(a.split("%")[0])
-        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
-            raise UnsafeURL(url, f"{host} resolves to the non-public address {ip}")
-    return url
+def pin(session: cffi.Session, target: Target | None) -> None:
+    """Make ``session``'s next request connect to ``target``'s checked addresses, or let
+    curl resolve (``None``, or a target without addresses: a literal host, a proxy).
+
+    Uses curl's resolve list through the session's public ``curl_options``, which
+    curl_cffi applies to every request (the contract test in tests/security/test_ssrf_pinning.py
+    fails loudly if a curl_cffi release stops doing so). curl replaces an earlier entry for
+    the same host and port, so each check pins its own answer.
+    """
+    entry = target.resolve_entry if target is not None else None
+    if entry is None:
+        session.curl_options.pop(CurlOpt.RESOLVE, None)
+    else:
+        session.curl_options[CurlOpt.RESOLVE] = [entry]
 
 
 class HttpClient:
@@ -121,8 +123,9 @@ class HttpClient:
 
     def __init__(self, cfg: HttpConfig, *, headers: Mapping[str, str] | None = None,
                  cookies: Mapping[str, str] | None = None, pacer: Pacer | None = None,
-                 site: str = "", min_interval_s: float = 0.0):
+                 site: str = "", min_interval_s: float = 0.0, resolver: Resolver | None = None):
         self.cfg = cfg
+        self.resolver = resolver  # None = socket.getaddrinfo; tests inject one
         self.site = site
         self.min_interval_s = min_interval_s
         self.pacer = pacer
@@ -136,9 +139,18 @@ class HttpClient:
 
     def get(self, url: str, *, referer: str | None = None, headers: Mapping[str, str] | None = None,
             timeout_s: float | None = None, check: bool = True) -> Response:
-        """GET ``url``; network failures raise :class:`UpstreamError`, HTTP statuses do not."""
-        if check:
-            check_url(url, allow_private=self.cfg.allow_private_urls)
+        """GET ``url``; network failures raise :class:`UpstreamError`, HTTP statuses do not.
+
+        With ``check`` (the default), ``url`` and every redirect hop are checked and curl
+        connects to the addresses that were checked. Without it (a site's own configured base
+        URL), the first host is trusted as configured, but a redirect to another origin is
+        checked like any other URL.
+
+        Raises:
+            UnsafeURL: the URL or a redirect hop is refused.
+            UpstreamError: network failure after the retries, a host without an address included
+                (refused, never handed to curl, but DNS may come back).
+        """
         if self.pacer:
             self.pacer.wait(self.site or urlsplit(url).netloc, self.min_interval_s)
         h = dict(headers or {})
@@ -148,7 +160,7 @@ class HttpClient:
         for attempt in range(self.cfg.retries + 1):
             try:
                 r = self._get(url, h, timeout_s or self.cfg.timeout_s, check)
-            except cffi.RequestsError as e:  # connection reset, timeout, DNS
+            except (cffi.RequestsError, UnresolvableHost) as e:  # connection reset, timeout, DNS
                 last = e
                 time.sleep(min(0.5 * 2 ** attempt, 4))
                 continue
@@ -156,17 +168,23 @@ class HttpClient:
         raise UpstreamError(self.site or urlsplit(url).netloc, detail=_short(last))
 
     def _get(self, url: str, headers: dict[str, str], timeout_s: float, check: bool):
-        """One GET; with ``check``, redirects are followed here so every hop is checked
-        before it is requested (curl would follow a public URL's redirect to 127.0.0.1)."""
-        if not check:
-            return self._session.get(url, headers=headers, timeout=timeout_s, allow_redirects=True)
+        """One GET, following redirects here so that every hop is checked and pinned before it
+        is requested (curl would follow a public URL's redirect to 127.0.0.1 by itself)."""
+        trusted = None if check else _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
+            same_site = trusted is not None and _origin(url) == trusted
+            pin(self._session, None if same_site else self.target(url))
             r = self._session.get(url, headers=headers, timeout=timeout_s, allow_redirects=False)
             location = r.headers.get("Location")
             if r.status_code not in _REDIRECTS or not location:
                 return r
-            url = check_url(urljoin(url, location), allow_private=self.cfg.allow_private_urls)
+            url = urljoin(url, location)
         raise UpstreamError(self.site or urlsplit(url).netloc, detail=f"more than {MAX_REDIRECTS} redirects")
+
+    def target(self, url: str) -> Target:
+        """Check ``url`` with this client's settings and resolver (one DNS answer, to pin)."""
+        return check_target(url, allow_private=self.cfg.allow_private_urls, via_proxy=bool(self.cfg.proxy),
+                            resolver=self.resolver)
 
     def cookies(self) -> dict[str, str]:
         return dict(self._session.cookies)
@@ -186,6 +204,14 @@ class HttpClient:
         self.close()
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        p = urlsplit(url)
+        return p.scheme, (p.hostname or ""), p.port
+    except ValueError:
+        return None
+
+
 def _short(e: Exception | None) -> str:
-    text = str(e) if e else "no response"
+    text = e.reason if isinstance(e, UnsafeURL) else str(e) if e else "no response"
     return text if len(text) < 200 else text[:197] + "..."

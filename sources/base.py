@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 from pipeline.avid import Avid
 from pipeline.config import HttpConfig, SourceConfig
 from pipeline.errors import (LayoutChanged, SourceBlocked, SourceError, SourceNotFound,
-                             UnsafeURL, UpstreamError)
+                             UnresolvableHost, UnsafeURL, UpstreamError)
 from pipeline.http import HttpClient, Pacer, Response, check_url
 
 __all__ = ["Found", "Actor", "CatalogueEntry", "Site", "VideoSource",
@@ -113,8 +113,9 @@ class Site:
         return self.base_url + path
 
     def safe(self, url: str) -> str:
-        """Refuse a URL taken from a page unless it is http(s) and allowed by the config."""
-        return check_url(url, allow_private=self.http.allow_private_urls)
+        """Refuse a URL taken from a page unless it is http(s) and allowed by the config
+        (``pipeline.urlcheck``: a host that does not resolve is refused too)."""
+        return check_url(url, allow_private=self.http.allow_private_urls, via_proxy=bool(self.http.proxy))
 
     def safe_or_empty(self, url: str) -> str:
         """For optional URLs (covers, stills): an unsafe one is dropped, not fatal."""
@@ -178,6 +179,9 @@ class Site:
         except SourceError as e:
             e.avid = e.avid or avid.code
             raise
+        except UnresolvableHost as e:
+            # DNS may come back: a network failure of this site (retriable, backed off), not a layout change.
+            raise UpstreamError(self.name, avid.code, detail=e.reason) from e
         except UnsafeURL as e:
             # A page pointing somewhere we refuse to go is this site's failure, not the pipeline's.
             raise LayoutChanged(self.name, avid.code, detail=f"page gave an unsafe URL: {e.reason}") from e

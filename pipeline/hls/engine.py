@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from pipeline.config import DownloadConfig, HttpConfig
-from pipeline.errors import PlaylistError, SourceBlocked, UpstreamError, VerifyFailed
+from pipeline.errors import PlaylistError, SourceBlocked, UnresolvableHost, UpstreamError, VerifyFailed
 from pipeline.files import dir_mode_for, fsync_path, make_dirs
 from pipeline.http import HttpClient
 from pipeline.hls.fetch import TransientError, UrlGuard, with_retries
@@ -131,7 +131,7 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
     """
     out_path, part_dir = Path(out_path), Path(part_dir)
     cancel = cancel or threading.Event()
-    guard = UrlGuard(options.http.allow_private_urls)
+    guard = UrlGuard(options.http.allow_private_urls, via_proxy=bool(options.http.proxy))
     with HttpClient(options.http, headers=options.headers) as client:
         media = load_media_playlist(client, url, guard=guard, variant=options.variant,
                                     retries=options.segment_retries, cancel=cancel)
@@ -201,7 +201,7 @@ def load_media_playlist(client: HttpClient, url: str, *, guard: UrlGuard, varian
 
 def _get_text(client: HttpClient, url: str, guard: UrlGuard, retries: int,
               cancel: threading.Event) -> tuple[str, str]:
-    guard.check(url)
+    _precheck(guard, url, "playlist")
 
     def attempt() -> tuple[str, str]:
         try:
@@ -223,6 +223,15 @@ def _get_text(client: HttpClient, url: str, guard: UrlGuard, retries: int,
     return got  # type: ignore[return-value]
 
 
+def _precheck(guard: UrlGuard, url: str, what: str) -> None:
+    """Refuse an unsafe URL (permanent); a host without an address is a network failure
+    (retriable: DNS may come back), refused all the same."""
+    try:
+        guard.check(url)
+    except UnresolvableHost as e:
+        raise UpstreamError("hls", detail=f"{what} {url}: {e.reason}") from None
+
+
 def _select(media: MediaPlaylist, ad_regex: str | None) -> list[Segment]:
     segments = list(media.segments)
     if ad_regex:
@@ -238,7 +247,7 @@ def _fetch_keys(client: HttpClient, segments: list[Segment], *, guard: UrlGuard,
     uris = {s.key.uri for s in segments if s.key} | {s.init.key.uri for s in segments if s.init and s.init.key}
     keys: dict[str, bytes] = {}
     for uri in sorted(uris):
-        guard.check(uri)
+        _precheck(guard, uri, "key")
 
         def attempt(uri: str = uri) -> bytes:
             try:

@@ -19,14 +19,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from curl_cffi import CurlOpt
 from curl_cffi import requests as cffi
 
 from pipeline.config import HttpConfig
-from pipeline.errors import Cancelled, UnsafeURL
-from pipeline.http import HttpClient, check_url
+from pipeline.errors import Cancelled, UnresolvableHost, UnsafeURL
+from pipeline.http import HttpClient, pin
+from pipeline.urlcheck import UrlGuard
 from pipeline.hls.payload import BadPayload
 from pipeline.hls.playlist import ByteRange
 
@@ -136,22 +137,6 @@ def _content_range_total(value: str) -> int | None:
 
 class TransientError(Exception):
     """One attempt failed in a way a retry may fix; the message is the reason."""
-
-
-class UrlGuard:
-    """``check_url`` with a per-host cache (the check depends on scheme and host only)."""
-
-    def __init__(self, allow_private: bool):
-        self.allow_private = allow_private
-        self._ok: set[tuple[str, str]] = set()
-
-    def check(self, url: str) -> str:
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname or "")
-        if key not in self._ok:
-            check_url(url, allow_private=self.allow_private)
-            self._ok.add(key)
-        return url
 
 
 class RateLimiter:
@@ -304,7 +289,10 @@ class Fetcher:
 
         headers = {"Range": range_header} if range_header else {}
         for _hop in range(MAX_REDIRECTS + 1):
-            self.guard.check(url)
+            try:  # every hop checked; curl connects to the addresses the guard checked
+                pin(self.client.session, self.guard.target(url))
+            except UnresolvableHost as e:  # nothing connected to; DNS may come back: retry
+                raise TransientError(e.reason) from None
             try:
                 r = self.client.session.request("GET", url, headers=headers, timeout=None,
                                                 allow_redirects=False, content_callback=on_chunk)
