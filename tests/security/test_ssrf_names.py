@@ -180,7 +180,7 @@ def test_the_guard_asks_once_per_host_and_still_checks_every_spelling():
 
 def test_figures_for_the_fault_report():
     """Every trick above in one count (the fault report's "SSRF name tricks" row)."""
-    from tests.faults.conftest import record
+    from tests.figures import record
 
     refused = 0
     for url, _ in SPELLING_TRICKS:
