@@ -18,6 +18,8 @@ from http.cookies import SimpleCookie
 from typing import Any, Iterable
 from urllib.parse import parse_qs
 
+import anyio
+
 from gateway.hosts import is_loopback
 from gateway.ratelimit import FailureWindow
 from pipeline.config import Config
@@ -28,6 +30,7 @@ COOKIE_PATHS = ("/dashboard", "/docs")
 SUBPROTOCOL = "bearer"
 MAX_BODY_BYTES = 1 << 20
 MIN_TOKEN_CHARS = 16
+WS_DENIAL_DRAIN_S = 2.0
 
 TOKEN_HELP = ("set a token: api_token in the config file or NASSAV_API_TOKEN in the environment "
               "(e.g. NASSAV_API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'))")
@@ -75,11 +78,25 @@ async def deny(scope: dict, receive: Any, send: Any, code: int, message: str,
         if "websocket.http.response" in scope.get("extensions", {}):
             await send({"type": "websocket.http.response.start", "status": code, "headers": head})
             await send({"type": "websocket.http.response.body", "body": body})
+            await _until_gone(receive)
         else:
             await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
         return
     await send({"type": "http.response.start", "status": code, "headers": head})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _until_gone(receive: Any) -> None:
+    """Wait (briefly) for the server to report the refused WebSocket's connection lost.
+
+    uvicorn's websockets-sansio protocol (0.54) marks the handshake complete only when the
+    connection is lost, not when the denial response is sent; an app that returns before that
+    gets "ASGI callable returned without completing handshake" logged as an error for every
+    refused handshake. Its second ``websocket.disconnect`` comes from the connection loss."""
+    with anyio.move_on_after(WS_DENIAL_DRAIN_S):
+        for _ in range(2):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
 
 
 class TokenAuth:
