@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 
 import pytest
 
@@ -178,3 +179,34 @@ def test_content_type_rules(served, r):
             s, _, b = call(served, method, path, body=b'{"avids": ["CT-001"]}', headers=headers)
             assert s == 415 and b"Content-Type: application/json" in b, (bad, method, s, b)
     assert r.zcard(ACTIVE) == 0 and (served.data / ba.VICTIM).exists()
+
+
+def test_a_refused_websocket_leaves_no_error_in_the_log(tmp_path, r, redis_url):
+    """Contract with uvicorn: ``auth.deny`` answers a refused handshake with an HTTP response
+    (the ASGI denial extension) and waits for the connection loss, without which uvicorn's
+    websockets-sansio protocol logs an error for every refusal (seen with uvicorn 0.54)."""
+    import logging
+
+    import uvicorn
+
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record.getMessage())
+
+    handler = Collect(logging.ERROR)
+    # uvicorn's loggers do not reach the root, and its start-up resets their handlers.
+    logger = logging.getLogger("uvicorn.error")
+    with live_gateway(tmp_path / "data", redis_url, api_token=TOKEN) as gw:
+        logger.addHandler(handler)
+        try:
+            for headers in ({"Host": "rebind.evil.example"}, {"Origin": ba.EVIL}, {}):
+                ans = ba.send(gw.base, ba.Attack("-", "-", "GET", "/ws/tasks/", headers, websocket=True,
+                                                 host=headers.pop("Host", None)))
+                assert ans.status in (400, 401, 403) and ans.body.startswith("{"), ans
+            time.sleep(0.5)  # the error, if any, is logged once the app has returned
+        finally:
+            logger.removeHandler(handler)
+    assert not errors, (f"uvicorn {uvicorn.__version__} logged errors for refused WebSocket handshakes; "
+                        f"has its denial-response handling changed? {errors}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
 from contextlib import contextmanager
 from typing import Iterator
 
