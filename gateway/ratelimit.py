@@ -35,6 +35,10 @@ class FailureWindow:
             return None
         return times
 
+    def __len__(self) -> int:
+        """Client addresses currently remembered."""
+        return len(self._seen)
+
     def retry_after_s(self, client: str) -> int:
         """Seconds until ``client`` may try again; 0 when it is not paused."""
         now = self.clock()

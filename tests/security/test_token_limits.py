@@ -60,7 +60,7 @@ def test_failure_window_counts_per_client_and_forgets():
     small = FailureWindow(1, 10, clock=lambda: now[0], max_clients=100)
     for i in range(500):  # a flood of addresses cannot grow the table without bound
         small.fail(f"10.0.{i // 250}.{i % 250}")
-    assert len(small._seen) <= 100
+    assert len(small) <= 100
 
 
 def get(port: int, path: str, token: str, *, source: str = "127.0.0.1") -> tuple[int, dict, bytes]:
