@@ -7,7 +7,8 @@ Where things plug in: the REST API lives in ``gateway/api/`` (one module per fam
 a ``routes()``), served under ``/api`` and ``/nassav/api``. ``gateway/web`` and ``gateway/sse``,
 when present, may define ``extra_routes() -> list`` (mounted at the top level, e.g. ``/`` and
 ``/api/events``) and ``PUBLIC_PATHS`` (paths that stay open when a token is set, e.g. the
-page's static shell). Auth, CORS and the body limit wrap everything (``gateway/auth.py``).
+page's static shell). The browser guards (``gateway/guards.py``), CORS, the body limit and
+auth (``gateway/auth.py``) wrap everything.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
 from gateway.dashboard import Dashboard
+from gateway.guards import ContentTypeGuard, DashboardGuard, HostGuard, OptionsGuard, OriginGuard
+from gateway.hosts import HostPolicy
 from gateway.index import LibraryIndex
 from gateway.projection import Projection
+from gateway.ratelimit import FailureWindow
 from gateway.relay import Relay
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
@@ -243,13 +247,20 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
         return JSONResponse({"code": exc.status_code, "message": str(message), "data": None},
                             status_code=exc.status_code, headers=exc.headers)
 
-    middleware = []
+    # Outermost first. A wrong Host is refused before anything else sees the request; CORS
+    # answers the preflights of allowed origins before OptionsGuard answers every other OPTIONS.
+    middleware = [Middleware(HostGuard, policy=HostPolicy(config.allowed_hosts, bind_host=config.host))]
     if config.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
                                      allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                                      allow_headers=["Authorization", "Content-Type", "Last-Event-ID"]))
-    middleware += [Middleware(BodyLimit, max_bytes=max_body_bytes),
-                   Middleware(TokenAuth, token=config.api_token, public=(*PUBLIC_PATHS, *public))]
+    middleware += [Middleware(OptionsGuard),
+                   Middleware(OriginGuard, allowed=config.cors_origins),
+                   Middleware(DashboardGuard, prefix="/dashboard"),
+                   Middleware(ContentTypeGuard, exempt=("/dashboard",)),
+                   Middleware(BodyLimit, max_bytes=max_body_bytes),
+                   Middleware(TokenAuth, token=config.api_token, public=(*PUBLIC_PATHS, *public),
+                              failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s))]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={RedisError: redis_down, ConnectionError: redis_down,
                                         ApiError: api_error, HTTPException: http_error})

@@ -4,18 +4,24 @@ When a token is configured, every route but the public ones (``/health``) needs 
 ``Authorization: Bearer T``; browsers, which cannot set headers everywhere, may use
 ``?token=T`` or, on a WebSocket, the subprotocols ``["bearer", T]`` (or one ``"bearer.T"``),
 which the server accepts back. A ``?token=`` that opened ``/dashboard`` or ``/docs`` also sets
-a cookie limited to that path, so the pages' own links and assets keep working.
+a cookie limited to that path, so the pages' own links and assets keep working (the cookie
+alone never makes a dashboard POST: see ``gateway/guards.py``). Wrong tokens are counted per
+client address (``gateway/ratelimit.py``): past the limit the client gets 429 for a while.
+``OPTIONS`` gets no exemption here: ``gateway/guards.py`` answers it before it could get here.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 from http.cookies import SimpleCookie
 from typing import Any, Iterable
 from urllib.parse import parse_qs
 
+import anyio
+
+from gateway.hosts import is_loopback
+from gateway.ratelimit import FailureWindow
 from pipeline.config import Config
 
 PUBLIC_PATHS = ("/health",)
@@ -23,25 +29,31 @@ COOKIE = "nassav_token"
 COOKIE_PATHS = ("/dashboard", "/docs")
 SUBPROTOCOL = "bearer"
 MAX_BODY_BYTES = 1 << 20
+MIN_TOKEN_CHARS = 16
+WS_DENIAL_DRAIN_S = 2.0
 
 TOKEN_HELP = ("set a token: api_token in the config file or NASSAV_API_TOKEN in the environment "
               "(e.g. NASSAV_API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'))")
 
 
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["BodyLimit", "TokenAuth", "bind_problem", "deny", "is_loopback"]
 
 
 def bind_problem(config: Config) -> str | None:
-    """Why the gateway must not start as configured (None: fine)."""
-    if not config.api_token and not is_loopback(config.host):
+    """Why the gateway must not start as configured (None: fine).
+
+    Beyond loopback the token is all that stands between the network and the library, so it
+    must be long enough not to be guessed (the rate limit slows guessing, it cannot stop it)."""
+    if is_loopback(config.host):
+        return None
+    token = config.api_token or ""
+    if not token:
         return (f"refusing to listen on {config.host} without an API token: anyone on the network "
                 f"could use it; {TOKEN_HELP}, or bind to 127.0.0.1")
+    if len(token) < MIN_TOKEN_CHARS or token.strip() != token or not token.isprintable() or \
+            any(c.isspace() for c in token):
+        return (f"refusing to listen on {config.host} with a weak API token ({len(token)} characters): "
+                f"it needs at least {MIN_TOKEN_CHARS} printable characters and no spaces; {TOKEN_HELP}")
     return None
 
 
@@ -49,27 +61,56 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
-async def _deny(scope: dict, receive: Any, send: Any, code: int, message: str) -> None:
+async def deny(scope: dict, receive: Any, send: Any, code: int, message: str,
+               headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with the API's JSON envelope and ``code``, before any route runs.
+
+    A WebSocket handshake gets the same HTTP answer where the server supports the ASGI
+    denial-response extension (uvicorn does); elsewhere closing before accepting makes the
+    server answer it with a bare 403, the message going in the close reason."""
+    body = json.dumps({"code": code, "message": message, "data": None}).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            *headers]
+    if code == 401:
+        head.append((b"www-authenticate", b'Bearer realm="nassav"'))
     if scope["type"] == "websocket":
         await receive()  # websocket.connect
-        # Closing before accepting makes the server answer the handshake with HTTP 403.
-        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": code, "headers": head})
+            await send({"type": "websocket.http.response.body", "body": body})
+            await _until_gone(receive)
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
         return
-    body = json.dumps({"code": code, "message": message, "data": None}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if code == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="nassav"'))
-    await send({"type": "http.response.start", "status": code, "headers": headers})
+    await send({"type": "http.response.start", "status": code, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
 
-class TokenAuth:
-    """Require ``token`` on every path but ``public``; pass everything through when it is empty."""
+async def _until_gone(receive: Any) -> None:
+    """Wait (briefly) for the server to report the refused WebSocket's connection lost.
 
-    def __init__(self, app: Any, token: str | None, *, public: Iterable[str] = PUBLIC_PATHS):
+    uvicorn's websockets-sansio protocol (0.54) marks the handshake complete only when the
+    connection is lost, not when the denial response is sent; an app that returns before that
+    gets "ASGI callable returned without completing handshake" logged as an error for every
+    refused handshake. Its second ``websocket.disconnect`` comes from the connection loss."""
+    with anyio.move_on_after(WS_DENIAL_DRAIN_S):
+        for _ in range(2):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+
+
+class TokenAuth:
+    """Require ``token`` on every path but ``public``; pass everything through when it is empty.
+
+    ``failures`` (optional) counts wrong tokens per client address and pauses a client past
+    its limit with a 429 that says when to retry."""
+
+    def __init__(self, app: Any, token: str | None, *, public: Iterable[str] = PUBLIC_PATHS,
+                 failures: FailureWindow | None = None):
         self.app = app
         self.token = (token or "").encode()
         self.public = tuple(public)
+        self.failures = failures
 
     def _given(self, scope: dict) -> tuple[str | None, str, str | None]:
         """(token, how it came, the subprotocol to accept back)."""
@@ -105,16 +146,27 @@ class TokenAuth:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if path in self.public or (scope["type"] == "http" and scope.get("method") == "OPTIONS"):
+        if path in self.public:
             await self.app(scope, receive, send)
             return
         given, how, accept_proto = self._given(scope)
         if given is None:
-            await _deny(scope, receive, send, 401, "an API token is required: send Authorization: Bearer "
-                                                   "<token> (or ?token=<token> from a browser)")
+            await deny(scope, receive, send, 401, "an API token is required: send Authorization: Bearer "
+                                                  "<token> (or ?token=<token> from a browser)")
             return
-        if not hmac.compare_digest(given.encode(), self.token):
-            await _deny(scope, receive, send, 403, "wrong API token")
+        client = (scope.get("client") or ("?", 0))[0]
+        if self.failures is not None:
+            wait_s = self.failures.retry_after_s(client)
+            if wait_s:
+                await deny(scope, receive, send, 429,
+                           f"too many wrong API tokens from {client} (limit {self.failures.limit} in "
+                           f"{self.failures.window_s:g} s: auth_fail_limit, auth_fail_window_s); "
+                           f"retry in {wait_s} s", headers=[(b"retry-after", str(wait_s).encode())])
+                return
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.token):
+            if self.failures is not None:
+                self.failures.fail(client)
+            await deny(scope, receive, send, 403, "wrong API token")
             return
         if accept_proto:
             await self.app(scope, receive, _accept_with(send, accept_proto))
@@ -162,7 +214,7 @@ class BodyLimit:
                 try:
                     declared = int(v)
                 except ValueError:
-                    await _deny(scope, receive, send, 400, "Content-Length is not a number")
+                    await deny(scope, receive, send, 400, "Content-Length is not a number")
                     return
                 if declared > self.max_bytes:
                     await self._too_large(send)

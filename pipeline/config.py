@@ -142,6 +142,14 @@ class Config:
     port: int = 8000
     api_token: str | None = None
     cors_origins: tuple[str, ...] = ()
+    # Host names the gateway answers besides loopback ones (exact, or "*.example.com" for the
+    # names below example.com); any other Host header gets 400 (DNS rebinding). IP literals
+    # are accepted when bound beyond loopback.
+    allowed_hosts: tuple[str, ...] = ()
+    # Wrong API tokens one client address may send within auth_fail_window_s before it gets
+    # 429 until the window has passed. Behind a reverse proxy every client shares its address.
+    auth_fail_limit: int = 10
+    auth_fail_window_s: float = 60.0
     log_level: str = "INFO"
     log_json: bool = False
     events_maxlen: int = 100_000
@@ -285,6 +293,11 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     return value
 
 
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_PATTERN = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*\.?$|^\[?[0-9a-f:.]+\]?$")
+_ORIGIN = re.compile(r"^https?://[^/?#@\s]+$")
+
+
 def _check(cfg: Config) -> None:
     if not 0 < cfg.port < 65536:
         raise ConfigError("port", "an integer between 1 and 65535", cfg.port)
@@ -302,6 +315,18 @@ def _check(cfg: Config) -> None:
                           cfg.download.backend)
     if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
+    for entry in cfg.allowed_hosts:
+        if not _HOST_PATTERN.match(entry.strip().lower()):
+            raise ConfigError("allowed_hosts", "host names (nas.example.com), wildcards below a name "
+                              "(*.example.com) or IP addresses, without scheme, port or path", entry)
+    for origin in cfg.cors_origins:
+        if not _ORIGIN.match(origin.strip().lower()):
+            raise ConfigError("cors_origins", "origins such as http://nas.local:8080 (scheme, host, "
+                              "optional port; no path)", origin)
+    if not 1 <= cfg.auth_fail_limit <= 10_000:
+        raise ConfigError("auth_fail_limit", "an integer from 1 to 10000", cfg.auth_fail_limit)
+    if not 1 <= cfg.auth_fail_window_s <= 86_400:
+        raise ConfigError("auth_fail_window_s", "seconds from 1 to 86400", cfg.auth_fail_window_s)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "DEBUG, INFO, WARNING or ERROR", cfg.log_level)
     try:

@@ -55,6 +55,8 @@ def put_resource(data_dir: Path, code: str, *, title: str = "", actors=("Aoi Tes
 
 
 def config(data_dir: Path, redis_url: str, **kw: Any):
+    # TestClient sends ``Host: testserver``: allowed here as a user would allow a name.
+    kw.setdefault("allowed_hosts", ["testserver"])
     return load(None, {}, data_dir=str(data_dir), redis_url=redis_url, **kw)
 
 

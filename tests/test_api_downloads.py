@@ -67,7 +67,7 @@ def test_batch_submit_and_queue_status(tmp_path, r, redis_url):
         assert res.json()["data"]["accepted"] == 2
         for body in ({}, {"avids": []}, {"avids": "B-001"}, {"avids": ["A-1"] * 501}):
             assert c.post("/api/downloads/batch_submit", json=body).status_code == 400
-        assert c.post("/api/downloads/batch_submit", content=b"nope").status_code == 400
+        assert c.post("/api/downloads/batch_submit", content=b"nope", headers={"content-type": "application/json"}).status_code == 400
 
         q = c.get("/api/tasks/queue/status").json()["data"]
         assert q["pending_count"] == 2 and q["active_count"] == 0 and q["total_count"] == 2

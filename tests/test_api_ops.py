@@ -80,7 +80,7 @@ def test_settings_validate_store_and_apply_at_next_start(tmp_path, r, redis_url)
                     {"download": 5}, {"log_level": "LOUD"}, {}, {"sources": {"jable": {"weight": -1}}}):
             res = c.put("/api/setting", json=bad)
             assert res.status_code == 400, (bad, res.text)
-        assert c.put("/api/setting", content=b"[1]").status_code == 400
+        assert c.put("/api/setting", content=b"[1]", headers={"content-type": "application/json"}).status_code == 400
         # null removes an override
         res = c.put("/api/setting", json={"sources": {"jable": {"weight": None}}})
         assert res.json()["data"]["overrides"] == {"download": {"concurrency": 4}}
@@ -147,7 +147,7 @@ def test_body_limit_and_cors(tmp_path, r, redis_url):
         def chunks():
             for _ in range(40):
                 yield b" " * 50_000
-        res = c.post("/api/resource", content=chunks())
+        res = c.post("/api/resource", content=chunks(), headers={"content-type": "application/json"})
         assert res.status_code == 413
         res = c.options("/api/resources/", headers={"Origin": "http://evil.example",
                                                      "Access-Control-Request-Method": "GET"})

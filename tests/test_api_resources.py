@@ -135,7 +135,7 @@ def test_user_state_is_kept_in_index_and_json(lib):
     assert meta["user"]["is_favorite"] is True and meta["updated_at"] == 2000  # metadata time untouched
     assert lib.patch("/api/resource/ABC-002/status", json={}).status_code == 400
     assert lib.patch("/api/resource/ABC-002/status", json={"watched": "yes"}).status_code == 400
-    assert lib.patch("/api/resource/ABC-002/status", content=b"{not json").status_code == 400
+    assert lib.patch("/api/resource/ABC-002/status", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
     assert lib.patch("/api/resource/ABC-002/status", json=[1]).status_code == 400
     assert lib.patch("/api/resource/NOPE-999/status", json={"watched": True}).status_code == 404
 
@@ -149,7 +149,7 @@ def test_add_refresh_and_delete(lib):
     assert lib.post("/api/resource", json={"avid": "NEW-002", "source": "nowhere"}).status_code == 400
     assert lib.post("/api/resource", json={"avid": 12}).status_code == 400
     assert lib.post("/api/resource", json={}).status_code == 400
-    assert lib.post("/api/resource", content=b"[]").status_code == 400
+    assert lib.post("/api/resource", content=b"[]", headers={"content-type": "application/json"}).status_code == 400
     r = lib.post("/api/resource", json={"avid": "NEW-003", "source": "jable"})
     assert r.status_code == 202 and r.json()["data"]["source"] == "jable"
     assert r_job(lib, r.json()["data"]["job_id"])["source_pref"] == "jable"  # set before any worker sees it

@@ -37,7 +37,9 @@ def http_routes(app):
 def secured(tmp_path, r, redis_url):
     data = tmp_path / "data"
     put_resource(data, "ABC-001")
-    with gateway(data, redis_url, api_token=TOKEN) as c:
+    # Every route is tried with a wrong token below: more than the default rate limit allows
+    # (tests/security/test_token_limits.py proves the limit itself).
+    with gateway(data, redis_url, api_token=TOKEN, auth_fail_limit=10_000) as c:
         yield c
 
 
@@ -114,9 +116,12 @@ def test_bind_check():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert is_loopback("127.8.0.1") and not is_loopback("0.0.0.0") and not is_loopback("nas.local")
     assert bind_problem(load(None, {})) is None
-    assert bind_problem(load(None, {"NASSAV_HOST": "0.0.0.0", "NASSAV_API_TOKEN": "t"})) is None
+    assert bind_problem(load(None, {"NASSAV_HOST": "0.0.0.0", "NASSAV_API_TOKEN": TOKEN})) is None
     msg = bind_problem(load(None, {"NASSAV_HOST": "0.0.0.0"}))
     assert "NASSAV_API_TOKEN" in msg and "api_token" in msg
+    # Beyond loopback a short token is as good as none (tests/security covers the CLI refusal).
+    weak = bind_problem(load(None, {"NASSAV_HOST": "0.0.0.0", "NASSAV_API_TOKEN": "t"}))
+    assert "at least 16" in weak and "token_urlsafe" in weak
 
 
 @pytest.mark.parametrize("command", ["serve", "up"])

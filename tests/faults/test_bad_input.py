@@ -241,7 +241,7 @@ def test_oversized_bodies_are_refused(gateway):
     c, _ = gateway
     size = 3 << 20
     # Declared: the Content-Length alone is enough to refuse, before any body byte is read.
-    declared = _raw_status(c.base, (f"POST /api/downloads/batch_submit HTTP/1.1\r\nHost: x\r\n"
+    declared = _raw_status(c.base, (f"POST /api/downloads/batch_submit HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                     f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n").encode())
     assert declared == 413, declared
     # Streamed without a Content-Length (chunked): refused once more than the limit has arrived.
@@ -253,7 +253,7 @@ def test_oversized_bodies_are_refused(gateway):
             yield b"%x\r\n%s\r\n" % (len(piece), piece)
             sent += len(piece)
         yield b"0\r\n\r\n"
-    streamed = _raw_status(c.base, b"POST /api/resource HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+    streamed = _raw_status(c.base, b"POST /api/resource HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
                                    b"\r\nTransfer-Encoding: chunked\r\n\r\n", chunked())
     assert streamed in (413, None), streamed
     code, _ = http("GET", c.base + "/health")
