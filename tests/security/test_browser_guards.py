@@ -17,6 +17,7 @@ from pipeline import cookies
 from pipeline.jobs import ACTIVE
 from tests.api_helpers import put_resource
 from tests.live_server import SSE, live_gateway
+from tests.figures import record
 from tools import browser_attacks as ba
 
 TOKEN = "guards-test-token-0123456789"
@@ -78,6 +79,12 @@ def test_every_attack_is_refused_and_nothing_changes(served, r):
     assert r.zcard(ACTIVE) == 0
     assert not overrides.path(served.data).exists() and not cookies.path(served.data).exists()
     assert len(served.st.relay.subs) == 0  # no WebSocket or SSE subscriber was ever left open
+    mode = "token" if served.token else "no token"
+    for kind, row in (("cross-site", "Cross-site requests"), ("rebinding", "DNS rebinding")):
+        mine = [a for a in answers if a.attack.kind == kind]
+        statuses = sorted({a.status for a in mine})
+        record(f"{row} ({mode})", attempts=len(mine), answered=", ".join(map(str, statuses)),
+               read=sum(1 for a in mine if a.read), data_lost="none" if hurt.none else "YES")
 
 
 def test_same_origin_and_no_origin_clients_keep_working(served, r):
