@@ -26,7 +26,8 @@ try:
 except ImportError:
     sync_playwright = None
 
-pytestmark = [
+# Shared with tests/security/test_cross_origin_browser.py: one rule for when a browser test runs.
+BROWSER_MARKS = [
     pytest.mark.skipif(sync_playwright is None,
                        reason="browser test skipped: the playwright package is not installed "
                               "(it is in the [test] extras: pip install -e '.[test]')"),
@@ -34,6 +35,7 @@ pytestmark = [
                        reason=f"browser test skipped: no Chromium at {CHROMIUM} "
                               "(install Debian's package: apt-get install chromium; .ci/run does)"),
 ]
+pytestmark = BROWSER_MARKS
 
 AVIDS = ("DEMO-001", "DEMO-002")
 

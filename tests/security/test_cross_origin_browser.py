@@ -29,7 +29,9 @@ from pipeline.jobs import ACTIVE
 from tests.api_helpers import put_resource
 from tests.conftest import free_port
 from tests.live_server import live_gateway
-from tests.test_web_browser import ARGS, CHROMIUM
+from tests.test_web_browser import ARGS, BROWSER_MARKS, CHROMIUM
+
+pytestmark = BROWSER_MARKS
 
 TOKEN = "browser-guard-token-0123456789"
 VICTIM = "DEMO-002"
