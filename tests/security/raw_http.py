@@ -68,3 +68,40 @@ async def burst(port: int, requests: list[bytes], *, timeout_s: float = 60) -> t
     t0 = time.monotonic()
     answers = await asyncio.gather(*(send(port, r, timeout_s=timeout_s) for r in requests))
     return list(answers), time.monotonic() - t0
+
+
+async def trickle(port: int, data: bytes, *, every_s: float, max_bytes: int) -> tuple[float | None, bytes]:
+    """Send ``data`` one byte every ``every_s`` (at most ``max_bytes`` bytes) until the server
+    closes the connection: (seconds from connecting to the close, or None if still open after
+    the last byte plus ``every_s``; what the server sent)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    t0 = time.monotonic()
+    closed_at: list[float] = []
+    got = asyncio.ensure_future(reader.read())
+    got.add_done_callback(lambda _: closed_at.append(time.monotonic()))
+    try:
+        for b in data[:max_bytes]:
+            if got.done():
+                break
+            try:
+                writer.write(bytes([b]))
+                await writer.drain()
+            except OSError:
+                break
+            await asyncio.wait({got}, timeout=every_s)
+        if not got.done():
+            await asyncio.wait({got}, timeout=every_s)
+        if not got.done():
+            return None, b""
+        try:
+            raw = got.result()
+        except OSError:
+            raw = b""
+        return closed_at[0] - t0, raw
+    finally:
+        got.cancel()
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
