@@ -305,8 +305,9 @@ async def delete(st, avid_text: object):
     return 200, f"{avid.full} deleted ({len(gone)} files)", {"avid": avid.code, "deleted_files": gone}
 
 
-@doc(responses={200: "data.deleted_files lists what went", 404: "not in the library",
-                409: "a job is in progress"})
+@doc(responses={200: "data.deleted_files lists what went",
+                404: "not in the library, or the folder holds another edition (data.delete names "
+                     "the request that deletes it)", 409: "a job is in progress"})
 async def delete_resource(request: Request) -> JSONResponse:
     """Delete an AVID's files (video, metadata, covers, NFO, partial download)."""
     code, message, data = await delete(state(request), request.path_params["avid"])
