@@ -291,3 +291,14 @@ def test_gateway_settings_are_bounded(tmp_path, key, bad, expected):
     with pytest.raises(ConfigError) as e:
         load(None, {}, data_dir=str(tmp_path), gateway={key: bad})
     assert f"gateway.{key}" in str(e.value) and expected in str(e.value)
+
+
+def test_serve_and_the_live_gateway_run_uvicorn_with_the_same_settings(tmp_path, r, redis_url):
+    from gateway.auth import MAX_BODY_BYTES
+
+    settings = {"header_timeout_s": 7.0, "max_connections": 321}
+    with live_gateway(tmp_path / "data", redis_url, gateway=settings) as gw:
+        used = gw.server.config
+    assert used.limit_concurrency == 321 and used.ws_max_size == MAX_BODY_BYTES
+    assert used.http.header_timeout_s == 7.0 and used.http.__name__.startswith("HeaderTimeout")
+    assert used.host == "127.0.0.1" and used.port == gw.port
