@@ -47,9 +47,10 @@ def base_class(http: str) -> type:
     raise ValueError(f"http must be httptools or h11 (got {http!r})")
 
 
-def check_shape(http: str) -> None:
-    """Raise :class:`UvicornChanged`, naming the uvicorn version, when a hook is missing."""
-    cls = base_class(http)
+def check_shape(http: str, cls: type | None = None) -> None:
+    """Raise :class:`UvicornChanged`, naming the uvicorn version, when a hook of ``http``'s
+    protocol class (or of ``cls`` standing in for it) is missing."""
+    cls = cls or base_class(http)
     missing = [h for h in _HOOKS[http] if not callable(getattr(cls, h, None))]
     if missing:
         raise UvicornChanged(

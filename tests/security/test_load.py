@@ -188,6 +188,16 @@ def test_uvicorn_still_has_the_shape_the_header_timeout_relies_on(http):
         proto.loop.close()
 
 
+def test_a_changed_uvicorn_stops_the_start_naming_its_version():
+    class Reshaped:  # a protocol class of some future uvicorn, without the hooks
+        def connection_made(self, transport):
+            pass
+
+    with pytest.raises(header_timeout.UvicornChanged) as e:
+        header_timeout.check_shape("httptools", Reshaped)
+    assert f"uvicorn {uvicorn.__version__}" in str(e.value) and "on_headers_complete" in str(e.value)
+
+
 async def _tiny_app(scope, receive, send):
     """Answers "ok" (after ``?sleep=`` seconds), echoes on a WebSocket."""
     if scope["type"] == "lifespan":
