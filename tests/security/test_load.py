@@ -106,6 +106,23 @@ def test_an_unreachable_redis_is_not_reported_as_an_exhausted_pool(tmp_path):
     assert not isinstance(err, PoolExhausted) and "no.sock" in str(err)
 
 
+def test_a_redis_that_is_really_down_is_still_a_503(tmp_path):
+    from pipeline.embedded_redis import EmbeddedRedis
+
+    own = EmbeddedRedis(tmp_path / "redis")
+    own.start()
+    try:
+        with live_gateway(tmp_path / "data", own.url) as gw:
+            assert asyncio.run(send(gw.port, request_bytes("POST", "/api/downloads/UP-001", gw.port))).status == 202
+            own.stop()
+            a = asyncio.run(send(gw.port, request_bytes("POST", "/api/downloads/DOWN-001", gw.port), timeout_s=30))
+    finally:
+        own.stop()
+    assert a.status == 503, a.body
+    message = a.json()["message"]
+    assert "Redis is unreachable" in message and "no free Redis connection" not in message, message
+
+
 # -- slow clients ----------------------------------------------------------------------------
 
 HEADER_TIMEOUT_S = 2.0
