@@ -45,6 +45,7 @@ from gateway.hosts import HostPolicy
 from gateway.index import LibraryIndex
 from gateway.projection import Projection
 from gateway.ratelimit import FailureWindow
+from gateway.redis_pool import open_client
 from gateway.relay import Relay
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
@@ -77,8 +78,9 @@ class State:
         self.ws_limit = ClientLimit(config.ws_max_per_client)
 
     async def open(self) -> None:
-        self.redis = aioredis.Redis.from_url(self.redis_url, socket_timeout=5,
-                                             socket_connect_timeout=2, health_check_interval=30)
+        # A blocking pool: under a burst a request waits for a free connection (the default
+        # pool failed at 100 in use, a 503 with Redis healthy); see gateway/redis_pool.py.
+        self.redis = open_client(self.redis_url, self.config.gateway)
         self._submit = self.redis.register_script(jobstates.SUBMIT_SCRIPT)
         # A short timeout: the gateway sends on its event loop (below), so a hung Redis may
         # stall it for at most this long, as the async client's own timeout already allows.

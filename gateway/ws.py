@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import time
 from typing import Any, Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from gateway import json_input
+from gateway.json_input import JsonRefused, TooDeep
 from gateway.relay import Batch, DirectWebSocket, QueueSubscriber, Relay, Subscriber, dumps
 from pipeline.avid import parse
 from pipeline.errors import InvalidAvid
@@ -196,8 +197,12 @@ async def _requests(websocket: WebSocket, send: Callable[[dict[str, Any]], Await
         if text is None:
             text = (message.get("bytes") or b"").decode("utf-8", "replace")
         try:
-            msg = json.loads(text)
-        except ValueError:
+            msg = json_input.loads(text)
+        except TooDeep as e:
+            await send({"type": "error", "message": f"invalid JSON: the message is {e}; send "
+                                                    '{"action": "get_queue_status"} or {"action": "ping"}'})
+            continue
+        except JsonRefused:
             await send({"type": "error", "message": "invalid JSON"})
             continue
         action = msg.get("action") if isinstance(msg, dict) else None

@@ -135,6 +135,23 @@ class LibraryConfig:
 
 
 @dataclass(frozen=True)
+class GatewayConfig:
+    """How the gateway's HTTP server and Redis client hold up under load and slow clients."""
+
+    # A request's headers must arrive complete within this many seconds of the connection
+    # opening (or of the previous answer on a kept-alive connection, after its idle time):
+    # uvicorn has no such timeout, and a client sending a byte every few seconds held a
+    # connection forever.
+    header_timeout_s: float = 10.0
+    # Open HTTP connections (and WebSocket sessions) at once; above it, requests get 503.
+    max_connections: int = 1000
+    # Redis connections of the gateway (two stay with the live-event relay and the index
+    # projection); a request waits up to redis_pool_timeout_s for a free one.
+    redis_pool_size: int = 64
+    redis_pool_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "resource"
     redis_url: str | None = None  # None = start an embedded Redis under data_dir
@@ -156,6 +173,7 @@ class Config:
     # Live-event connections (WebSocket + SSE) one client address may hold; 0 = no limit.
     # Behind a reverse proxy every client shares the proxy's address: raise it there.
     ws_max_per_client: int = 64
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
     workers: WorkerConfig = field(default_factory=WorkerConfig)
@@ -301,6 +319,7 @@ _ORIGIN = re.compile(r"^https?://[^/?#@\s]+$")
 def _check(cfg: Config) -> None:
     if not 0 < cfg.port < 65536:
         raise ConfigError("port", "an integer between 1 and 65535", cfg.port)
+    _check_gateway(cfg.gateway)
     if cfg.http.impersonate not in IMPERSONATE_UA:
         raise ConfigError("http.impersonate", f"one of {', '.join(IMPERSONATE_UA)}", cfg.http.impersonate)
     if cfg.download.concurrency < 1 or cfg.download.concurrency > 128:
@@ -400,3 +419,10 @@ def _bound(key: str, value: float, low: float, high: float, expected: str, *, lo
     fits = (low < value if low_open else low <= value) and value <= high
     if not fits:
         raise ConfigError(key, expected, value)
+
+
+def _check_gateway(g: GatewayConfig) -> None:
+    _bound("gateway.header_timeout_s", g.header_timeout_s, 1, 300, "seconds from 1 to 300")
+    _bound("gateway.max_connections", g.max_connections, 16, 100_000, "an integer from 16 to 100000")
+    _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
+    _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")

@@ -3,6 +3,7 @@
     NassavError
     ├── ConfigError                 bad config file / key / type (start-up stops)
     ├── InvalidAvid                 input that is not an AVID (HTTP 400)
+    ├── OtherEdition                the library holds another edition of the code
     ├── Retriable                   worth another try later (actors retry these)
     │   ├── UpstreamError           5xx, timeout, connection reset
     │   ├── SourceBlocked           403/451/503 or a challenge page
@@ -54,6 +55,18 @@ class InvalidAvid(NassavError, ValueError):
         if len(shown) > 60:
             shown = shown[:57] + "..."
         super().__init__(f"invalid AVID {shown}: {reason}; {self.ACCEPTED}")
+
+
+class OtherEdition(NassavError):
+    """A request names an edition (``ABC-123-C``, or none) that the code's folder does not hold.
+
+    ``held`` is the AVID as the folder holds it (``ABC-123``, ``ABC-123-U``), or None when its
+    metadata is unreadable and so its edition is unknown."""
+
+    def __init__(self, asked: str, code: str, held: str | None):
+        self.asked, self.code, self.held = asked, code, held
+        what = f"holds {held}" if held else "has no readable metadata, so its edition is unknown"
+        super().__init__(f"{asked} is not in the library: the folder {code} {what}")
 
 
 class Retriable(NassavError):

@@ -18,10 +18,12 @@ import json
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.avid import Avid, parse
+from pipeline.errors import InvalidAvid, OtherEdition
 from pipeline.files import atomic_write, dir_mode_for
 
 __all__ = ["SCHEMA_VERSION", "ResourceStore", "atomic_write"]
@@ -118,14 +120,49 @@ class ResourceStore:
                 if avid.code == child.name:
                     yield avid
 
-    def delete(self, avid: Avid) -> list[str]:
-        """Remove the AVID's folder and parts; returns the file names that went."""
-        gone: list[str] = []
-        for d in (self.dir(avid), self.part_dir(avid)):
-            if d.exists():
-                gone += sorted(str(p.relative_to(self.root)) for p in d.rglob("*") if p.is_file())
-                # Rename first so a reader never sees a half-deleted folder.
-                trash = d.with_name(f".deleting-{d.name}-{os.getpid()}")
-                os.replace(d, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-        return gone
+    def held(self, avid: Avid) -> Avid | None:
+        """The AVID as the code's folder holds it: its edition comes from the metadata JSON
+        (the resolve stage records it; none recorded = no edition). None when there is no
+        readable metadata."""
+        meta = self.read_meta(avid)
+        if not isinstance(meta, dict):
+            return None
+        edition = meta.get("edition") or ""
+        try:
+            held = parse(f"{avid.code}-{edition}" if edition else avid.code)
+        except InvalidAvid:
+            return None
+        return held if held.code == avid.code else None
+
+    def delete(self, avid: Avid) -> list[str] | None:
+        """Remove the AVID's folder and its download parts; the files that went, or None when
+        this call removed nothing of the library.
+
+        One folder holds one code, in one edition: ``avid`` must name that edition (none for
+        a folder without a recorded edition or without readable metadata), or
+        :class:`OtherEdition` is raised and nothing is touched. Each directory is first
+        renamed away, so a reader never sees it half-deleted, and one rename decides between
+        concurrent deletes: the folder's, or the parts' when there is no folder. Parts go
+        first, so a delete that finds the folder already gone also finds the parts gone.
+        """
+        d, parts = self.dir(avid), self.part_dir(avid)
+        arbiter = d if d.exists() else parts
+        if not arbiter.exists():
+            return None
+        held = self.held(avid)
+        if (held.edition if held else "") != avid.edition:
+            raise OtherEdition(avid.full, avid.code, held.full if held else None)
+        tag = uuid.uuid4().hex
+        won = False
+        gone: dict[Path, list[str]] = {}
+        for src in (parts, d):
+            trash = src.with_name(f".deleting-{src.name}-{tag}")
+            try:
+                os.rename(src, trash)
+            except FileNotFoundError:
+                continue  # not there, or a concurrent delete renamed it first
+            won = won or src == arbiter
+            prefix = src.relative_to(self.root)
+            gone[src] = sorted(str(prefix / p.relative_to(trash)) for p in trash.rglob("*") if p.is_file())
+            shutil.rmtree(trash, ignore_errors=True)
+        return gone.get(d, []) + gone.get(parts, []) if won else None

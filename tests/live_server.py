@@ -1,6 +1,6 @@
-"""A real gateway for the live-event tests: ``create_app`` under uvicorn on a free port, in a
-thread of the test process (so a test can read the relay's state and set module knobs), on
-the real Redis. Plus a small Server-Sent Events reader on the standard library."""
+"""A real gateway for the live tests: ``create_app`` under uvicorn on a free port, configured
+by ``gateway.serve.uvicorn_config`` exactly as ``nassav serve`` runs it, in a thread of the
+test process (so a test can read the relay's state and set module knobs), on the real Redis. Plus a small Server-Sent Events reader on the standard library."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import uvicorn
 
 from gateway.app import create_app
+from gateway.serve import WS_PROTOCOL, uvicorn_config
 from pipeline.config import load
 from tests.conftest import free_port, wait_for
 
@@ -29,14 +30,15 @@ class LiveGateway:
 
 
 @contextmanager
-def live_gateway(data_dir: Path, redis_url: str, *, ws: str = "websockets-sansio",
+def live_gateway(data_dir: Path, redis_url: str, *, ws: str = WS_PROTOCOL,
                  **config: Any) -> Iterator[LiveGateway]:
-    """Serve ``create_app`` until the block ends; ``ws`` picks uvicorn's WebSocket protocol."""
-    cfg = load(None, {}, data_dir=str(data_dir), redis_url=redis_url, **config)
-    app = create_app(cfg, redis_url)
+    """Serve ``create_app`` as ``nassav serve`` does until the block ends; ``config`` are
+    config keys (``gateway={"header_timeout_s": 2}``…), ``ws`` picks uvicorn's WebSocket protocol."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws=ws, lifespan="on",
-                                           log_level="warning", timeout_graceful_shutdown=2))
+    cfg = load(None, {}, data_dir=str(data_dir), redis_url=redis_url, host="127.0.0.1", port=port, **config)
+    app = create_app(cfg, redis_url)
+    # The server's settings come from the one function `nassav serve` uses.
+    server = uvicorn.Server(uvicorn_config(app, cfg, ws=ws, graceful_shutdown_s=2, log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"gateway-{port}", daemon=True)
     thread.start()
     try:

@@ -7,13 +7,14 @@ into an envelope, so bad input is always a 4xx and never reaches a 500.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway import json_input
+from gateway.json_input import JsonRefused
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
 
@@ -62,9 +63,9 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "the body is not valid JSON; send a JSON object") from None
+        body = json_input.loads(raw)
+    except JsonRefused as e:
+        raise ApiError(400, f"the body is {e}; send a JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     return body

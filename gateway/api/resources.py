@@ -21,6 +21,7 @@ from pipeline import events as ev, jobs as jobstates
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
 from pipeline.claims import claim_key
+from pipeline.errors import OtherEdition
 
 COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
 COVER_CACHE = Path(".cache") / "covers"
@@ -267,33 +268,45 @@ async def refresh_resource(request: Request) -> JSONResponse:
 
 
 async def delete(st, avid_text: object):
-    """Remove the AVID's folder, parts and cached covers atomically; says which files went."""
+    """Remove the AVID's folder, parts and cached covers; says which files went.
+
+    The folder's rename decides: of two concurrent deletes one gets 200, the other 404. An
+    AVID naming another edition than the folder holds (``ABC-123-C`` when the library holds
+    ``ABC-123``) is a 404 that says what the library holds and the request that deletes it."""
     avid = avid_of(avid_text)
     job = await _live_job(st, avid)
     if job:
         raise ApiError(409, f"{avid.code} has a job in progress ({job}); cancel it first "
                             f"(DELETE /api/downloads/{avid.code})", {"avid": avid.code, "job_id": job})
 
-    def work() -> list[str]:
+    def work() -> list[str] | None:
         gone = st.store.delete(avid)
-        for size in COVER_WIDTHS:
-            cached = st.config.data_path / COVER_CACHE / f"{avid.code}-{size}.jpg"
-            try:
-                cached.unlink()
-            except FileNotFoundError:
-                pass
+        if gone is not None:
+            for size in COVER_WIDTHS:
+                cached = st.config.data_path / COVER_CACHE / f"{avid.code}-{size}.jpg"
+                try:
+                    cached.unlink()
+                except FileNotFoundError:
+                    pass
         return gone
 
-    gone = await run_in_threadpool(work)
-    was_indexed = await run_in_threadpool(st.index.remove, avid.code)
-    if not gone and not was_indexed:
-        raise ApiError(404, f"{avid.code} is not in the library")
+    try:
+        gone = await run_in_threadpool(work)
+    except OtherEdition as e:
+        held = e.held or avid.code
+        raise ApiError(404, f"{e}; to delete it: DELETE /api/resource/{held}",
+                       {"avid": avid.code, "edition": avid.edition, "held": e.held,
+                        "delete": f"DELETE /api/resource/{held}"}) from None
+    await run_in_threadpool(st.index.remove, avid.code)  # a stale row goes either way
+    if gone is None:
+        raise ApiError(404, f"{avid.full} is not in the library")
     await _notify(st, "resource_deleted", avid.code, files=gone)
-    return 200, f"{avid.code} deleted ({len(gone)} files)", {"avid": avid.code, "deleted_files": gone}
+    return 200, f"{avid.full} deleted ({len(gone)} files)", {"avid": avid.code, "deleted_files": gone}
 
 
-@doc(responses={200: "data.deleted_files lists what went", 404: "not in the library",
-                409: "a job is in progress"})
+@doc(responses={200: "data.deleted_files lists what went",
+                404: "not in the library, or the folder holds another edition (data.delete names "
+                     "the request that deletes it)", 409: "a job is in progress"})
 async def delete_resource(request: Request) -> JSONResponse:
     """Delete an AVID's files (video, metadata, covers, NFO, partial download)."""
     code, message, data = await delete(state(request), request.path_params["avid"])

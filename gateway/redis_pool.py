@@ -1,0 +1,44 @@
+"""The gateway's Redis client: a bounded pool that makes a request wait for a free connection.
+
+redis-py's default asyncio pool holds at most 100 connections and raises "Too many
+connections" at once when all are busy, so 500 submits in flight answered 402 of them 503
+although Redis was fine. The blocking pool queues them instead; only a request that waited
+``redis_pool_timeout_s`` in vain fails, with :class:`PoolExhausted` naming both settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from pipeline.config import GatewayConfig
+
+
+class PoolExhausted(RedisConnectionError):
+    """No Redis connection became free in time (Redis itself may be healthy)."""
+
+
+class WaitingPool(aioredis.BlockingConnectionPool):
+    """``BlockingConnectionPool`` whose wait timeout raises :class:`PoolExhausted`."""
+
+    async def get_connection(self, *args, **kwargs):
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except RedisConnectionError as e:
+            # redis-py raises a bare ConnectionError "from" the wait's TimeoutError; a
+            # connection that could not be made (Redis down) carries no such cause.
+            if isinstance(e.__cause__, asyncio.TimeoutError) and type(e) is RedisConnectionError:
+                raise PoolExhausted(
+                    f"no free Redis connection after {self.timeout:g} s (all {self.max_connections} "
+                    "in use; see gateway.redis_pool_size and gateway.redis_pool_timeout_s)") from None
+            raise
+
+
+def open_client(redis_url: str, settings: GatewayConfig) -> aioredis.Redis:
+    """An asyncio Redis client on its own :class:`WaitingPool` (closed with the client)."""
+    pool = WaitingPool.from_url(redis_url, max_connections=settings.redis_pool_size,
+                                timeout=settings.redis_pool_timeout_s, socket_timeout=5,
+                                socket_connect_timeout=2, health_check_interval=30)
+    return aioredis.Redis.from_pool(pool)
