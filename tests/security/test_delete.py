@@ -55,7 +55,7 @@ def test_concurrent_deletes_give_exactly_one_200(tmp_path, r, redis_url, at_once
             assert not (data / code).exists() and not (data / ".parts" / code).exists()
         deleted_events = [f for _, f in r.xrange("nassav:events") if f.get(b"type") == b"resource_deleted"]
         settle(gw)  # stopping the projection while it applies an event can hang (see the report)
-    record("concurrent deletes", rounds=ROUNDS, at_once=at_once,
+    record(f"concurrent deletes ({at_once} at once)", rounds=ROUNDS,
            **{f"n_{k}": v for k, v in sorted(outcomes.items())})
     assert not bad, bad[:3]
     assert len(deleted_events) == ROUNDS  # one deletion announced per folder

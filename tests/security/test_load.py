@@ -41,7 +41,7 @@ def test_500_concurrent_submits_of_distinct_avids_are_all_accepted(tmp_path, r, 
         reqs = [request_bytes("POST", f"/api/downloads/LOAD-{i + 1:04d}", gw.port) for i in range(N)]
         answers, wall_s = asyncio.run(burst(gw.port, reqs))
     codes = _codes(answers)
-    record("500 concurrent submits", case="distinct AVIDs", wall_s=round(wall_s, 2),
+    record("500 concurrent submits (distinct AVIDs)", wall_s=round(wall_s, 2),
            **{f"n_{k}": v for k, v in sorted(codes.items())})
     assert codes == {202: N}, (codes, [a.body[:200] for a in answers if a.status != 202][:3])
     # Every claim was taken once, by the request that answered 202.
@@ -54,7 +54,7 @@ def test_500_concurrent_submits_of_one_avid_give_one_202_and_409s(tmp_path, r, r
         reqs = [request_bytes("POST", "/api/downloads/SAME-001", gw.port)] * N
         answers, wall_s = asyncio.run(burst(gw.port, reqs))
     codes = _codes(answers)
-    record("500 concurrent submits", case="one AVID", wall_s=round(wall_s, 2),
+    record("500 concurrent submits (one AVID)", wall_s=round(wall_s, 2),
            **{f"n_{k}": v for k, v in sorted(codes.items())})
     assert codes == {202: 1, 409: N - 1}, (codes, [a.body[:200] for a in answers
                                                    if a.status not in (202, 409)][:3])
