@@ -45,7 +45,7 @@ from gateway.hosts import HostPolicy
 from gateway.index import LibraryIndex
 from gateway.projection import Projection
 from gateway.ratelimit import FailureWindow
-from gateway.redis_pool import open_client
+from gateway.redis_pool import PoolExhausted, open_client
 from gateway.relay import Relay
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
@@ -239,6 +239,8 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
         routes.append(Mount(openapi.DOCS_ASSETS, app=StaticFiles(directory=assets), name="docs-assets"))
 
     async def redis_down(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, PoolExhausted):  # Redis is fine; every connection to it is busy
+            return envelope(None, code=503, message=f"the gateway is busy: {exc}; try again shortly")
         return envelope(None, code=503, message=f"Redis is unreachable ({exc}); try again shortly")
 
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -329,3 +329,21 @@ def test_serve_and_the_live_gateway_run_uvicorn_with_the_same_settings(tmp_path,
     assert used.limit_concurrency == 321 and used.ws_max_size == MAX_BODY_BYTES
     assert used.http.header_timeout_s == 7.0 and used.http.__name__.startswith("HeaderTimeout")
     assert used.host == "127.0.0.1" and used.port == gw.port
+
+
+def test_an_exhausted_pool_answers_busy_not_unreachable(tmp_path, r, redis_url):
+    # The handler the app installs for Redis errors tells a full pool from a Redis that is down.
+    from starlette.requests import Request
+    from redis.exceptions import RedisError
+
+    from gateway.app import create_app
+    from pipeline.config import load
+
+    app = create_app(load(None, {}, data_dir=str(tmp_path / "data"), redis_url=redis_url), redis_url)
+    handler = app.exception_handlers[RedisError]
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    busy = asyncio.run(handler(request, PoolExhausted("no free Redis connection after 10 s")))
+    down = asyncio.run(handler(request, RedisError("Connection refused")))
+    assert busy.status_code == down.status_code == 503
+    assert b"the gateway is busy" in busy.body and b"unreachable" not in busy.body
+    assert b"Redis is unreachable" in down.body
