@@ -78,12 +78,12 @@ def test_batch_submit_and_queue_status(tmp_path, r, redis_url):
 def test_redis_down_is_503_not_500(tmp_path, r, redis_url):
     with gateway(tmp_path / "data", redis_url) as c:
         st = c.st
-        real = st.redis
+        real, real_jobs = st.redis, st.jobs
         st.redis = redis.asyncio.Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5)
-        st._cancel = None
+        st.jobs = jobstates.AsyncJobs(st.redis)  # job reads and transitions go through it
         try:
             for res in (c.get("/api/tasks/queue/status"), c.delete("/api/downloads/ABC-999"),
                         c.get("/api/workers")):
                 assert res.status_code == 503 and res.json()["code"] == 503
         finally:
-            st.redis = real
+            st.redis, st.jobs = real, real_jobs
