@@ -84,3 +84,84 @@ def test_queue_status_shape(r):
     assert qs["active_count"] == 1 and qs["pending_count"] == 1 and qs["total_count"] == 2
     assert qs["active_tasks"][0]["avid"] == "ABC-001"
     assert qs["active_tasks"][0]["progress"] == 42.5
+
+
+def _on_loop(redis_url, fn):
+    """Run ``await fn(AsyncJobs)`` on a fresh loop with its own async client."""
+    async def go():
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            return await fn(AsyncJobs(client))
+        finally:
+            await client.aclose()
+    return asyncio.run(go())
+
+
+def test_async_front_runs_the_same_scripts(r, redis_url):
+    async def twenty_submits(jobs):
+        return await asyncio.gather(*(jobs.submit("ASY-001", "metadata", fields={"source_pref": "x"})
+                                      for _ in range(20)))
+
+    results = _on_loop(redis_url, twenty_submits)
+    accepted = [x for x in results if x.accepted]
+    assert len(accepted) == 1 and {x.job_id for x in results} == {accepted[0].job_id}
+    job_id = accepted[0].job_id
+    # The extra fields are on the record written by the submit script itself.
+    rec = Jobs(r).get(job_id)
+    assert (rec["status"], rec["kind"], rec["source_pref"]) == (jobstates.QUEUED, "metadata", "x")
+    assert _on_loop(redis_url, lambda jobs: jobs.live_job("ASY-001")) == job_id
+    assert [j["job_id"] for j in _on_loop(redis_url, lambda jobs: jobs.active())] == [job_id]
+
+    event_id = _on_loop(redis_url, lambda jobs: jobs.finish(job_id, "ASY-001", COMPLETED, stage="cover"))
+    last = ev.Events(r).after("0")[-1]
+    assert (last.id, last.type, last.job_id) == (event_id, ev.TASK_COMPLETED, job_id)
+    assert Claims(r).holder("ASY-001") is None and Jobs(r).get(job_id)["percent"] == "100"
+    assert _on_loop(redis_url, lambda jobs: jobs.live_job("ASY-001")) is None
+    assert _on_loop(redis_url, lambda jobs: jobs.is_live(job_id)) is False
+
+
+def test_cancel_a_queued_job_ends_it_with_the_finish_tail(r):
+    jobs = Jobs(r)
+    job_id = jobs.submit("CAN-001").job_id
+    res = jobs.cancel("CAN-001", "not wanted")
+    assert (res.outcome, res.job_id) == (jobstates.CANCELLED_NOW, job_id)
+    rec = jobs.get(job_id)
+    assert (rec["status"], rec["message"], rec["cancel"]) == (CANCELLED, "not wanted", "1")
+    assert rec["finished_at"] and r.ttl(jobstates.job_key(job_id)) > 0
+    assert Claims(r).holder("CAN-001") is None and jobs.active() == []
+    last = ev.Events(r).after("0")[-1]
+    assert last.id == res.detail
+    assert (last.type, last.stage, last.data) == (ev.TASK_FAILED, jobstates.QUEUED,
+                                                   {"status": CANCELLED, "message": "not wanted"})
+    assert jobs.cancel("CAN-001") == jobstates.CancelResult(jobstates.GONE, "")
+
+
+def test_cancel_a_running_job_only_flags_it_and_an_ended_job_says_so(r):
+    jobs = Jobs(r)
+    job_id = jobs.submit("RUN-001").job_id
+    jobs.update(job_id, status=jobstates.RUNNING)
+    before = len(ev.Events(r).after("0"))
+    res = jobs.cancel("RUN-001")
+    assert (res.outcome, res.job_id, res.detail) == (jobstates.CANCELLING, job_id, jobstates.RUNNING)
+    assert jobs.get(job_id)["cancel"] == "1" and jobs.is_live(job_id)
+    assert Claims(r).holder("RUN-001") == job_id and len(ev.Events(r).after("0")) == before
+    # Ended but its claim still there (the sweep has not reaped it yet): the cancel says how it ended.
+    r.hset(jobstates.job_key(job_id), "status", FAILED)
+    assert jobs.cancel("RUN-001") == jobstates.CancelResult(jobstates.ENDED, job_id, FAILED)
+    # A claim whose job record is gone.
+    r.delete(jobstates.job_key(job_id))
+    assert jobs.cancel("RUN-001").outcome == jobstates.GONE
+
+
+def test_one_compare_and_delete_serves_claims_and_the_mutex(r):
+    claims, mutex = Claims(r), Mutex(r, name="cad", ttl_ms=5000)
+    assert claims._release.script == mutex._release.script == RELEASE_IF_HELD
+    assert RELEASE_IF_HELD.split("return release_if_held")[0] in jobstates.FINISH_SCRIPT
+    assert RELEASE_IF_HELD.split("return release_if_held")[0] in jobstates.CANCEL_SCRIPT
+    assert mutex.try_acquire()
+    other = Mutex(r, name="cad", ttl_ms=5000)
+    other.slot = 0  # pretending to own the slot does not let it release the owner's
+    assert other.release() is False and r.get(mutex.key(0)) == mutex.token.encode()
+    r.set(claim_key("CAD-001"), "a")
+    assert claims.release("CAD-001", "b") is False and claims.holder("CAD-001") == "a"
+    assert mutex.release() is True and r.get(mutex.key(0)) is None
