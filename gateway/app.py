@@ -106,7 +106,8 @@ class State:
         if self.broker:
             self.broker.close()
 
-    async def submit(self, avid: str, kind: str, fields: dict[str, str] | None = None) -> jobstates.SubmitResult:
+    async def submit(self, avid: str, kind: str,
+                     fields: dict[str, str] | None = None) -> jobstates.SubmitResult:
         """Claim, create the job (with ``fields``) and append ``queued`` atomically, then send
         ``resolve``."""
         res = await self.jobs.submit(avid, kind, fields=fields)
@@ -122,11 +123,8 @@ class State:
                 raise
         return res
 
-    async def active_jobs(self) -> list[dict[str, str]]:
-        return await self.jobs.active()
-
     async def queue_status(self) -> dict[str, Any]:
-        return jobstates.queue_status(await self.active_jobs())
+        return jobstates.queue_status(await self.jobs.active())
 
 
 def _state(request: Request | WebSocket) -> State:

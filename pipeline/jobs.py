@@ -129,29 +129,28 @@ def _flat(m: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def decode_hash(h: Mapping[Any, Any]) -> dict[str, str]:
+def _decode_hash(h: Mapping[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in h.items()}
 
 
-def submit_args(avid: str, job_id: str, kind: str, *, stream: str, maxlen: int,
-                now: float | None = None,
-                fields: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
-    now = time.time() if now is None else now
+def _submit_args(avid: str, job_id: str, kind: str, *, stream: str, maxlen: int,
+                 fields: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    now = time.time()
     data = json.dumps({"status": QUEUED, "kind": kind}, separators=(",", ":"))
     keys = [claim_key(avid), job_key(job_id), ACTIVE, stream]
     return keys, [job_id, avid, kind, f"{now:.6f}", str(maxlen), data, *_flat(fields or {})]
 
 
-def parse_submit(raw: Any, job_id: str) -> SubmitResult:
+def _parse_submit(raw: Any, job_id: str) -> SubmitResult:
     won, value = raw[0], _text(raw[1])
     if int(won) == 1:
         return SubmitResult(True, job_id, value)
     return SubmitResult(False, value or "")
 
 
-def finish_args(job_id: str, avid: str, status: str, *, stream: str, maxlen: int, message: str = "",
-                stage: str = "", event_type: str | None = None,
-                data: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
+def _finish_args(job_id: str, avid: str, status: str, *, stream: str, maxlen: int,
+                 message: str = "", stage: str = "", event_type: str | None = None,
+                 data: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
     """KEYS and ARGV of the finish tail (``FINISH_SCRIPT``, ``CANCEL_SCRIPT``)."""
     now = time.time()
     job = {"status": status, "message": message, "updated_at": f"{now:.3f}", "finished_at": f"{now:.3f}"}
@@ -194,12 +193,12 @@ _Op = Generator["_Cmd | _Batch | _Script", Any, Any]
 def _submit(front: "_Front", avid: str, kind: str, job_id: str | None,
             fields: Mapping[str, Any] | None) -> _Op:
     job_id = job_id or new_job_id()
-    keys, args = submit_args(avid, job_id, kind, stream=front.stream, maxlen=front.maxlen, fields=fields)
-    return parse_submit((yield _Script("submit", keys, args)), job_id)
+    keys, args = _submit_args(avid, job_id, kind, stream=front.stream, maxlen=front.maxlen, fields=fields)
+    return _parse_submit((yield _Script("submit", keys, args)), job_id)
 
 
 def _finish(front: "_Front", job_id: str, avid: str, status: str, **how: Any) -> _Op:
-    keys, args = finish_args(job_id, avid, status, stream=front.stream, maxlen=front.maxlen, **how)
+    keys, args = _finish_args(job_id, avid, status, stream=front.stream, maxlen=front.maxlen, **how)
     return _text((yield _Script("finish", keys, args)))
 
 
@@ -207,15 +206,15 @@ def _cancel(front: "_Front", avid: str, message: str) -> _Op:
     job_id = _text((yield _Cmd("get", (claim_key(avid),))))
     if not job_id:
         return CancelResult(GONE, "")
-    keys, args = finish_args(job_id, avid, CANCELLED, stream=front.stream, maxlen=front.maxlen,
-                             message=message, stage=QUEUED)
+    keys, args = _finish_args(job_id, avid, CANCELLED, stream=front.stream, maxlen=front.maxlen,
+                              message=message, stage=QUEUED)
     outcome, detail = yield _Script("cancel", keys, args)
     return CancelResult(_CANCEL_OUTCOMES[int(outcome)], job_id, _text(detail))
 
 
 def _get(job_id: str) -> _Op:
     h = yield _Cmd("hgetall", (job_key(job_id),))
-    return decode_hash(h) if h else None
+    return _decode_hash(h) if h else None
 
 
 def _update(job_id: str, fields: Mapping[str, Any]) -> _Op:
@@ -225,6 +224,8 @@ def _update(job_id: str, fields: Mapping[str, Any]) -> _Op:
 
 
 def _is_live(job_id: str) -> _Op:
+    # A record without a status (an update that outlived its job) is no live job: its claim
+    # may be reaped and its AVID's files deleted.
     status = _text((yield _Cmd("hget", (job_key(job_id), "status"))))
     return bool(status) and status not in TERMINAL
 
@@ -241,7 +242,7 @@ def _active() -> _Op:
     if not ids:
         return []
     rows = yield _Batch(tuple(_Cmd("hgetall", (job_key(i),)) for i in ids))
-    return [decode_hash(h) for h in rows if h]
+    return [_decode_hash(h) for h in rows if h]
 
 
 # -- the two fronts -------------------------------------------------------------------------
@@ -282,7 +283,7 @@ class _Front:
         return self._run(_update(job_id, fields))
 
     def is_live(self, job_id: str):
-        """True while the job exists and has not ended."""
+        """True while the job has a status and it is not terminal."""
         return self._run(_is_live(job_id))
 
     def live_job(self, avid: str):

@@ -75,6 +75,15 @@ def test_reap_frees_claims_whose_job_is_gone(r):
     assert claims.holder("ABC-001") == live.job_id
 
 
+def test_a_record_without_status_is_no_live_job(r):
+    # What a late progress update leaves when it outlives its job: it must not hold the claim.
+    jobs = Jobs(r)
+    r.hset(jobstates.job_key("late"), "percent", "5")
+    r.set(claim_key("ABC-004"), "late")
+    assert jobs.is_live("late") is False and jobs.live_job("ABC-004") is None
+    assert Claims(r).reap(jobs.is_live) == ["ABC-004"]
+
+
 def test_queue_status_shape(r):
     jobs = Jobs(r)
     a = jobs.submit("ABC-001")

@@ -69,12 +69,9 @@ class ApiState(Protocol):
     relay: Relay
     actors: Actors
 
-    async def submit(self, avid: str, kind: str, fields: dict[str, str] | None = None) -> SubmitResult:
+    async def submit(self, avid: str, kind: str,
+                     fields: dict[str, str] | None = None) -> SubmitResult:
         """Claim, create the job and append ``queued`` atomically, then send ``resolve``."""
-        ...
-
-    async def active_jobs(self) -> list[dict[str, str]]:
-        """The records of every live job."""
         ...
 
     async def queue_status(self) -> dict[str, Any]:
