@@ -16,18 +16,13 @@ import uuid
 import redis
 
 from pipeline.errors import Cancelled
+from pipeline.lua import RELEASE_IF_HELD
 
 PREFIX = "nassav:mutex:"
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -47,7 +42,7 @@ class Mutex:
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_IF_HELD)
 
     def key(self, slot: int) -> str:
         return f"{PREFIX}{self.name}:{slot}"

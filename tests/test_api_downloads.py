@@ -78,12 +78,46 @@ def test_batch_submit_and_queue_status(tmp_path, r, redis_url):
 def test_redis_down_is_503_not_500(tmp_path, r, redis_url):
     with gateway(tmp_path / "data", redis_url) as c:
         st = c.st
-        real = st.redis
+        real, real_jobs = st.redis, st.jobs
         st.redis = redis.asyncio.Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5)
-        st._cancel = None
+        st.jobs = jobstates.AsyncJobs(st.redis)  # job reads and transitions go through it
         try:
             for res in (c.get("/api/tasks/queue/status"), c.delete("/api/downloads/ABC-999"),
                         c.get("/api/workers")):
                 assert res.status_code == 503 and res.json()["code"] == 503
         finally:
-            st.redis = real
+            st.redis, st.jobs = real, real_jobs
+
+
+def test_a_submit_that_cannot_be_enqueued_leaves_no_claim_behind(tmp_path, r, redis_url):
+    from actors.registry import declare
+    from pipeline.broker import make_broker
+
+    with gateway(tmp_path / "data", redis_url) as c:
+        st = c.st
+        real = st.actors
+        # A real broker on a Redis that is not there: the send fails after the job was created.
+        dead = make_broker("redis://127.0.0.1:1", st.config.workers, socket_timeout_s=0.5)
+        st.actors = declare(dead, st.config)
+        try:
+            res = c.post("/api/downloads/ENQ-001")
+        finally:
+            st.actors = real
+            dead.close()
+        assert res.status_code == 503 and res.json()["code"] == 503
+        assert r.get(claim_key("ENQ-001")) is None
+        ends = [e for e in Events(r).after("0") if e.avid == "ENQ-001" and e.type == "task_failed"]
+        assert len(ends) == 1 and ends[0].data["message"].startswith("could not enqueue")
+        rec = jobstates.Jobs(r).get(ends[0].job_id)
+        assert rec["status"] == jobstates.FAILED and not r.zscore(jobstates.ACTIVE, ends[0].job_id)
+        assert c.post("/api/downloads/ENQ-001").status_code == 202
+
+
+def test_the_app_state_has_everything_handlers_may_use(tmp_path, r, redis_url):
+    from gateway.api.common import ApiState
+
+    members = {n for n in vars(ApiState) if not n.startswith("_")} | set(ApiState.__annotations__)
+    assert {"jobs", "redis", "submit", "queue_status"} <= members
+    with gateway(tmp_path / "data", redis_url) as c:
+        for name in members:
+            assert getattr(c.st, name) is not None, name

@@ -8,7 +8,7 @@ into an envelope, so bad input is always a 4xx and never reaches a 500.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -17,6 +17,16 @@ from gateway import json_input
 from gateway.json_input import JsonRefused
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
+
+if TYPE_CHECKING:  # for the annotations only: handlers get these from the app's State
+    import redis.asyncio as aioredis
+
+    from actors.registry import Actors
+    from gateway.index import LibraryIndex
+    from gateway.relay import Relay
+    from pipeline.config import Config
+    from pipeline.jobs import AsyncJobs, SubmitResult
+    from pipeline.store import ResourceStore
 
 MAX_PAGE_SIZE = 100
 MAX_BATCH = 500
@@ -44,8 +54,33 @@ class ApiError(Exception):
         self.code, self.message, self.data = code, message, data
 
 
-def state(request: Request):
-    """The app's :class:`gateway.app.State`."""
+class ApiState(Protocol):
+    """What API handlers may use of the app's shared state (:class:`gateway.app.State`).
+
+    Job records and transitions go through ``jobs``; ``redis`` is for the rest (counters,
+    the worker registry, the event stream)."""
+
+    config: Config
+    config_base: Config  # the config before the data dir's stored overrides
+    store: ResourceStore
+    index: LibraryIndex
+    redis: aioredis.Redis
+    jobs: AsyncJobs
+    relay: Relay
+    actors: Actors
+
+    async def submit(self, avid: str, kind: str,
+                     fields: dict[str, str] | None = None) -> SubmitResult:
+        """Claim, create the job and append ``queued`` atomically, then send ``resolve``."""
+        ...
+
+    async def queue_status(self) -> dict[str, Any]:
+        """The old client's ``queue_status`` shape."""
+        ...
+
+
+def state(request: Request) -> ApiState:
+    """The app's shared state, as handlers may use it."""
     return request.app.state.nassav
 
 

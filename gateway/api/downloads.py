@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.api.common import MAX_BATCH, ApiError, avid_of, doc, envelope, json_object, state
-from pipeline import events as ev, jobs as jobstates
+from gateway.api.common import MAX_BATCH, ApiError, ApiState, avid_of, doc, envelope, json_object, state
+from pipeline import jobs as jobstates
 from pipeline.broker import NAMESPACE, QUEUES
-from pipeline.claims import claim_key
 
 Outcome = tuple[int, str, dict[str, Any]]
 
-# Mark the job cancelled; a job no worker has touched yet is finished here and then (its
-# claim released, its final event appended) in the same call, since no actor will do it.
-_CANCEL = """
-local status = redis.call('HGET', KEYS[2], 'status')
-if not status then return {0, ''} end
-if status == 'completed' or status == 'failed' or status == 'cancelled' then return {3, status} end
-redis.call('HSET', KEYS[2], 'cancel', '1')
-if status ~= 'queued' then return {1, status} end
-redis.call('HSET', KEYS[2], 'status', 'cancelled', 'message', ARGV[5], 'updated_at', ARGV[4],
-           'finished_at', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-local ef = {}
-for i = 6, #ARGV do ef[#ef + 1] = ARGV[i] end
-return {2, redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', unpack(ef))}
-"""
-
-
-async def submit(st, avid_text: object, kind: str, fields: dict[str, str] | None = None) -> Outcome:
+async def submit(st: ApiState, avid_text: object, kind: str, fields: dict[str, str] | None = None) -> Outcome:
     """Claim and queue one AVID; the (HTTP code, message, data) the API answers for it."""
     avid = avid_of(avid_text)
     if kind == "download" and st.store.has_video(avid):
@@ -48,32 +27,19 @@ async def submit(st, avid_text: object, kind: str, fields: dict[str, str] | None
                                          "status": jobstates.QUEUED, "kind": kind}
 
 
-async def cancel(st, avid_text: object) -> Outcome:
+async def cancel(st: ApiState, avid_text: object) -> Outcome:
     """Cancel the AVID's live job: at once when still queued, else at the worker's next check."""
     avid = avid_of(avid_text)
-    job_id = await st.redis.get(claim_key(avid.code))
-    if not job_id:
-        raise ApiError(404, f"{avid.code} has no job in progress")
-    job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
     message = "cancelled before it started"
-    now = time.time()
-    event = ev.encode(ev.TASK_FAILED, avid=avid.code, job_id=job_id, stage="queued",
-                      data={"status": jobstates.CANCELLED, "message": message}, ts=now)
-    keys = [claim_key(avid.code), jobstates.job_key(job_id), jobstates.ACTIVE, ev.STREAM]
-    args = [job_id, str(jobstates.FINISHED_TTL_S), str(st.config.events_maxlen), f"{now:.3f}", message]
-    args += [x for kv in event.items() for x in kv]
-    if getattr(st, "_cancel", None) is None:
-        st._cancel = st.redis.register_script(_CANCEL)
-    outcome, detail = await st._cancel(keys=keys, args=args)
-    detail = detail.decode() if isinstance(detail, bytes) else detail
-    data = {"avid": avid.code, "job_id": job_id, "task_id": job_id}
-    if int(outcome) == 2:
+    res = await st.jobs.cancel(avid.code, message)
+    data = {"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id}
+    if res.outcome == jobstates.CANCELLED_NOW:
         return 200, f"{avid.code}: {message}", {**data, "status": jobstates.CANCELLED}
-    if int(outcome) == 1:
+    if res.outcome == jobstates.CANCELLING:
         return 202, f"{avid.code}: cancelling (the worker stops it within a few seconds)", \
-            {**data, "status": "cancelling", "was": detail}
-    if int(outcome) == 3:
-        return 409, f"{avid.code}: the job already ended ({detail})", {**data, "status": detail}
+            {**data, "status": "cancelling", "was": res.detail}
+    if res.outcome == jobstates.ENDED:
+        return 409, f"{avid.code}: the job already ended ({res.detail})", {**data, "status": res.detail}
     raise ApiError(404, f"{avid.code} has no job in progress")
 
 

@@ -65,7 +65,7 @@ async def metrics(request: Request) -> PlainTextResponse:
     queues = await queue_lengths(st)
     family("nassav_queue_messages", "gauge", "Messages in each Dramatiq queue by state.",
            [(n, {"queue": q, "state": s}) for q, by in queues.items() for s, n in by.items()])
-    active = await st.active_jobs()
+    active = await st.jobs.active()
     by_status: dict[tuple[str, str], int] = {}
     for j in active:
         k = (j.get("status", ""), j.get("kind", ""))

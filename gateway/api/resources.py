@@ -14,13 +14,13 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from gateway.api import downloads
-from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, avid_of, body_bool, bool_param,
-                                choice_param, doc, envelope, int_param, json_object, paginated, state)
+from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, ApiState, avid_of, body_bool,
+                                bool_param, choice_param, doc, envelope, int_param, json_object,
+                                paginated, state)
 from gateway.index import SORT_KEYS, STATUSES, Query, as_list, as_mapping
-from pipeline import events as ev, jobs as jobstates
+from pipeline import events as ev
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
-from pipeline.claims import claim_key
 from pipeline.errors import OtherEdition
 
 COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
@@ -46,16 +46,6 @@ async def _indexed(st, avid: Avid) -> dict[str, Any] | None:
         await run_in_threadpool(st.index.sync, [avid])
         row = await run_in_threadpool(st.index.get, avid.code)
     return row
-
-
-async def _live_job(st, avid: Avid) -> str | None:
-    job_id = await st.redis.get(claim_key(avid.code))
-    if not job_id:
-        return None
-    job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
-    status = await st.redis.hget(jobstates.job_key(job_id), "status")
-    status = status.decode() if isinstance(status, bytes) else status
-    return job_id if status and status not in jobstates.TERMINAL else None
 
 
 async def _notify(st, type_: str, avid: str, **data: Any) -> None:
@@ -267,14 +257,14 @@ async def refresh_resource(request: Request) -> JSONResponse:
     return envelope(data, code=code, message=message)
 
 
-async def delete(st, avid_text: object):
+async def delete(st: ApiState, avid_text: object):
     """Remove the AVID's folder, parts and cached covers; says which files went.
 
     The folder's rename decides: of two concurrent deletes one gets 200, the other 404. An
     AVID naming another edition than the folder holds (``ABC-123-C`` when the library holds
     ``ABC-123``) is a 404 that says what the library holds and the request that deletes it."""
     avid = avid_of(avid_text)
-    job = await _live_job(st, avid)
+    job = await st.jobs.live_job(avid.code)
     if job:
         raise ApiError(409, f"{avid.code} has a job in progress ({job}); cancel it first "
                             f"(DELETE /api/downloads/{avid.code})", {"avid": avid.code, "job_id": job})
