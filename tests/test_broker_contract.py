@@ -5,7 +5,9 @@ consumers' heartbeats elsewhere than ``pipeline/broker.py`` reads and writes the
 """
 
 import asyncio
+import re
 import time
+from pathlib import Path
 
 import dramatiq
 import redis.asyncio as aioredis
@@ -85,3 +87,13 @@ def test_empty_queues_have_zero_lengths(r, redis_url):
     zero = {"ready": 0, "messages": 0, "delayed": 0, "dead": 0}
     assert lengths(redis_url) == {METADATA_QUEUE: zero, DOWNLOAD_QUEUE: zero}
     assert pending_job_ids(r) == set()
+
+
+def test_only_pipeline_broker_knows_the_key_layout():
+    """The issue's rule, kept: grep finds dramatiq's key names in pipeline/broker.py only."""
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"\.msgs\b|\.DQ\b|\.XQ\b|__heartbeats__")
+    found = sorted(str(p.relative_to(root))
+                   for folder in ("pipeline", "actors", "sources", "gateway", "tools")
+                   for p in (root / folder).rglob("*.py") if pattern.search(p.read_text(encoding="utf-8")))
+    assert found == ["pipeline/broker.py"]
