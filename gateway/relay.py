@@ -198,7 +198,8 @@ class DirectWebSocket(Subscriber):
     ASGI has no way to send several messages in one write, and uvicorn makes one ``send``
     syscall per message; here the batch's frames (made once for all subscribers when the
     connection negotiated no extension, otherwise framed by the connection's own protocol
-    object so compression stays consistent) go out in one ``transport.write``.
+    object so compression stays consistent) go out in one write, through
+    ``gateway/raw_frames.py`` (the one place that knows uvicorn's insides).
 
     Until ``go_live`` the subscriber holds batches, so a backlog replay can go first.
     Use ``DirectWebSocket.attach(websocket)``, which answers None when the fast path does
