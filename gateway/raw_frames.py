@@ -21,6 +21,8 @@ from typing import Any, Iterable
 
 import uvicorn
 
+from pipeline.seams import report_once
+
 log = logging.getLogger("nassav.relay")
 
 INSTANCE_ATTRS = ("transport", "conn", "close_sent", "disconnected")
@@ -64,9 +66,6 @@ def check_shape(proto: Any) -> None:
             f"gateway/raw_frames.py was written for uvicorn 0.54 and must be updated")
 
 
-_warned = False
-
-
 class RawFrameWriter:
     """Frames written straight to one uvicorn WebSocket connection.
 
@@ -86,7 +85,6 @@ class RawFrameWriter:
         A protocol of the right class but the wrong shape (a newer uvicorn) also answers None,
         with one error in the log: the relay then sends through ASGI, slower but correct.
         """
-        global _warned
         proto_cls = _protocol_class()
         proto = getattr(getattr(websocket, "_receive", None), "__self__", None)
         if proto_cls is None or not isinstance(proto, proto_cls):
@@ -94,9 +92,7 @@ class RawFrameWriter:
         try:
             check_shape(proto)
         except UvicornChanged as e:
-            if not _warned:
-                _warned = True
-                log.error("%s; sending WebSocket events through ASGI instead", e)
+            report_once(log, e, "sending WebSocket events through ASGI instead")
             return None
         return cls(proto)
 

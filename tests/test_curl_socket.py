@@ -73,10 +73,14 @@ def test_the_tracked_socket_is_the_connection_to_the_server(server):
         session.close()
 
 
-def test_a_reshaped_curl_cffi_is_named_and_leaves_the_socket_unknown():
+def test_a_reshaped_curl_cffi_is_named_and_leaves_the_socket_unknown(caplog):
     stand_in = SimpleNamespace(curl=SimpleNamespace(perform=lambda *a: None))  # no _curl
     with pytest.raises(CurlChanged, match=f"curl_cffi {curl_cffi.__version__} has no Curl._curl"):
         check_shape(stand_in)
-    assert track_socket(stand_in)() == UNKNOWN
+    with caplog.at_level("ERROR", logger="nassav.hls"):
+        assert track_socket(stand_in)() == UNKNOWN
+        assert track_socket(stand_in)() == UNKNOWN
+    said = [r.getMessage() for r in caplog.records if "Curl._curl" in r.getMessage()]
+    assert len(said) == 1 and all(f"curl_cffi {curl_cffi.__version__}" in m for m in said)
     with pytest.raises(CurlChanged, match="Session.curl"):
         check_shape(SimpleNamespace())

@@ -21,6 +21,8 @@ from typing import Any, Callable
 import curl_cffi
 from curl_cffi import CurlOpt
 
+from pipeline.seams import report_once
+
 log = logging.getLogger("nassav.hls")
 
 UNKNOWN = -1
@@ -53,9 +55,6 @@ def check_shape(session: Any) -> None:
                           f"pipeline/hls/curl_socket.py was written for curl_cffi 0.17 and must be updated")
 
 
-_warned = False
-
-
 def track_socket(session: Any) -> Callable[[], int]:
     """A function answering the socket of ``session``'s connection (``UNKNOWN`` before one).
 
@@ -63,13 +62,10 @@ def track_socket(session: Any) -> Callable[[], int]:
     just before each perform. When curl_cffi's shape differs the socket stays unknown (one
     error in the log) and curl's low-speed check alone watches for stalls.
     """
-    global _warned
     try:
         check_shape(session)
     except CurlChanged as e:
-        if not _warned:
-            _warned = True
-            log.error("%s; stalls are left to curl's low-speed check", e)
+        report_once(log, e, "stalls are left to curl's low-speed check")
         return lambda: UNKNOWN
     from curl_cffi._wrapper import ffi, lib
 
