@@ -56,7 +56,6 @@ from pipeline.worker_registry import WORKERS_KEY, live_workers, workers_per_queu
 log = logging.getLogger("nassav.gateway")
 
 
-
 class State:
     """What the routes share; one per app."""
 
