@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.raw_frames import RawFrameWriter, ws_text_frame
+from gateway.tasks import cancel_and_wait
 from pipeline.events import STREAM, Event, parse_entries
 
 log = logging.getLogger("nassav.relay")
@@ -302,12 +303,7 @@ class Relay:
         self._task = asyncio.create_task(self._run(), name="event-relay")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
         for s in list(self.subs):
             self.subs.discard(s)
             s.end()
