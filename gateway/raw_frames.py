@@ -21,16 +21,13 @@ from typing import Any, Iterable
 
 import uvicorn
 
+from gateway.header_timeout import UvicornChanged
 from pipeline.seams import report_once
 
 log = logging.getLogger("nassav.relay")
 
 INSTANCE_ATTRS = ("transport", "conn", "close_sent", "disconnected")
 CONN_ATTRS = ("extensions", "send_text", "data_to_send")
-
-
-class UvicornChanged(RuntimeError):
-    """uvicorn's sans-I/O WebSocket protocol no longer has the shape this module relies on."""
 
 
 def ws_text_frame(payload: bytes) -> bytes:

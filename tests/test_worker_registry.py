@@ -28,7 +28,8 @@ def test_a_worker_is_registered_while_it_runs_and_removed_when_it_stops(r, redis
     worker = dramatiq.Worker(broker, queues={METADATA_QUEUE}, worker_threads=1)
     worker.start()
     try:
-        raw = wait_for("the worker's record", lambda: r.hget(WORKERS_KEY, process_id()))
+        raw = wait_for(f"the worker's record (does dramatiq {dramatiq.__version__} still call "
+                       "Middleware.after_worker_boot?)", lambda: r.hget(WORKERS_KEY, process_id()))
         record = json.loads(raw)
         assert record["queues"] == [METADATA_QUEUE] and record["threads"] == 3
         first = record["last_seen"]
@@ -38,7 +39,8 @@ def test_a_worker_is_registered_while_it_runs_and_removed_when_it_stops(r, redis
     finally:
         worker.stop(timeout=5_000)
         broker.close()
-    assert r.hget(WORKERS_KEY, process_id()) is None
+    assert r.hget(WORKERS_KEY, process_id()) is None, \
+        f"dramatiq {dramatiq.__version__} did not call Middleware.after_worker_shutdown"
 
 
 def test_live_workers_marks_stale_and_skips_unreadable_records():
