@@ -8,28 +8,21 @@ which are short, finish.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
-import socket
 import threading
-import time
 
 import dramatiq
-import redis
 
 from actors import sweeping
 from actors.context import Context
 from actors.registry import declare
 from pipeline import logs
-from pipeline.broker import DOWNLOAD_QUEUE, NAMESPACE, QUEUES, make_broker
+from pipeline.broker import DOWNLOAD_QUEUE, QUEUES, make_broker
 from pipeline.config import Config
+from pipeline.worker_registry import WorkerRegistry
 
 log = logging.getLogger("nassav.worker")
-
-WORKERS_KEY = "nassav:workers"
-BEAT_S = 5.0
 
 
 def run(config: Config, redis_url: str, queues: list[str], threads: int | None = None) -> int:
@@ -44,6 +37,9 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     broker = make_broker(redis_url, config.workers)
     ctx = Context.create(config, redis_url)
     actors = declare(broker, config, lambda: ctx)
+    # Publishes this process for /api/workers and keeps dramatiq's heartbeat fresh while
+    # every thread is busy on a long download (its consumers only beat when they fetch).
+    broker.add_middleware(WorkerRegistry(ctx.redis, queues=queues, threads=threads))
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads,
                              worker_timeout=config.workers.worker_timeout_ms)
@@ -54,10 +50,6 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    me = f"{socket.gethostname()}:{os.getpid()}"
-    beat = threading.Thread(target=_beat, args=(broker, ctx.redis, me, queues, threads, stop),
-                            daemon=True, name="heartbeat")
-    beat.start()
     if config.workers.sweep_interval_s > 0:
         sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
     log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
@@ -68,31 +60,9 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     log.info("stopping: finishing metadata stages, pausing downloads for resume")
     ctx.shutdown.set()
     worker.stop(timeout=30_000)
-    try:
-        ctx.redis.hdel(WORKERS_KEY, me)
-    except redis.RedisError:
-        pass
     broker.close()
     log.info("worker stopped")
     return 0
-
-
-def _beat(broker, client: redis.Redis, me: str, queues: list[str], threads: int,
-          stop: threading.Event) -> None:
-    """Keep Dramatiq's heartbeat fresh even while every thread is busy on a long download
-    (its consumers only beat when they fetch), and publish this worker for /api/workers."""
-    started = time.time()
-    while True:
-        try:
-            now = time.time()
-            client.zadd(f"{NAMESPACE}:__heartbeats__", {broker.broker_id: int(now * 1000)})
-            client.hset(WORKERS_KEY, me, json.dumps({
-                "id": me, "host": me.rsplit(":", 1)[0], "pid": os.getpid(), "queues": queues,
-                "threads": threads, "started_at": started, "last_seen": now}))
-        except redis.RedisError as e:
-            log.warning("heartbeat failed: %s", e)
-        if stop.wait(BEAT_S):
-            return
 
 
 def _safe(url: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import shutil
 import time
@@ -49,14 +48,12 @@ from gateway.redis_pool import PoolExhausted, open_client
 from gateway.relay import Relay
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
-from pipeline.broker import QUEUES, make_broker
+from pipeline.broker import make_broker
 from pipeline.config import Config
 from pipeline.store import ResourceStore
+from pipeline.worker_registry import WORKERS_KEY, live_workers, workers_per_queue
 
 log = logging.getLogger("nassav.gateway")
-
-WORKERS_KEY = "nassav:workers"
-WORKER_STALE_S = 30
 
 
 class State:
@@ -136,17 +133,13 @@ def _state(request: Request | WebSocket) -> State:
 async def health(request: Request) -> JSONResponse:
     """Redis reachable, live workers per queue, free disk space of the data dir (always public)."""
     st = _state(request)
-    out: dict[str, Any] = {"redis": "down", "workers": {q: 0 for q in QUEUES}}
+    out: dict[str, Any] = {"redis": "down", "workers": workers_per_queue([])}
     ok = True
     try:
         await st.redis.ping()
         out["redis"] = "ok"
-        now = time.time()
-        for raw in (await st.redis.hgetall(WORKERS_KEY)).values():
-            w = json.loads(raw)
-            if now - float(w.get("last_seen", 0)) < WORKER_STALE_S:
-                for q in w.get("queues", []):
-                    out["workers"][q] = out["workers"].get(q, 0) + 1
+        records = (await st.redis.hgetall(WORKERS_KEY)).values()
+        out["workers"] = workers_per_queue(live_workers(records, time.time()))
     except (RedisError, OSError) as e:
         ok = False
         out["redis_error"] = str(e)

@@ -1,4 +1,5 @@
-"""A header read timeout for uvicorn: the one place nassav relies on uvicorn's private insides.
+"""A header read timeout for uvicorn: one of the two places nassav relies on uvicorn's private
+insides (the other, ``gateway/raw_frames.py``, writes the relay's WebSocket frames).
 
 uvicorn (0.54) times out idle kept-alive connections but never the reading of a request's
 headers: a socket that sends one byte every few seconds holds a connection, and a slot of
@@ -33,7 +34,7 @@ INSTANCE_ATTRS = ("loop", "transport", "cycle", "scope", "timeout_keep_alive")
 
 
 class UvicornChanged(RuntimeError):
-    """uvicorn's protocol classes no longer have the shape this module relies on."""
+    """uvicorn's protocol classes no longer have the shape a seam into them relies on."""
 
 
 def base_class(http: str) -> type:

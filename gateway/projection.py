@@ -22,6 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.index import LibraryIndex
+from gateway.tasks import cancel_and_wait
 from pipeline import events as ev
 from pipeline.events import Event, parse_entries
 
@@ -93,12 +94,7 @@ class Projection:
         self._task = asyncio.create_task(self._run(), name="index-projection")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         backoff = 0.5

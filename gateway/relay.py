@@ -24,6 +24,8 @@ from typing import Any, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.raw_frames import RawFrameWriter, ws_text_frame
+from gateway.tasks import cancel_and_wait
 from pipeline.events import STREAM, Event, parse_entries
 
 log = logging.getLogger("nassav.relay")
@@ -45,18 +47,6 @@ def id_key(stream_id: str) -> tuple[int, int]:
 def dumps(obj: Any) -> str:
     """JSON as Starlette's ``send_json`` writes it (compact, UTF-8 kept)."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def ws_text_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked WebSocket text frame (what a server sends, RFC 6455 §5.2)."""
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x81, n))
-    elif n < 1 << 16:
-        head = b"\x81\x7e" + n.to_bytes(2, "big")
-    else:
-        head = b"\x81\x7f" + n.to_bytes(8, "big")
-    return head + payload
 
 
 class Batch:
@@ -203,26 +193,14 @@ class QueueSubscriber(Subscriber):
                 return TIMEOUT
 
 
-def _sansio_protocol(websocket: Any) -> Any | None:
-    """uvicorn's sans-I/O WebSocket protocol behind a Starlette WebSocket, when it is one.
-
-    Its ``receive`` is handed to the app unwrapped; a middleware that wraps it simply turns
-    the fast path off."""
-    try:
-        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-    except ImportError:
-        return None
-    proto = getattr(getattr(websocket, "_receive", None), "__self__", None)
-    return proto if isinstance(proto, WebSocketsSansIOProtocol) else None
-
-
 class DirectWebSocket(Subscriber):
     """A WebSocket served by uvicorn, written to from the relay's task: one write per batch.
 
     ASGI has no way to send several messages in one write, and uvicorn makes one ``send``
     syscall per message; here the batch's frames (made once for all subscribers when the
     connection negotiated no extension, otherwise framed by the connection's own protocol
-    object so compression stays consistent) go out in one ``transport.write``.
+    object so compression stays consistent) go out in one write, through
+    ``gateway/raw_frames.py`` (the one place that knows uvicorn's insides).
 
     Until ``go_live`` the subscriber holds batches, so a backlog replay can go first.
     Use ``DirectWebSocket.attach(websocket)``, which answers None when the fast path does
@@ -232,12 +210,10 @@ class DirectWebSocket(Subscriber):
         max_buffer_bytes: a peer whose unsent output exceeds this is dropped as too slow.
     """
 
-    def __init__(self, proto: Any, avid: str = "", *, max_buffer_bytes: int = 4 << 20,
+    def __init__(self, writer: RawFrameWriter, avid: str = "", *, max_buffer_bytes: int = 4 << 20,
                  max_held_events: int = 20_000):
         super().__init__(avid)
-        self.proto = proto
-        self.transport = proto.transport
-        self.plain = not proto.conn.extensions
+        self.writer = writer
         self.max_buffer_bytes = max_buffer_bytes
         self.max_held_events = max_held_events
         self._held: list[Batch] | None = []
@@ -245,8 +221,8 @@ class DirectWebSocket(Subscriber):
 
     @classmethod
     def attach(cls, websocket: Any, avid: str = "", **kw: Any) -> "DirectWebSocket | None":
-        proto = _sansio_protocol(websocket)
-        return cls(proto, avid, **kw) if proto is not None else None
+        writer = RawFrameWriter.attach(websocket)
+        return cls(writer, avid, **kw) if writer is not None else None
 
     def deliver(self, batch: Batch) -> bool:
         if self.done.is_set():
@@ -272,26 +248,21 @@ class DirectWebSocket(Subscriber):
     def _write(self, batch: Batch) -> bool:
         if self.done.is_set():
             return False
-        if self.proto.close_sent or self.proto.disconnected or self.transport.is_closing():
+        if self.writer.closed():
             self.end()
             return False
-        if self.transport.get_write_buffer_size() > self.max_buffer_bytes:
+        if self.writer.buffered_bytes() > self.max_buffer_bytes:
             self.end(overflowed=True)
             return False
         fresh = self.take(batch)
         if fresh is None:
             return True
-        if self.plain:
-            self.transport.write(fresh.frames())
+        if self.writer.plain:
+            self.writer.write_frames(fresh.frames())
             return True
-        conn = self.proto.conn
-        try:
-            for t in fresh.texts():
-                conn.send_text(t.encode())
-        except Exception:  # InvalidState: the connection is closing
+        if not self.writer.send_texts(fresh.texts()):
             self.end()
             return False
-        self.transport.write(b"".join(conn.data_to_send()))
         return True
 
 
@@ -332,12 +303,7 @@ class Relay:
         self._task = asyncio.create_task(self._run(), name="event-relay")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
         for s in list(self.subs):
             self.subs.discard(s)
             s.end()

@@ -3,12 +3,22 @@
 With dramatiq's defaults a SIGKILLed worker's message came back after ~300 s (60 s
 heartbeat timeout, maintenance on 1 in 1000 calls). A 15 s heartbeat timeout and maintenance
 on 1 in 20 calls bring it back in well under 30 s for an idle-polling peer.
+
+This is also the one module that knows how dramatiq's Redis broker lays its keys out (for
+``<ns>:<queue>``: the list of ready ids, ``.msgs`` the bodies of every unacked message,
+``.DQ`` the delay queue, ``.XQ`` the dead letters, ``__heartbeats__`` the consumers'
+liveness). Everything else asks :func:`queue_lengths`, :func:`pending_job_ids` and
+:func:`beat`; ``tests/test_broker_contract.py`` fails, naming the dramatiq version, when
+the layout changes.
 """
 
 from __future__ import annotations
 
+import json
+
 import dramatiq
 import redis
+import redis.asyncio as aioredis
 from dramatiq.brokers.redis import RedisBroker
 
 from pipeline.config import WorkerConfig
@@ -19,6 +29,8 @@ QUEUES = (METADATA_QUEUE, DOWNLOAD_QUEUE)
 NAMESPACE = "nassav-dramatiq"
 
 _MAINTENANCE_SCALE = 1_000_000  # dramatiq counts maintenance chance per million calls
+_HEARTBEATS_KEY = f"{NAMESPACE}:__heartbeats__"
+LENGTH_STATES = ("ready", "messages", "delayed", "dead")
 
 
 def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = False,
@@ -41,3 +53,54 @@ def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = Fal
         # dramatiq-dashboard and dramatiq.actor() without broker= look it up globally.
         dramatiq.set_broker(broker)
     return broker
+
+
+def _length_keys(queue: str) -> tuple[str, str, str, str]:
+    """The keys whose lengths are ``LENGTH_STATES`` of ``queue``, in that order."""
+    base = f"{NAMESPACE}:{queue}"
+    return base, f"{base}.msgs", f"{base}.DQ.msgs", f"{base}.XQ.msgs"
+
+
+async def queue_lengths(client: aioredis.Redis) -> dict[str, dict[str, int]]:
+    """Messages per queue: ``ready`` (waiting), ``messages`` (all unacked, in flight too),
+    ``delayed`` and ``dead``, in one round trip."""
+    async with client.pipeline(transaction=False) as p:
+        for q in QUEUES:
+            ready, msgs, delayed, dead = _length_keys(q)
+            p.llen(ready)
+            p.hlen(msgs)
+            p.hlen(delayed)
+            p.hlen(dead)
+        raw = await p.execute()
+    n = len(LENGTH_STATES)
+    return {q: dict(zip(LENGTH_STATES, raw[i * n:i * n + n])) for i, q in enumerate(QUEUES)}
+
+
+def pending_job_ids(client: redis.Redis) -> set[str]:
+    """Job ids (an actor's second argument) of every message the broker still holds.
+
+    The broker keeps a message's body in ``<ns>:<queue>.msgs`` until it is acked, whether it
+    waits in the queue, runs on a worker or sits in the delay queue. Dead letters are not
+    pending work.
+    """
+    found: set[str] = set()
+    for q in QUEUES:
+        for name in (q, f"{q}.DQ"):
+            for _, raw in client.hscan_iter(f"{NAMESPACE}:{name}.msgs", count=500):
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                args = msg.get("args") or []
+                if len(args) >= 2:
+                    found.add(str(args[1]))
+    return found
+
+
+def beat(client: redis.Redis, broker: RedisBroker, now_s: float) -> None:
+    """Mark ``broker``'s consumers alive, as they do themselves each time they fetch.
+
+    A worker whose threads are all busy on long downloads fetches nothing for minutes; without
+    this its unacked messages would be handed to another worker after ``heartbeat_timeout``.
+    """
+    client.zadd(_HEARTBEATS_KEY, {broker.broker_id: int(now_s * 1000)})

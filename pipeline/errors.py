@@ -19,7 +19,11 @@
         └── AllSourcesFailed        every source gave a non-found outcome
     SourceSkipped (a SourceError)   a note: the source was not asked (back-off); not raised
 
-Third-party errors are converted where they enter (HTTP client, Redis).
+HTTP errors are converted where they enter: ``pipeline/http.py`` turns curl_cffi's into
+``UpstreamError``, the HLS fetcher into retries and then ``SegmentFailed``. Redis errors are
+not converted: redis-py's ``RedisError`` tree passes through unchanged, and the two places
+that meet it decide by its type (the gateway answers 503 "Redis is unreachable",
+``gateway/app.py``; a stage that loses Redis waits for it and runs again, ``actors/registry.py``).
 Each exception carries what a user needs to act, and ``str()`` says it in one line.
 """
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 import redis
 
-from pipeline.broker import NAMESPACE, QUEUES
+from pipeline.broker import pending_job_ids
 from pipeline.claims import Claims
 from pipeline.jobs import QUEUED, RUNNING, Jobs
 from pipeline.store import ResourceStore
@@ -46,26 +46,6 @@ class SweepReport:
     @property
     def changed(self) -> bool:
         return bool(self.claims_reaped or self.jobs_requeued or self.temp_files_removed)
-
-
-def queued_job_ids(client: redis.Redis) -> set[str]:
-    """Job ids referenced by any Dramatiq message still held by the broker.
-
-    The Redis broker keeps every message body in ``<ns>:<queue>.msgs`` until it is acked,
-    whether it waits in the queue, runs on a worker or sits in the delay queue.
-    """
-    found: set[str] = set()
-    for q in QUEUES:
-        for name in (q, f"{q}.DQ"):  # not .XQ: dead letters are not pending work
-            for _, raw in client.hscan_iter(f"{NAMESPACE}:{name}.msgs", count=500):
-                try:
-                    msg = json.loads(raw)
-                except ValueError:
-                    continue
-                args = msg.get("args") or []
-                if len(args) >= 2:
-                    found.add(str(args[1]))
-    return found
 
 
 class Sweeper:
@@ -109,7 +89,7 @@ class Sweeper:
         idle = [j for j in live if now - float(j.get("updated_at") or 0) > self.grace_s]
         if not idle:
             return []
-        held = queued_job_ids(self.client)
+        held = pending_job_ids(self.client)
         out = []
         for j in idle:
             if j["job_id"] in held:

@@ -156,7 +156,7 @@ def test_slow_subscriber_is_dropped_and_resumes_without_loss(gw, r, monkeypatch)
         wait_subscribers(gw, 1)
         (sub,) = gw.st.relay.subs
         # The server's end of the link too (the kernel would otherwise absorb megabytes).
-        sub.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        sub.writer.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
         ids = []
         for chunk in range(10):  # several reads of the stream, so several writes
             pipe = r.pipeline(transaction=False)

@@ -13,7 +13,8 @@ from pipeline.config import load
 from pipeline.jobs import Jobs
 from pipeline.source_health import SourceHealth
 from pipeline.store import ResourceStore
-from pipeline.sweep import Sweeper, last_report, queued_job_ids
+from pipeline.broker import pending_job_ids
+from pipeline.sweep import Sweeper, last_report
 from tools.fixture_site import FixtureSite
 
 
@@ -37,7 +38,7 @@ def test_requeues_a_job_with_no_message_only_after_the_grace(r, tmp_path, redis_
     broker = make_broker(redis_url, load(None, {}).workers)
     actors = declare(broker, load(None, {}))
     actors.send("download", "ABC-002", held.job_id)  # its message waits in the download queue
-    assert held.job_id in queued_job_ids(r)
+    assert held.job_id in pending_job_ids(r)
     calls = []
     sweeper = make(r, tmp_path, calls)
     assert sweeper.run_once().jobs_requeued == []  # both just moved: within the grace

@@ -57,10 +57,10 @@ if str(ROOT) not in sys.path:
 import redis  # noqa: E402
 
 from pipeline.embedded_redis import EmbeddedRedis, die_with_parent  # noqa: E402
+from pipeline.worker_registry import WORKERS_KEY  # noqa: E402
 
 STREAM = "nassav:events"
 CLAIM_PREFIX = "nassav:claim:"
-WORKERS_KEY = "nassav:workers"
 HOPS = (("queued", "resolve"), ("resolve", "scrape"), ("scrape", "cover"))
 STAGES = ("resolve", "scrape", "cover")
 TERMINAL = ("task_completed", "task_failed")

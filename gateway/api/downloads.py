@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from gateway.api.common import MAX_BATCH, ApiError, ApiState, avid_of, doc, envelope, json_object, state
 from pipeline import jobs as jobstates
-from pipeline.broker import NAMESPACE, QUEUES
+from pipeline.broker import queue_lengths
 
 Outcome = tuple[int, str, dict[str, Any]]
 
@@ -96,25 +96,11 @@ async def batch_submit(request: Request) -> JSONResponse:
     return batch_answer(await each(lambda a: submit(st, a, "download"), items))
 
 
-async def queue_lengths(st) -> dict[str, dict[str, int]]:
-    """Messages per Dramatiq queue: ready (waiting), total (incl. in flight), delayed, dead."""
-    async with st.redis.pipeline(transaction=False) as p:
-        for q in QUEUES:
-            base = f"{NAMESPACE}:{q}"
-            p.llen(base)
-            p.hlen(f"{base}.msgs")
-            p.hlen(f"{base}.DQ.msgs")
-            p.hlen(f"{base}.XQ.msgs")
-        raw = await p.execute()
-    return {q: dict(zip(("ready", "messages", "delayed", "dead"), raw[i * 4:i * 4 + 4]))
-            for i, q in enumerate(QUEUES)}
-
-
 async def queue_status(request: Request) -> JSONResponse:
     """Active and pending jobs (the old client's shape) plus the Dramatiq queue lengths."""
     st = state(request)
     data = await st.queue_status()
-    data["queues"] = await queue_lengths(st)
+    data["queues"] = await queue_lengths(st.redis)
     return envelope(data)
 
 

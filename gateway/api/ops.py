@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -12,29 +11,18 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from gateway.api.common import bool_param, doc, envelope, state
-from gateway.api.downloads import queue_lengths
 from gateway.projection import METRICS_KEY, SPEED_KEY
 from pipeline import events as ev, jobs as jobstates
+from pipeline.broker import queue_lengths
+from pipeline.worker_registry import WORKERS_KEY, live_workers, workers_per_queue
 
-WORKERS_KEY = "nassav:workers"
-WORKER_STALE_S = 30
 SPEED_FRESH_S = 10
 
 
 async def workers(st, *, include_stale: bool = False) -> list[dict[str, Any]]:
-    now = time.time()
-    out = []
-    for raw in (await st.redis.hgetall(WORKERS_KEY)).values():
-        try:
-            w = json.loads(raw)
-        except ValueError:
-            continue
-        age = now - float(w.get("last_seen") or 0)
-        w["alive"] = age < WORKER_STALE_S
-        w["last_seen_ago_s"] = round(age, 1)
-        if w["alive"] or include_stale:
-            out.append(w)
-    return sorted(out, key=lambda w: (w.get("host", ""), w.get("pid", 0)))
+    """The registry's workers (see ``pipeline/worker_registry.py``)."""
+    return live_workers((await st.redis.hgetall(WORKERS_KEY)).values(), time.time(),
+                        include_stale=include_stale)
 
 
 @doc(query={"all": "true to include workers silent for more than 30 s"})
@@ -62,7 +50,7 @@ async def metrics(request: Request) -> PlainTextResponse:
         out.append(f"# TYPE {name} {kind}")
         out.extend(_line(name, v, **labels) for v, labels in samples)
 
-    queues = await queue_lengths(st)
+    queues = await queue_lengths(st.redis)
     family("nassav_queue_messages", "gauge", "Messages in each Dramatiq queue by state.",
            [(n, {"queue": q, "state": s}) for q, by in queues.items() for s, n in by.items()])
     active = await st.jobs.active()
@@ -99,11 +87,7 @@ async def metrics(request: Request) -> PlainTextResponse:
         await st.redis.hdel(SPEED_KEY, *stale)
     family("nassav_download_speed_bytes_per_second", "gauge",
            "Sum of the current speed of running downloads.", [(speed, {})])
-    ws = await workers(st)
-    per_queue: dict[str, int] = {}
-    for w in ws:
-        for q in w.get("queues", []):
-            per_queue[q] = per_queue.get(q, 0) + 1
+    per_queue = workers_per_queue(await workers(st))
     family("nassav_workers", "gauge", "Live worker processes per queue.",
            [(float(per_queue.get(q, 0)), {"queue": q}) for q in queues])
     family("nassav_events_stream_length", "gauge", "Entries in the event stream.",

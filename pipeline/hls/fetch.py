@@ -2,7 +2,8 @@
 speed limit, the URL safety check on every hop, and retries with back-off.
 
 A transfer that receives nothing for ``stall_timeout_s`` is cut by the workers' watchdog
-(it shuts the connection's socket down, see :meth:`Transfer.abort_if_stalled`) and
+(it shuts the connection's socket down, see :meth:`Transfer.abort_if_stalled`; the socket comes
+from ``pipeline/hls/curl_socket.py``, the one door into curl_cffi's insides) and
 retried; curl's low-speed check (1 byte/s over that window) is the backstop. There is no
 total timeout, so a slow but moving transfer (a speed limit, a thin link) is never cut.
 Setting the stop event aborts transfers at their next chunk.
@@ -28,6 +29,7 @@ from pipeline.config import HttpConfig
 from pipeline.errors import Cancelled, UnresolvableHost, UnsafeURL
 from pipeline.http import HttpClient, pin
 from pipeline.urlcheck import UrlGuard
+from pipeline.hls.curl_socket import track_socket
 from pipeline.hls.payload import BadPayload
 from pipeline.hls.playlist import ByteRange
 
@@ -80,40 +82,6 @@ class Transfer:
         finally:
             s.close()
         return True
-
-
-def _track_socket(session: cffi.Session) -> Callable[[], int]:
-    """Follow the socket of a session's connection (one connection per session: MAXCONNECTS 1).
-
-    curl_cffi resets the handle's options after every request and has no setopt for
-    CURLOPT_SOCKOPTFUNCTION, so the callback is installed just before each perform. When
-    curl_cffi's internals differ, the socket stays unknown and curl's low-speed check
-    alone watches for stalls.
-    """
-    try:
-        from curl_cffi._wrapper import ffi, lib
-
-        curl = session.curl
-        handle = curl._curl
-        perform = curl.perform
-    except (ImportError, AttributeError):
-        return lambda: -1
-    state = {"fd": -1}
-
-    def on_socket(_clientp: object, fd: int, _purpose: int) -> int:
-        state["fd"] = fd
-        return 0  # CURL_SOCKOPT_OK
-
-    callback = ffi.callback("int(void *, int, int)", on_socket)
-    pointer = ffi.cast("void *", callback)
-
-    def perform_tracked(*args: object, **kwargs: object) -> object:
-        lib._curl_easy_setopt(handle, CurlOpt.SOCKOPTFUNCTION, pointer)
-        return perform(*args, **kwargs)
-
-    curl.perform = perform_tracked
-    curl._nassav_sockopt = (callback, pointer)  # keep the callback alive as long as the handle
-    return lambda: state["fd"]
 
 
 @dataclass(frozen=True)
@@ -172,7 +140,7 @@ class Fetcher:
             CurlOpt.BUFFERSIZE: RECV_BUFFER_BYTES,
             CurlOpt.MAXCONNECTS: 1,  # one connection per worker, so its socket is known
         })
-        self.sock_of = _track_socket(self.client.session)
+        self.sock_of = track_socket(self.client.session)
         self.guard = guard
         self.limiter = limiter
         self.stop = stop
