@@ -7,7 +7,6 @@ on 1 in 20 calls bring it back in well under 30 s for an idle-polling peer.
 
 from __future__ import annotations
 
-import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
@@ -21,8 +20,7 @@ NAMESPACE = "nassav-dramatiq"
 _MAINTENANCE_SCALE = 1_000_000  # dramatiq counts maintenance chance per million calls
 
 
-def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = False,
-                socket_timeout_s: float = 30.0) -> RedisBroker:
+def make_broker(redis_url: str, workers: WorkerConfig, *, socket_timeout_s: float = 30.0) -> RedisBroker:
     """A RedisBroker with both queues declared (the dashboard lists declared queues only)."""
     # Our own pool, to give sockets a timeout: a Redis that hangs (rather than dies) must
     # not block worker threads forever. Dramatiq polls; it issues no blocking commands.
@@ -37,7 +35,4 @@ def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = Fal
     )
     for q in QUEUES:
         broker.declare_queue(q)
-    if set_global:
-        # dramatiq-dashboard and dramatiq.actor() without broker= look it up globally.
-        dramatiq.set_broker(broker)
     return broker
