@@ -78,12 +78,7 @@ async def set_cookie(request: Request) -> JSONResponse:
     if not parsed:
         raise ApiError(400, "cookie has no name=value pair; send it as \"name=value; name2=value2\"")
 
-    def save() -> None:
-        jar = cookie_store.load(st.config.data_path)
-        jar[name] = parsed
-        cookie_store.save(st.config.data_path, jar)
-
-    await run_in_threadpool(save)
+    await run_in_threadpool(cookie_store.put, st.config.data_path, name, parsed)
     return envelope({"source": name, "set": True, "cookie": cookie_store.mask(parsed)},
                     message=f"cookie for {name} saved; the next job uses it")
 
@@ -97,15 +92,7 @@ async def delete_cookie(request: Request) -> JSONResponse:
         which = (await json_object(request)).get("source")
     name = _source_name(st, which)
 
-    def drop() -> bool:
-        jar = cookie_store.load(st.config.data_path)
-        if name not in jar:
-            return False
-        del jar[name]
-        cookie_store.save(st.config.data_path, jar)
-        return True
-
-    if not await run_in_threadpool(drop):
+    if not await run_in_threadpool(cookie_store.drop, st.config.data_path, name):
         raise ApiError(404, f"no cookie stored for {name}")
     return envelope({"source": name, "set": False}, message=f"cookie for {name} deleted")
 
