@@ -56,9 +56,12 @@ async def get_cookie(request: Request) -> JSONResponse:
 
 
 @doc(body={"source": "a source name", "cookie": "a browser's Cookie header: \"a=1; b=2\"",
-           "auto": "not supported (no request leaves the gateway inline)"})
+           "auto": "true: instead of a cookie, have a worker fetch the source's home-page cookies "
+                   "(202; the outcome is a cookie_updated or warning event)"},
+     responses={202: "auto: the home-page fetch is queued"})
 async def set_cookie(request: Request) -> JSONResponse:
-    """Store a cookie for a source (e.g. ``cf_clearance`` copied from a browser)."""
+    """Store a cookie for a source (e.g. ``cf_clearance`` copied from a browser), or with
+    ``auto`` have a worker fetch the one its home page sets (the gateway itself never asks the site)."""
     st = state(request)
     body = await json_object(request)
     name = _source_name(st, body.get("source"))
