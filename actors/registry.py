@@ -89,9 +89,7 @@ def _cookie_runner(context: Callable[[], Context] | None) -> Callable[[str], Non
             ctx.events.emit(ev.WARNING, avid="", job_id="", stage="cookie",
                             data={"source": source, "message": f"no cookie fetched: {e}"})
             return
-        jar = cookie_store.load(ctx.config.data_path)
-        jar[source] = {**jar.get(source, {}), **got}
-        cookie_store.save(ctx.config.data_path, jar)
+        cookie_store.put(ctx.config.data_path, source, got, merge=True)
         log.info("cookie for %s refreshed from its home page: %s", source, cookie_store.mask(got))
         ctx.events.emit("cookie_updated", avid="", job_id="", stage="cookie",
                         data={"source": source, "cookie": cookie_store.mask(got), "count": len(got)})

@@ -8,6 +8,7 @@ import threading
 from actors.context import Context
 from pipeline.http import HttpClient
 from pipeline.source_health import SourceHealth
+from pipeline.status import status_error
 from pipeline.sweep import Sweeper
 
 log = logging.getLogger("nassav.sweep")
@@ -22,12 +23,9 @@ def probe_sources(ctx: Context) -> dict[str, str]:
         try:
             with HttpClient(ctx.config.http, site=name) as client:
                 r = client.get(cfg.base_url.rstrip("/") + "/", check=False, timeout_s=15)
-            if r.is_challenge or r.status in (403, 429, 451):
-                outcome = "blocked"
-            elif r.status >= 500:
-                outcome = "upstream error"
-            else:
-                outcome = "probe ok"
+            # "not found" is a healthy answer (the site works), as in source_health.
+            kind = status_error(r.status, is_challenge=r.is_challenge)
+            outcome = kind.outcome if kind is not None else "probe ok"
             detail = f"HTTP {r.status}" + (", challenge page" if r.is_challenge else "")
         except Exception as e:
             outcome, detail = "upstream error", str(e)[:200]

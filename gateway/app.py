@@ -4,10 +4,10 @@ Nothing slow happens in a request: the stages run in the workers. ``create_app(c
 redis_url)`` builds everything explicitly; Redis pools open in the lifespan.
 
 Where things plug in: the REST API lives in ``gateway/api/`` (one module per family, each with
-a ``routes()``), served under ``/api`` and ``/nassav/api``. ``gateway/web`` and ``gateway/sse``,
-when present, may define ``extra_routes() -> list`` (mounted at the top level, e.g. ``/`` and
-``/api/events``) and ``PUBLIC_PATHS`` (paths that stay open when a token is set, e.g. the
-page's static shell). The browser guards (``gateway/guards.py``), CORS, the body limit and
+a ``routes()``), served under ``/api`` and ``/nassav/api``. ``gateway/web`` (the page) and
+``gateway/sse`` (the event stream) define ``extra_routes() -> list``, mounted at the top level
+(``/``, ``/api/events``); ``gateway/web`` also lists ``PUBLIC_PATHS`` (the page's static shell,
+open when a token is set). The browser guards (``gateway/guards.py``), CORS, the body limit and
 auth (``gateway/auth.py``) wrap everything.
 """
 
@@ -165,7 +165,7 @@ def api_routes() -> list:
 
 
 def _plugins() -> tuple[list, list[str]]:
-    """Routes and public paths from the optional ``gateway.web`` / ``gateway.sse`` modules."""
+    """Top-level routes of ``gateway.sse`` and ``gateway.web``, and the public paths they list."""
     routes: list = []
     public: list[str] = []
     for name in ("gateway.sse", "gateway.web"):

@@ -90,11 +90,3 @@ def _checked(avid: Avid, text: object) -> Avid:
     if len(avid.full) > MAX_LEN:
         raise InvalidAvid(text, "too long")
     return avid
-
-
-def is_valid(text: object) -> bool:
-    try:
-        parse(text)
-    except InvalidAvid:
-        return False
-    return True

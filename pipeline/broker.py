@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 
-import dramatiq
 import redis
 import redis.asyncio as aioredis
 from dramatiq.brokers.redis import RedisBroker
@@ -33,8 +32,7 @@ _HEARTBEATS_KEY = f"{NAMESPACE}:__heartbeats__"
 LENGTH_STATES = ("ready", "messages", "delayed", "dead")
 
 
-def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = False,
-                socket_timeout_s: float = 30.0) -> RedisBroker:
+def make_broker(redis_url: str, workers: WorkerConfig, *, socket_timeout_s: float = 30.0) -> RedisBroker:
     """A RedisBroker with both queues declared (the dashboard lists declared queues only)."""
     # Our own pool, to give sockets a timeout: a Redis that hangs (rather than dies) must
     # not block worker threads forever. Dramatiq polls; it issues no blocking commands.
@@ -49,9 +47,6 @@ def make_broker(redis_url: str, workers: WorkerConfig, *, set_global: bool = Fal
     )
     for q in QUEUES:
         broker.declare_queue(q)
-    if set_global:
-        # dramatiq-dashboard and dramatiq.actor() without broker= look it up globally.
-        dramatiq.set_broker(broker)
     return broker
 
 

@@ -98,7 +98,6 @@ class DownloadConfig:
     time_limit_s: int = 6 * 3600
     max_retries: int = 3
     ffmpeg: str | None = None  # None = the ffmpeg that imageio-ffmpeg ships
-    backend: str = "builtin"  # the only one so far (an N_m3u8DL-RE backend is not built)
     variant: str = "highest"  # highest | lowest | a max height such as "720"
 
 
@@ -240,9 +239,19 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     for k, v in overrides.items():
         if v is not None:
             raw[k] = v
-    cfg = _build(Config, raw, "")
+    cfg = _build(Config, _drop_retired(raw), "")
     _check(cfg)
     return cfg
+
+
+def _drop_retired(raw: dict[str, Any]) -> dict[str, Any]:
+    """Forget ``download.backend: builtin``: the key is gone (the built-in engine is the only
+    downloader), but it was the one value a config could hold, so configs written from the
+    earlier template still load. Any other value stays, and is refused as an unknown key."""
+    d = raw.get("download")
+    if isinstance(d, dict) and d.get("backend") == "builtin":
+        return {**raw, "download": {k: v for k, v in d.items() if k != "backend"}}
+    return raw
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -328,10 +337,6 @@ def _check(cfg: Config) -> None:
         raise ConfigError("download.mutex_limit", "an integer ≥ 1", cfg.download.mutex_limit)
     if not 1000 <= cfg.download.mutex_ttl_ms <= 60_000:
         raise ConfigError("download.mutex_ttl_ms", "milliseconds from 1000 to 60000", cfg.download.mutex_ttl_ms)
-    if cfg.download.backend != "builtin":
-        # The external N_m3u8DL-RE backend is not built yet: say so rather than ignore it.
-        raise ConfigError("download.backend", "builtin (the N_m3u8DL-RE backend is not implemented yet)",
-                          cfg.download.backend)
     if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
     for entry in cfg.allowed_hosts:

@@ -6,7 +6,7 @@
     ├── OtherEdition                the library holds another edition of the code
     ├── Retriable                   worth another try later (actors retry these)
     │   ├── UpstreamError           5xx, timeout, connection reset
-    │   ├── SourceBlocked           403/451/503 or a challenge page
+    │   ├── SourceBlocked           403/429/451 or a challenge page (pipeline/status.py)
     │   ├── SegmentFailed           an HLS segment failed every retry
     │   └── MutexLost               the download mutex expired under us
     └── Permanent                   retrying will not help

@@ -9,7 +9,8 @@ One pass:
 - probes sources whose back-off has run out, so health recovers without waiting for a job;
 - reports orphans in the data dir (folders with no metadata, part dirs with no live job) and
   removes stale temp files of atomic writes that a crash interrupted.
-The last report is kept in Redis (``nassav:sweep:last``) for ``/health`` and the logs.
+The last report is kept in Redis (``nassav:sweep:last``, read by :func:`last_report`); a pass
+that changed something or found orphans is also logged. ``/health`` does not show it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 
 A site adapter is a :class:`Site` subclass with pure ``parse_...(html, ...)`` functions beside it
 and a ``_resolve`` (video sources) or ``_scrape`` (catalogues) that fetches pages and calls them.
-The base decides, in one place, what a fetched page means:
+The base decides what a fetched page means, with the one status classifier
+(``pipeline.status.status_error``) for the HTTP status:
 
-    network failure, timeout, 5xx ............ UpstreamError   (retriable)
-    challenge page (any status), 403, 451, 429  SourceBlocked   (retriable)
-    404, 410 ................................. SourceNotFound  (permanent)
-    page fetched but its landmark missing .... LayoutChanged   (permanent)
+    network failure, timeout, 5xx, other non-2xx  UpstreamError   (retriable)
+    challenge page (any status), 403, 451, 429 .. SourceBlocked   (retriable)
+    404, 410 .................................... SourceNotFound  (permanent)
+    page fetched but its landmark missing ....... LayoutChanged   (permanent)
 
 and it turns a stray ``KeyError``/``IndexError``/… raised while parsing into ``LayoutChanged``
 naming the site and the AVID, as yt-dlp's ``extract()`` does.
@@ -23,9 +24,10 @@ from urllib.parse import urljoin, urlsplit
 
 from pipeline.avid import Avid
 from pipeline.config import HttpConfig, SourceConfig
-from pipeline.errors import (LayoutChanged, SourceBlocked, SourceError, SourceNotFound,
+from pipeline.errors import (LayoutChanged, SourceError, SourceNotFound,
                              UnresolvableHost, UnsafeURL, UpstreamError)
 from pipeline.http import HttpClient, Pacer, Response, check_url
+from pipeline.status import status_error
 
 __all__ = ["Found", "Actor", "CatalogueEntry", "Site", "VideoSource",
            "PARSE_ERRORS", "absolute", "strip_avid", "mentions_avid", "first_result"]
@@ -162,15 +164,10 @@ class Site:
 
     def classify(self, r: Response, avid: Avid) -> None:
         """Raise the typed outcome that a non-usable response stands for."""
-        s = r.status
-        if r.is_challenge:
-            raise SourceBlocked(self.name, avid.code, detail="challenge page", status=s)
-        if s in (403, 451, 429):
-            raise SourceBlocked(self.name, avid.code, status=s)
-        if s in (404, 410):
-            raise SourceNotFound(self.name, avid.code, status=s)
-        if not 200 <= s < 300:
-            raise UpstreamError(self.name, avid.code, status=s)
+        kind = status_error(r.status, is_challenge=r.is_challenge)
+        if kind is not None:
+            raise kind(self.name, avid.code, detail="challenge page" if r.is_challenge else "",
+                       status=r.status)
 
     def _guard(self, avid: Avid, step: Callable[[], T]) -> T:
         """Run ``step()``; give every failure the site and AVID, as a typed outcome."""

@@ -8,8 +8,9 @@ from a browser (``POST /api/source/cookie``).
 from __future__ import annotations
 
 from pipeline.config import Config
-from pipeline.errors import ConfigError, SourceBlocked, UpstreamError
+from pipeline.errors import ConfigError
 from pipeline.http import HttpClient
+from pipeline.status import status_error
 
 
 def fetch_home_cookies(name: str, config: Config) -> dict[str, str]:
@@ -19,11 +20,8 @@ def fetch_home_cookies(name: str, config: Config) -> dict[str, str]:
         raise ConfigError(f"sources.{name}", "a configured source or catalogue with a base_url")
     with HttpClient(config.http, site=name) as client:
         r = client.get(site.base_url.rstrip("/") + "/", check=False)
-        if r.is_challenge:
-            raise SourceBlocked(name, detail="home page is a challenge; paste a cookie from a browser",
-                                status=r.status)
-        if r.status in (403, 429, 451):
-            raise SourceBlocked(name, status=r.status)
-        if r.status >= 400:
-            raise UpstreamError(name, status=r.status)
+        kind = status_error(r.status, is_challenge=r.is_challenge)
+        if kind is not None:
+            detail = "home page is a challenge; paste a cookie from a browser" if r.is_challenge else ""
+            raise kind(name, detail=detail, status=r.status)
         return client.cookies()

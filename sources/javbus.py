@@ -142,7 +142,3 @@ class JavBusScraper(Site):
         for a in entry.actors:
             a.avatar_url = self.safe_or_empty(a.avatar_url)
         return entry
-
-    def cover_referer(self) -> str:
-        """The Referer the cover host wants (FIELD_NOTES §2)."""
-        return self.base_url + "/"

@@ -45,6 +45,12 @@ def test_wrong_key_or_type_names_the_key(tmp_path, text, key):
     assert "\n" not in str(e.value)
 
 
+def test_a_config_from_the_earlier_template_still_loads(tmp_path):
+    """``download.backend`` left the config; ``builtin``, the one value it ever took, is ignored."""
+    cfg = load(write(tmp_path, "download:\n  backend: builtin\n  concurrency: 4\n"), {})
+    assert cfg.download.concurrency == 4 and not hasattr(cfg.download, "backend")
+
+
 def test_bad_yaml_and_missing_file(tmp_path):
     with pytest.raises(ConfigError):
         load(write(tmp_path, "port: [1,\n"), {})

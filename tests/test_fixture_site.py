@@ -491,3 +491,16 @@ def _readline(proc: subprocess.Popen, timeout_s: float) -> str:
     if not out:
         raise AssertionError(f"no start-up line within {timeout_s} s")
     return out[0]
+
+
+@pytest.mark.parametrize("length,rate", [(1_000_000, 2_000_000), (1, 1000), (65536, 2_000_000),
+                                         (1_048_577, 2_000_000), (5000, 100)])
+def test_throttle_paces_a_body_at_exactly_the_rate(length, rate):
+    """The last chunk is due at length / rate: no sleeping a whole chunk past the body's end."""
+    from tools.fixture_site.server import pace
+
+    plan = pace(length, rate)
+    assert plan[0][0] == 0 and plan[-1][1] == length
+    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))  # contiguous, nothing sent twice
+    assert plan[-1][2] == pytest.approx(length / rate)
+    assert all(end / rate == pytest.approx(due) for _, end, due in plan)

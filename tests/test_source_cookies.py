@@ -41,3 +41,29 @@ def test_refresh_cookie_actor_stores_the_home_page_cookie(tmp_path, r, redis_url
         assert "challenge" in evs[1].data["message"]
         broker.close()
         ctx.redis.close()
+
+
+def test_jar_updates_from_many_threads_lose_nothing(tmp_path):
+    """Every writer (the API's set and delete, the refresh actor) goes through one locked
+    read-modify-write: concurrent updates of different sources keep each other's change."""
+    import threading
+
+    from pipeline import cookies as cookie_store
+
+    names = [f"site{i}" for i in range(8)]
+
+    def writer(name: str) -> None:
+        for n in range(15):
+            cookie_store.put(tmp_path, name, {"n": str(n)})
+            cookie_store.put(tmp_path, name, {"extra": "1"}, merge=True)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cookie_store.load(tmp_path) == {n: {"n": "14", "extra": "1"} for n in names}
+    assert cookie_store.drop(tmp_path, "site3") is True
+    assert cookie_store.drop(tmp_path, "site3") is False
+    assert "site3" not in cookie_store.load(tmp_path)
+    assert oct(cookie_store.path(tmp_path).stat().st_mode & 0o777) == oct(cookie_store.MODE)

@@ -15,10 +15,9 @@ yt-dlp is a bench-only dependency: when missing it is installed here, with pycry
 (without it yt-dlp hands AES-128 HLS to ffmpeg and ignores ``-N``), into this
 interpreter's environment with ``pip``.
 
-The fixture CDN's pacing is corrected for the bench (``--stock-fixture`` turns that off):
-its handler does not set TCP_NODELAY (a keep-alive request then waits ~40 ms for a
-delayed ACK, as behind no real CDN), and its per-connection throttle sleeps to a whole
-chunk past the body's end, so "2 MB/s" delivered ~1.88 MB/s per 1 MB segment.
+The fixture CDN paces like a real one as it is: its handler sets TCP_NODELAY, and its
+per-connection throttle delivers each body at exactly the configured rate
+(``tools.fixture_site.server.pace``).
 """
 
 from __future__ import annotations
@@ -30,12 +29,10 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,38 +78,10 @@ def measure(cmd: list[str], cwd: Path) -> Run:
 
 # -- the fixture CDN -----------------------------------------------------------------------
 
-def start_site(stream_args: dict, *, stock: bool):
+def start_site(stream_args: dict):
     from tools.fixture_site import FixtureSite
-    from tools.fixture_site.server import FixtureHTTPServer, FixtureState, Handler
 
-    class CdnHandler(Handler):
-        """The fixture handler, paced like a real CDN (see the module docstring)."""
-
-        def setup(self) -> None:
-            super().setup()
-            try:
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-
-        def _write_throttled(self, data: bytes, rate: int) -> None:
-            if not rate:
-                self._write(data)
-                return
-            chunk = max(1024, min(65536, rate // 20))
-            t0 = time.monotonic()
-            for off in range(0, len(data), chunk):
-                self._write(data[off:off + chunk])
-                self._wait(t0 + min(off + chunk, len(data)) / rate - time.monotonic())
-
-    state = FixtureState(**stream_args)
-    server = FixtureHTTPServer(("127.0.0.1", 0), state)
-    if not stock:
-        server.RequestHandlerClass = CdnHandler
-    state.add_title(AVID)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    return FixtureSite(server, thread)
+    return FixtureSite.start(titles=[AVID], **stream_args)
 
 
 # -- the tools -----------------------------------------------------------------------------
@@ -221,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
                          "faulty (5 %% of segment responses 500, 1 %% truncated)")
     ap.add_argument("--faulty-reps", type=int, default=1, help="repetitions of the faulty scenario")
     ap.add_argument("--tools", default="nassav,yt-dlp,ffmpeg")
-    ap.add_argument("--stock-fixture", action="store_true", help="use the fixture's own pacing, uncorrected")
     ap.add_argument("--quick", action="store_true", help="40 MB stream, 1 repetition")
     ap.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = ap.parse_args(argv)
@@ -243,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = make_stream(args.kind, duration_s=args.duration, segment_s=args.segment, video_kbps=args.video_kbps)
     print(f"bench: stream {args.kind}, {stream.segments} segments, {stream.total_bytes / 1e6:.1f} MB "
           f"({time.monotonic() - t_gen:.1f} s to make or load)", file=sys.stderr)
-    site = start_site(stream_args, stock=args.stock_fixture)
+    site = start_site(stream_args)
     url = f"{site.base_url}/cdn/{AVID}/v1/index.m3u8"
     work = Path(tempfile.mkdtemp(prefix="nassav-bench-dl-"))
     bin_dir = work / "bin"

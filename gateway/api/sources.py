@@ -56,9 +56,12 @@ async def get_cookie(request: Request) -> JSONResponse:
 
 
 @doc(body={"source": "a source name", "cookie": "a browser's Cookie header: \"a=1; b=2\"",
-           "auto": "not supported (no request leaves the gateway inline)"})
+           "auto": "true: instead of a cookie, have a worker fetch the source's home-page cookies "
+                   "(202; the outcome is a cookie_updated or warning event)"},
+     responses={202: "auto: the home-page fetch is queued"})
 async def set_cookie(request: Request) -> JSONResponse:
-    """Store a cookie for a source (e.g. ``cf_clearance`` copied from a browser)."""
+    """Store a cookie for a source (e.g. ``cf_clearance`` copied from a browser), or with
+    ``auto`` have a worker fetch the one its home page sets (the gateway itself never asks the site)."""
     st = state(request)
     body = await json_object(request)
     name = _source_name(st, body.get("source"))
@@ -78,12 +81,7 @@ async def set_cookie(request: Request) -> JSONResponse:
     if not parsed:
         raise ApiError(400, "cookie has no name=value pair; send it as \"name=value; name2=value2\"")
 
-    def save() -> None:
-        jar = cookie_store.load(st.config.data_path)
-        jar[name] = parsed
-        cookie_store.save(st.config.data_path, jar)
-
-    await run_in_threadpool(save)
+    await run_in_threadpool(cookie_store.put, st.config.data_path, name, parsed)
     return envelope({"source": name, "set": True, "cookie": cookie_store.mask(parsed)},
                     message=f"cookie for {name} saved; the next job uses it")
 
@@ -97,15 +95,7 @@ async def delete_cookie(request: Request) -> JSONResponse:
         which = (await json_object(request)).get("source")
     name = _source_name(st, which)
 
-    def drop() -> bool:
-        jar = cookie_store.load(st.config.data_path)
-        if name not in jar:
-            return False
-        del jar[name]
-        cookie_store.save(st.config.data_path, jar)
-        return True
-
-    if not await run_in_threadpool(drop):
+    if not await run_in_threadpool(cookie_store.drop, st.config.data_path, name):
         raise ApiError(404, f"no cookie stored for {name}")
     return envelope({"source": name, "set": False}, message=f"cookie for {name} deleted")
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from pipeline.config import DownloadConfig, HttpConfig
-from pipeline.errors import PlaylistError, SourceBlocked, UnresolvableHost, UpstreamError, VerifyFailed
+from pipeline.errors import (PlaylistError, SourceBlocked, SourceNotFound, UnresolvableHost, UpstreamError,
+                             VerifyFailed)
 from pipeline.files import dir_mode_for, fsync_path, make_dirs
 from pipeline.http import HttpClient
 from pipeline.hls.fetch import TransientError, UrlGuard, with_retries
@@ -34,6 +35,7 @@ from pipeline.hls.playlist import (InitSection, MasterPlaylist, MediaPlaylist, S
                                    parse_playlist)
 from pipeline.hls.remux import StreamingRemux, ffmpeg_exe, mp4_duration, probe_duration, remux
 from pipeline.hls.workers import Workers
+from pipeline.status import status_error
 
 __all__ = ["DownloadResult", "HlsOptions", "Progress", "download", "load_media_playlist"]
 
@@ -209,13 +211,16 @@ def _get_text(client: HttpClient, url: str, guard: UrlGuard, retries: int,
         except UpstreamError as e:  # network failure after the client's own quick retries
             raise TransientError(e.detail) from None
         guard.check(r.url)
-        if r.status == 200 and not r.is_challenge:
+        kind = status_error(r.status, is_challenge=r.is_challenge)
+        if kind is None:
             return r.text, r.url
-        if r.is_challenge or r.status in (403, 451):
+        if kind is SourceBlocked:
             raise SourceBlocked("hls", detail=f"playlist {url}", status=r.status)
-        if r.status in (404, 410):
+        if kind is SourceNotFound:
+            # The URL came from a resolved page: gone means its token expired; resolving
+            # again (a retry of the stage) can fix it, so this is retriable, not "not found".
             raise UpstreamError("hls", detail=f"playlist {url} not found (expired token?)", status=r.status)
-        raise TransientError(f"HTTP {r.status}")
+        raise TransientError(f"HTTP {r.status}")  # a 5xx or an odd status: retried here
 
     got, reason = with_retries(attempt, retries=retries, stop=cancel)
     if got is None:

@@ -8,9 +8,11 @@ timestamps. fMP4 runs start with their initialisation section.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
+import signal
 import struct
 import subprocess
 import tempfile
@@ -140,7 +142,7 @@ class StreamingRemux:
                     if cancel.is_set():
                         raise Cancelled("download cancelled while remuxing") from None
             if rc != 0:
-                raise VerifyFailed(f"ffmpeg remux failed (exit {rc}): {self._stderr_tail()}")
+                raise ffmpeg_failed("remux", rc, self._stderr_tail())
         except BaseException:
             self.abort()
             raise
@@ -167,6 +169,20 @@ class StreamingRemux:
         self._err.seek(0)
         tail = self._err.read().decode("utf-8", "replace").strip().splitlines()[-5:]
         return " | ".join(tail) or "no message"
+
+
+def ffmpeg_failed(what: str, rc: int, tail: str) -> Exception:
+    """The error for an ffmpeg that exited ``rc``: a full disk as the OSError it is, so the
+    job's reason says the disk is full (not a remux bug); anything else VerifyFailed.
+
+    Under a file-size limit (RLIMIT_FSIZE) ffmpeg is killed by SIGXFSZ before it can print
+    anything; on a full file system it prints the ENOSPC message and exits non-zero.
+    """
+    if rc == -signal.SIGXFSZ:
+        return OSError(errno.EFBIG, f"file too large: ffmpeg {what} was stopped by the file size limit (SIGXFSZ)")
+    if "No space left on device" in tail:
+        return OSError(errno.ENOSPC, f"no space left on device: ffmpeg {what} failed: {tail}")
+    return VerifyFailed(f"ffmpeg {what} failed (exit {rc}): {tail}")
 
 
 def remux(ffmpeg: str | None, runs: Sequence[Sequence[Path]], out: Path, *, fmp4: bool,
@@ -217,7 +233,7 @@ def remux(ffmpeg: str | None, runs: Sequence[Sequence[Path]], out: Path, *, fmp4
             if rc != 0:
                 err.seek(0)
                 tail = err.read().decode("utf-8", "replace").strip().splitlines()[-5:]
-                raise VerifyFailed(f"ffmpeg concat failed (exit {rc}): {' | '.join(tail) or 'no message'}")
+                raise ffmpeg_failed("concat", rc, " | ".join(tail) or "no message")
     finally:
         for joined in joined_files:
             joined.unlink(missing_ok=True)

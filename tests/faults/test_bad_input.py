@@ -308,9 +308,8 @@ def test_websocket_flood_from_one_client(gateway):
             except Exception:
                 pass
     accepted = len(opened)
-    if refused == 0:
-        pytest.xfail(f"no per-client bound on WebSocket connections: all {FLOOD} from one address "
-                     "were accepted (the gateway stayed responsive)")
+    assert refused > 0, (f"no per-client bound on WebSocket connections: all {FLOOD} from one "
+                         "address were accepted")
     assert accepted + refused == FLOOD and accepted >= 1
     m = re.search(r"limit (\d+)", " ".join(reasons))
     assert m and accepted <= int(m.group(1)), f"{accepted} accepted; refusals said {reasons}"
@@ -333,11 +332,9 @@ def test_websocket_flood_from_one_client(gateway):
 def test_schemathesis_finds_no_server_error(gateway, tmp_path):
     c, _ = gateway
     exe = shutil.which("schemathesis", path=str(Path(os.sys.executable).parent)) or shutil.which("schemathesis")
-    if not exe:
-        pytest.skip("schemathesis is not installed (pip install schemathesis; a test extra)")
+    assert exe, "schemathesis is not installed (a test extra: pip install -e '.[test]')"
     code, _ = http("GET", c.base + "/openapi.json")
-    if code != 200:
-        pytest.skip("/openapi.json does not exist yet")
+    assert code == 200, f"GET /openapi.json answered {code}: the fuzzing has no schema to read"
     t0 = time.monotonic()
     # The SSE stream (/api/events) never ends by design: every fuzzed request would wait for
     # the request timeout, so it is left out here (its bad parameters are probed above).

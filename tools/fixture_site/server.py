@@ -703,12 +703,22 @@ class Handler(BaseHTTPRequestHandler):
         if not rate:
             self._write(data)
             return
-        chunk = max(1024, min(65536, rate // 20))
         t0 = time.monotonic()
-        for off in range(0, len(data), chunk):
-            self._write(data[off:off + chunk])
-            due = t0 + (off + chunk) / rate
-            self._wait(due - time.monotonic())
+        for start, end, due_s in pace(len(data), rate):
+            self._write(data[start:end])
+            self._wait(t0 + due_s - time.monotonic())
+
+
+def pace(length: int, rate: int) -> list[tuple[int, int, float]]:
+    """How a body of ``length`` bytes goes out at ``rate`` bytes/s: ``(start, end, due_s)``
+    per chunk, ``due_s`` being when (from the first byte) the chunk is due to have gone out.
+
+    The last chunk is due at exactly ``length / rate``: a short last chunk is not charged as a
+    whole one (that overshoot made "2 MB/s" deliver ~1.88 MB/s per 1 MB segment).
+    """
+    chunk = max(1024, min(65536, rate // 20))
+    return [(off, min(off + chunk, length), min(off + chunk, length) / rate)
+            for off in range(0, length, chunk)]
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
