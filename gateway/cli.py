@@ -82,7 +82,7 @@ def _client(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from gateway.overrides import apply_stored
+    from pipeline.overrides import apply_stored
 
     cfg = load(args.config, os.environ, data_dir=args.data_dir, host=args.host, port=args.port)
     return apply_stored(cfg)  # what PUT /api/setting stored in the data dir

@@ -3,7 +3,7 @@
 ``json.loads`` of 100,000 ``[`` raises ``RecursionError``, which no handler expected: a 500
 with a traceback in the log, and on the WebSocket a dead connection. Anything nested deeper
 than any request needs (:data:`MAX_DEPTH`) is refused too, so code that walks a body
-recursively (``gateway/overrides.merge``) never meets a deep one.
+recursively (``pipeline/overrides.merge``) never meets a deep one.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import os
 import stat
 import time
 
-from gateway import overrides
+from pipeline import overrides
 from pipeline.config import load
 from pipeline.events import Events
 from pipeline.source_health import SourceHealth

@@ -213,7 +213,7 @@ def damage(data_dir: Path, redis_url: str) -> Damage:
     """Look at the gateway's side: the victim's folder, the queued AVIDs, the settings and cookie files."""
     import redis
 
-    from gateway import overrides
+    from pipeline import overrides
     from pipeline import cookies
     from pipeline.claims import claim_key
 

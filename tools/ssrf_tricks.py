@@ -8,7 +8,7 @@
 
 Only public entry points that exist at every commit are used: ``pipeline.http.check_url``
 (allow_private False, the system resolver), ``pipeline.config.load`` and
-``gateway.overrides.apply`` (what ``PUT /api/setting`` runs: an exception is its 400).
+``pipeline.overrides.apply`` (what ``PUT /api/setting`` runs: an exception is its 400).
 Nothing is connected to: a URL check only resolves names (``.invalid`` never resolves).
 Prints one JSON object per line: ``{"kind", "try", "answer"}``.
 """
@@ -58,7 +58,7 @@ def _short(e: BaseException) -> str:
 
 
 def main() -> int:
-    from gateway import overrides
+    from pipeline import overrides
     from pipeline.config import load
     from pipeline.http import check_url
 

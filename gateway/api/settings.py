@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway import overrides
+from pipeline import overrides
 from gateway.api.common import ApiError, doc, envelope, json_object, state
 
 

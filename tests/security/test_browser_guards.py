@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gateway import overrides
+from pipeline import overrides
 from pipeline import cookies
 from pipeline.jobs import ACTIVE
 from tests.api_helpers import put_resource

@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import sync_playwright
 
-from gateway import overrides
+from pipeline import overrides
 from pipeline import cookies, events as ev
 from pipeline.claims import claim_key
 from pipeline.events import Events

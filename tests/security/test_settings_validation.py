@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gateway import overrides
+from pipeline import overrides
 from pipeline.config import load
 from pipeline.errors import ConfigError
 from tests.api_helpers import gateway
