@@ -19,16 +19,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from pipeline.errors import Cancelled, PlaylistError, SegmentFailed, VerifyFailed
 from pipeline.hls.fetch import Fetcher, Piece, RateLimiter, Transfer, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir
 from pipeline.hls.payload import BadPayload, clean_init, clean_segment
 from pipeline.hls.playlist import InitSection, Segment
-
-if TYPE_CHECKING:
-    from pipeline.hls.engine import HlsOptions, Progress
+from pipeline.hls.types import HlsOptions, Progress
 
 PROGRESS_INTERVAL_S = 0.2
 SPEED_WINDOW_S = 0.5
@@ -92,8 +90,8 @@ def assemble(seg: Segment, works: list[_Work]) -> bytes | bytearray | None:
 class Workers:
     """Fetches a stream's segments into a part directory; reports progress from the calling thread."""
 
-    def __init__(self, options: "HlsOptions", guard: UrlGuard, parts: PartDir, keys: dict[str, bytes],
-                 fmp4: bool, cancel: threading.Event, progress: Callable[["Progress"], None] | None):
+    def __init__(self, options: HlsOptions, guard: UrlGuard, parts: PartDir, keys: dict[str, bytes],
+                 fmp4: bool, cancel: threading.Event, progress: Callable[[Progress], None] | None):
         self.options, self.guard, self.parts, self.keys = options, guard, parts, keys
         self.fmp4, self.cancel, self.progress = fmp4, cancel, progress
         self.on_segment: Callable[[Path], None] | None = None  # called (from a worker) per stored segment
@@ -382,7 +380,6 @@ class Workers:
         return self.done_bytes + self.partial_bytes + sum(f.inflight_bytes for f in list(self.fetchers))
 
     def _emit(self, force: bool = False) -> None:
-        from pipeline.hls.engine import Progress
 
         now = time.monotonic()
         wire = sum(f.wire_bytes for f in list(self.fetchers))
