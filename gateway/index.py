@@ -7,7 +7,8 @@ the same row; :meth:`LibraryIndex.rebuild` does it for every folder. The user's 
 from disk keeps it. Workers never open this file.
 
 Connections: one writer guarded by a lock, and a small pool of readers (WAL lets them run
-side by side). Every call is blocking: the gateway runs them in its thread pool.
+side by side). Every call is blocking: the gateway runs them in its thread pool. What a row
+holds (the schema, a row from a folder, a row as an API item) is in ``gateway/index_rows.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from gateway.index_rows import COLUMNS, SCHEMA, SCHEMA_VERSION, USER_COLUMNS, item_from_row, row_from_meta
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
 from pipeline.store import ResourceStore
@@ -28,8 +30,6 @@ from pipeline.store import ResourceStore
 log = logging.getLogger("nassav.index")
 
 FILENAME = "library.sqlite3"
-SCHEMA_VERSION = 2
-SEP = "\x1f"  # joins names in the list columns: splitting beats json.loads per row
 
 SORT_KEYS = {
     "avid": "r.avid",
@@ -40,66 +40,6 @@ SORT_KEYS = {
     "release_date": "r.release_date",
 }
 STATUSES = ("all", "downloaded", "pending")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS resources (
-    avid TEXT PRIMARY KEY,
-    title TEXT NOT NULL DEFAULT '',
-    original_title TEXT NOT NULL DEFAULT '',
-    source_title TEXT NOT NULL DEFAULT '',
-    translated_title TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT '',
-    release_date TEXT NOT NULL DEFAULT '',
-    studio TEXT NOT NULL DEFAULT '',
-    series TEXT NOT NULL DEFAULT '',
-    runtime_min INTEGER,
-    has_video INTEGER NOT NULL DEFAULT 0,
-    has_cover INTEGER NOT NULL DEFAULT 0,
-    video_bytes INTEGER,
-    duration_s REAL,
-    metadata_create_time REAL,
-    metadata_update_time REAL,
-    video_create_time REAL,
-    genres TEXT NOT NULL DEFAULT '[]',
-    actors TEXT NOT NULL DEFAULT '[]',
-    genre_list TEXT NOT NULL DEFAULT '',
-    actor_list TEXT NOT NULL DEFAULT '',
-    search TEXT NOT NULL DEFAULT '',
-    watched INTEGER NOT NULL DEFAULT 0,
-    is_favorite INTEGER NOT NULL DEFAULT 0,
-    user_updated_at REAL
-);
--- One index per sort order, the avid tie-breaker included, so a page is read off the index.
-CREATE INDEX IF NOT EXISTS resources_mct ON resources (metadata_create_time, avid);
-CREATE INDEX IF NOT EXISTS resources_mut ON resources (metadata_update_time, avid);
-CREATE INDEX IF NOT EXISTS resources_vct ON resources (video_create_time, avid);
-CREATE INDEX IF NOT EXISTS resources_vct_nulls_last ON resources ((video_create_time IS NULL), video_create_time, avid);
-CREATE INDEX IF NOT EXISTS resources_source ON resources (source, avid);
-CREATE INDEX IF NOT EXISTS resources_rd ON resources (release_date, avid);
-CREATE INDEX IF NOT EXISTS resources_video ON resources (has_video);
-CREATE TABLE IF NOT EXISTS genres (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS actors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-                                   avatar_url TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS resource_genres (avid TEXT NOT NULL, genre_id INTEGER NOT NULL,
-                                            PRIMARY KEY (genre_id, avid));
-CREATE TABLE IF NOT EXISTS resource_actors (avid TEXT NOT NULL, actor_id INTEGER NOT NULL,
-                                            PRIMARY KEY (actor_id, avid));
-CREATE INDEX IF NOT EXISTS resource_genres_avid ON resource_genres (avid);
-CREATE INDEX IF NOT EXISTS resource_actors_avid ON resource_actors (avid);
--- Substring search without a full scan: a trigram index over the same text as
--- resources.search, keyed by the resource's rowid.
-CREATE VIRTUAL TABLE IF NOT EXISTS resources_fts USING fts5(search, tokenize='trigram');
-"""
-
-_COLUMNS = ("avid", "title", "original_title", "source_title", "translated_title", "source",
-            "release_date", "studio", "series", "runtime_min", "has_video", "has_cover",
-            "video_bytes", "duration_s", "metadata_create_time", "metadata_update_time",
-            "video_create_time", "genres", "actors", "genre_list", "actor_list", "search")
-# The user's own columns are set on insert (from the JSON's ``user`` block) and never
-# overwritten by a metadata update: the row is their truth while it exists.
-_USER = ("watched", "is_favorite", "user_updated_at")
-
 
 @dataclass
 class Query:
@@ -117,89 +57,6 @@ class Query:
     page: int = 1
     page_size: int = 20
     avids: list[str] = field(default_factory=list)
-
-
-def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceStore) -> dict[str, Any] | None:
-    """The row for ``avid`` from its metadata JSON and the files beside it (None: nothing there)."""
-    video_path, cover_path = store.video(avid), store.cover(avid)
-    has_video = store.has_video(avid)
-    if not isinstance(meta, Mapping):
-        meta = None  # unreadable or not an object: index what the files say
-    if meta is None and not has_video:
-        return None
-    meta = dict(meta or {})
-    src = as_mapping(meta.get("source"))
-    video = as_mapping(meta.get("video"))
-    genres = [str(g) for g in as_list(meta.get("genres")) if g]
-    actors = [{"name": str(a.get("name", "")), "avatar_url": str(a.get("avatar_url") or "")}
-              for a in as_list(meta.get("actors")) if isinstance(a, dict) and a.get("name")]
-    video_ct = video.get("completed_at")
-    if has_video and not video_ct:
-        video_ct = _mtime(video_path)
-    created = meta.get("created_at") or _mtime(store.meta(avid)) or video_ct
-    updated = meta.get("updated_at") or created
-    titles = [str(meta.get(k) or "") for k in ("title", "original_title", "source_title", "translated_title")]
-    search = " ".join([avid.code] + [t for t in titles if t] + [a["name"] for a in actors]).lower()
-    user = as_mapping(meta.get("user"))
-    text = lambda k: str(meta.get(k) or "")  # noqa: E731
-    return {
-        "avid": avid.code,
-        "title": text("title"),
-        "original_title": text("original_title"),
-        "source_title": text("source_title") or str(src.get("title") or ""),
-        "translated_title": text("translated_title"),
-        "source": str(src.get("name") or ""),
-        "release_date": text("release_date"),
-        "studio": text("studio"),
-        "series": text("series"),
-        "runtime_min": _int(meta.get("runtime_min")),
-        "has_video": int(has_video),
-        "has_cover": int(cover_path.exists()),
-        "video_bytes": _int(video.get("bytes")) if has_video else None,
-        "duration_s": _float(video.get("duration_s")) if has_video else None,
-        "metadata_create_time": _float(created),
-        "metadata_update_time": _float(updated),
-        "video_create_time": _float(video_ct) if has_video else None,
-        "genres": json.dumps(genres, ensure_ascii=False),
-        "actors": json.dumps(actors, ensure_ascii=False),
-        "genre_list": SEP.join(g.replace(SEP, " ") for g in genres),
-        "actor_list": SEP.join(a["name"].replace(SEP, " ") for a in actors),
-        "search": search,
-        "watched": int(bool(user.get("watched"))),
-        "is_favorite": int(bool(user.get("is_favorite"))),
-        "user_updated_at": _float(user.get("updated_at")),
-    }
-
-
-def as_mapping(v: Any) -> Mapping[str, Any]:
-    """``v`` when it is a mapping, else an empty one (metadata written by hand can be anything)."""
-    return v if isinstance(v, Mapping) else {}
-
-
-def as_list(v: Any) -> list[Any]:
-    """``v`` when it is a list, else an empty one."""
-    return v if isinstance(v, list) else []
-
-
-def _mtime(p: Path) -> float | None:
-    try:
-        return p.stat().st_mtime
-    except OSError:
-        return None
-
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(v) if v is not None and v != "" else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(v: Any) -> float | None:
-    try:
-        return float(v) if v is not None and v != "" else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _is_id(v: str) -> bool:
@@ -230,7 +87,7 @@ class LibraryIndex:
                 # A projection from an older layout: drop it, the folders rebuild it.
                 self._drop()
                 self.created = True
-            self._w.executescript(_SCHEMA)
+            self._w.executescript(SCHEMA)
             self._w.execute("INSERT OR IGNORE INTO kv VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             self._w.commit()
 
@@ -341,8 +198,8 @@ class LibraryIndex:
         return self.count()
 
     def _upsert(self, row: Mapping[str, Any]) -> None:
-        cols = _COLUMNS + _USER
-        sets = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "avid")
+        cols = COLUMNS + USER_COLUMNS
+        sets = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "avid")
         self._w.execute(
             f"INSERT INTO resources ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT(avid) DO UPDATE SET {sets}", [row[c] for c in cols])
@@ -426,7 +283,7 @@ class LibraryIndex:
 
     def get(self, avid: str) -> dict[str, Any] | None:
         r = self._one("SELECT * FROM resources WHERE avid = ?", (avid,))
-        return _item(r) if r else None
+        return item_from_row(r) if r else None
 
     def list(self, q: Query) -> tuple[list[dict[str, Any]], int]:
         """One page of items for ``q`` and the total that matched."""
@@ -481,7 +338,7 @@ class LibraryIndex:
         total = self._q(f"SELECT COUNT(*) FROM resources r{clause}", args)[0][0]
         rows = self._q(f"SELECT r.* FROM resources r{clause}{order} LIMIT ? OFFSET ?",
                        [*args, q.page_size, (q.page - 1) * q.page_size])
-        return [_item(r) for r in rows], total
+        return [item_from_row(r) for r in rows], total
 
     def actors(self, *, search: str = "", page: int = 1, page_size: int = 50,
                sort_by: str = "count") -> tuple[list[dict[str, Any]], int]:
@@ -527,20 +384,3 @@ class LibraryIndex:
         """Every row, for comparing two indexes (tests, diagnostics)."""
         rows = self._q("SELECT * FROM resources ORDER BY avid")
         return [dict(r) for r in rows]
-
-
-def _item(r: sqlite3.Row) -> dict[str, Any]:
-    """A row in the old client's list-item shape (plus a few fields it can ignore)."""
-    return {
-        "avid": r["avid"], "title": r["title"], "original_title": r["original_title"],
-        "source_title": r["source_title"], "translated_title": r["translated_title"],
-        "source": r["source"], "release_date": r["release_date"], "studio": r["studio"],
-        "series": r["series"], "runtime_min": r["runtime_min"],
-        "has_video": bool(r["has_video"]), "has_cover": bool(r["has_cover"]),
-        "video_bytes": r["video_bytes"], "duration_s": r["duration_s"],
-        "watched": bool(r["watched"]), "is_favorite": bool(r["is_favorite"]),
-        "metadata_create_time": r["metadata_create_time"], "metadata_update_time": r["metadata_update_time"],
-        "video_create_time": r["video_create_time"],
-        "genres": r["genre_list"].split(SEP) if r["genre_list"] else [],
-        "actors": r["actor_list"].split(SEP) if r["actor_list"] else [],
-    }

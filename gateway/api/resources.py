@@ -17,7 +17,8 @@ from gateway.api import downloads
 from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, ApiState, avid_of, body_bool,
                                 bool_param, choice_param, doc, envelope, int_param, json_object,
                                 paginated, state)
-from gateway.index import SORT_KEYS, STATUSES, Query, as_list, as_mapping
+from gateway.index import SORT_KEYS, STATUSES, Query
+from gateway.index_rows import as_list, as_mapping
 from pipeline import events as ev
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
