@@ -2,7 +2,7 @@
 
 Overrides are validated with the config's own rules and stored in
 ``<data_dir>/settings.json``; every ``nassav`` process applies them on top of its config file
-when it starts (``gateway/cli.py``), so a change takes effect at the next start of each process.
+when it starts (``gateway/cli/main.py``), so a change takes effect at the next start of each process.
 Addresses, the Redis URL, the token, the proxy, the ffmpeg path and anything else that could
 widen access or run a program are not in the subset; so is ``http.allow_private_urls``: loopback
 and private targets are allowed only by the config file, so a base URL changed here must point

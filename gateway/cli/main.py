@@ -89,7 +89,7 @@ def _config(args: argparse.Namespace):
 
 
 def _run_client(args: argparse.Namespace) -> int:
-    from gateway import client
+    from gateway.cli import client
 
     url = args.url or os.environ.get("NASSAV_URL") or f"http://127.0.0.1:{os.environ.get('NASSAV_PORT') or 8000}"
     api = client.ApiClient(url, args.token or os.environ.get("NASSAV_API_TOKEN") or None)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
               f"from {cfg.data_path} in {time.monotonic() - t0:.1f} s")
         return 0
     if args.command == "up":
-        from gateway import supervisor
+        from gateway.cli import supervisor
         from pipeline import logs
 
         logs.setup("up", data_dir=cfg.data_path, level=cfg.log_level, json_lines=cfg.log_json)
@@ -169,6 +169,3 @@ def main(argv: list[str] | None = None) -> int:
     parser.print_help()
     return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())
