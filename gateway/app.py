@@ -14,7 +14,6 @@ auth (``gateway/auth.py``) wrap everything.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import shutil
 import time
@@ -33,7 +32,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from gateway import openapi
+from gateway import openapi, sse, web
 from gateway.api import downloads as downloads_api, ops as ops_api, resources as resources_api
 from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api.common import ApiError, envelope
@@ -164,23 +163,6 @@ def api_routes() -> list:
             *settings_api.routes(), *ops_api.routes()]
 
 
-def _plugins() -> tuple[list, list[str]]:
-    """Top-level routes of ``gateway.sse`` and ``gateway.web``, and the public paths they list."""
-    routes: list = []
-    public: list[str] = []
-    for name in ("gateway.sse", "gateway.web"):
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        if hasattr(mod, "extra_routes"):
-            routes += list(mod.extra_routes())
-        public += list(getattr(mod, "PUBLIC_PATHS", ()))
-    return routes, public
-
-
 def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
     """The gateway; Redis, the relay, the index and its projection open in the lifespan."""
     st = State(config, redis_url)
@@ -193,14 +175,14 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
         finally:
             await st.close()
 
-    extra, public = _plugins()
     dashboard = Dashboard(st, "/dashboard")
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/metrics", ops_api.metrics, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/docs", openapi.docs, methods=["GET"]),
-        *extra,
+        *sse.extra_routes(),
+        *web.extra_routes(),
         Mount("/api", routes=api_routes()),
         Mount("/nassav/api", routes=api_routes()),
         WebSocketRoute("/ws/tasks/", ws_tasks),
@@ -236,7 +218,7 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
                    Middleware(DashboardGuard, prefix="/dashboard"),
                    Middleware(ContentTypeGuard, exempt=("/dashboard",)),
                    Middleware(BodyLimit, max_bytes=max_body_bytes),
-                   Middleware(TokenAuth, token=config.api_token, public=(*PUBLIC_PATHS, *public),
+                   Middleware(TokenAuth, token=config.api_token, public=(*PUBLIC_PATHS, *web.PUBLIC_PATHS),
                               failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s))]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={RedisError: redis_down, ConnectionError: redis_down,

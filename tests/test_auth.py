@@ -11,7 +11,7 @@ import sys
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from gateway.app import _plugins
+from gateway import web
 from gateway.auth import PUBLIC_PATHS, bind_problem, is_loopback
 from gateway.openapi import walk
 from pipeline.config import load
@@ -50,7 +50,7 @@ def test_every_route_needs_the_token_but_health(secured):
             "metrics", "docs", "openapi.json", "dashboard"} <= families | {p.split("/")[3] for _, p in routes
                                                                             if p.startswith("/nassav/")}
     # /health, and the web page's static shell (it holds no data: it loads to ask for the token).
-    public = set(PUBLIC_PATHS) | set(_plugins()[1])
+    public = set(PUBLIC_PATHS) | set(web.PUBLIC_PATHS)
     for method, path in routes:
         if path in public:
             continue
