@@ -15,12 +15,12 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 import yaml
 
 from pipeline.errors import ConfigError
 from pipeline.files import FILE_MODE_FORM, parse_file_mode
+from pipeline.urlcheck import SITE_URL_FORM, site_url_problem
 
 # Impersonation profile and the User-Agent that agrees with its TLS fingerprint.
 # A UA that disagrees with the fingerprint gets blocked more (FIELD_NOTES §1).
@@ -390,33 +390,6 @@ def _variant_ok(text: str) -> bool:
     """The forms ``choose_variant`` reads: highest, lowest, or a height such as 720 / 720p."""
     m = _VARIANT.fullmatch(text.strip().lower())
     return m is not None and (m.group(1) is None or 1 <= int(m.group(1)) <= 4320)
-
-
-SITE_URL_FORM = "an http:// or https:// URL with a host, without user-info, whitespace or control characters"
-
-
-def site_url_problem(url: str) -> str:
-    """Why ``url`` cannot be a site's ``base_url``/``cdn_url``; empty when it can (or is empty).
-
-    A CR/LF here would become a request header through ``Referer``; user-info would send
-    credentials; only http(s) is fetched.
-    """
-    if not url:
-        return ""
-    if re.search(r"[\x00-\x20\x7f]", url):
-        return "whitespace or a control character"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as e:
-        return f"not a URL: {e}"
-    if parts.scheme not in ("http", "https"):
-        return "not http or https"
-    if "@" in parts.netloc:
-        return "user-info (user@host) is not allowed"
-    if not parts.hostname:
-        return "no host"
-    return ""
 
 
 def _bound(key: str, value: float, low: float, high: float, expected: str, *, low_open: bool = False) -> None:

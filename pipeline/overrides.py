@@ -21,7 +21,7 @@ from pipeline import config as cfgmod
 from pipeline.config import Config, SourceConfig
 from pipeline.errors import ConfigError, UnsafeURL
 from pipeline.store import atomic_write
-from pipeline.urlcheck import Resolver, check_target
+from pipeline.urlcheck import SITE_URL_FORM, Resolver, check_target, site_url_problem
 
 FILENAME = "settings.json"
 
@@ -169,8 +169,8 @@ def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
         out = cfgmod._coerce(hint, value, where)
     except ConfigError as e:
         raise SettingsError(str(e).removeprefix("config: ")) from None
-    if name in ("base_url", "cdn_url") and isinstance(out, str) and cfgmod.site_url_problem(out):
-        raise SettingsError(f"{where}: expected {cfgmod.SITE_URL_FORM} ({cfgmod.site_url_problem(out)})")
+    if name in ("base_url", "cdn_url") and isinstance(out, str) and site_url_problem(out):
+        raise SettingsError(f"{where}: expected {SITE_URL_FORM} ({site_url_problem(out)})")
     if isinstance(out, (int, float)) and not isinstance(out, bool) and out < 0:
         raise SettingsError(f"{where}: expected a number ≥ 0")
     return out

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 
 from pipeline.errors import UnresolvableHost, UnsafeURL
 
-__all__ = ["Resolver", "Target", "UrlGuard", "address_class", "check_target", "check_url", "system_resolver"]
+__all__ = ["SITE_URL_FORM", "Resolver", "Target", "UrlGuard", "address_class", "check_target", "check_url",
+           "site_url_problem", "system_resolver"]
 
 Resolver = Callable[[str, int], Sequence[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -248,3 +249,30 @@ class UrlGuard:
     def check(self, url: str) -> str:
         """Refuse ``url`` as :meth:`target` would; returns it."""
         return self.target(url).url
+
+
+SITE_URL_FORM = "an http:// or https:// URL with a host, without user-info, whitespace or control characters"
+
+
+def site_url_problem(url: str) -> str:
+    """Why ``url`` cannot be a site's ``base_url``/``cdn_url``; empty when it can (or is empty).
+
+    A CR/LF here would become a request header through ``Referer``; user-info would send
+    credentials; only http(s) is fetched.
+    """
+    if not url:
+        return ""
+    if re.search(r"[\x00-\x20\x7f]", url):
+        return "whitespace or a control character"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as e:
+        return f"not a URL: {e}"
+    if parts.scheme not in ("http", "https"):
+        return "not http or https"
+    if "@" in parts.netloc:
+        return "user-info (user@host) is not allowed"
+    if not parts.hostname:
+        return "no host"
+    return ""
