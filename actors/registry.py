@@ -60,6 +60,16 @@ class Chain:
         at, last = names.index(stage), names.index(self.last.get(kind) or self.last["metadata"])
         return names[at + 1] if at < last else None
 
+    def run_inline(self, ctx: Context, avid: Avid, job_id: str, kind: str) -> list[str]:
+        """Run a job's stages one after another in this thread, without Dramatiq (tests,
+        tools): the names of the stages run, in order."""
+        ran, stage = [], self.first
+        while stage:
+            self.stages[self.names().index(stage)].run(ctx, avid, job_id)
+            ran.append(stage)
+            stage = self.next(stage, kind)
+        return ran
+
 
 CHAIN = Chain(
     stages=(Stage("resolve", stages.resolve, METADATA_QUEUE),
