@@ -180,7 +180,6 @@ def test_retry_outcome_hears_retries_decision():
     kinds = [type(m).__name__ for m in broker.middleware]
     assert kinds.index("RetryOutcome") < kinds.index("Retries")
     assert sum(isinstance(m, RetryOutcome) for m in broker.middleware) == 1
-    declare(StubBroker(), load(None, {}), None)  # a second broker gets its own
     broker.close()
 
 
@@ -188,5 +187,6 @@ def test_the_chain_is_declared_once():
     assert CHAIN.names() == ["resolve", "scrape", "cover", "download"]
     assert [CHAIN.next(s, "download") for s in CHAIN.names()] == ["scrape", "cover", "download", None]
     assert [CHAIN.next(s, "metadata") for s in ("resolve", "scrape", "cover")] == ["scrape", "cover", None]
-    assert {s.name: s.queue for s in CHAIN.stages}["download"] == DOWNLOAD_QUEUE
-    assert Stage  # the type the chain is made of
+    assert {s.name: s.queue for s in CHAIN.stages} == {
+        "resolve": METADATA_QUEUE, "scrape": METADATA_QUEUE, "cover": METADATA_QUEUE, "download": DOWNLOAD_QUEUE}
+    assert all(isinstance(s, Stage) for s in CHAIN.stages)
