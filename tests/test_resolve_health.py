@@ -17,11 +17,8 @@ AVID = parse("DEMO-001")
 
 @pytest.fixture(scope="module")
 def site():
-    fx = FixtureSite.start(titles=("DEMO-001",))
-    try:
+    with FixtureSite.start(titles=("DEMO-001",)) as fx:
         yield fx
-    finally:
-        fx.stop()
 
 
 @pytest.fixture()
