@@ -71,12 +71,7 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
         _finished(ctx, avid, job_id, "resolve", source=src.get("name"), reused=True, outcomes=[])
         return
     record, outcomes = resolve_now(ctx, avid, (ctx.jobs.get(job_id) or {}).get("source_pref", ""))
-    fields = {"source": record, "resolve_outcomes": outcomes, "source_title": record.get("title", "")}
-    if avid.edition:
-        fields["edition"] = avid.edition
-    if not meta.get("title"):
-        fields["title"] = record.get("title", "")
-    ctx.store.update_meta(avid, **fields)
+    ctx.store.update_meta(avid, **library.resolved_fields(avid, record, outcomes, meta))
     ctx.jobs.update(job_id, source=record["name"])
     _finished(ctx, avid, job_id, "resolve", source=record["name"], page_url=record.get("page_url", ""),
               outcomes=outcomes + [f"{record['name']}: found"])
@@ -95,18 +90,10 @@ def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
         ctx.store.update_meta(avid, scrape_warnings=warnings)
         _finished(ctx, avid, job_id, "scrape", catalogue=None, warnings=warnings)
         return
-    e = dataclasses.asdict(entry)
-    ctx.store.update_meta(
-        avid,
-        title=e.get("title") or (ctx.store.read_meta(avid) or {}).get("title", ""),
-        original_title=e.get("title", ""),
-        release_date=e.get("release_date", ""), runtime_min=e.get("runtime_min"),
-        director=e.get("director", ""), studio=e.get("studio", ""), label=e.get("label", ""),
-        series=e.get("series", ""), genres=e.get("genres", []), actors=e.get("actors", []),
-        samples=e.get("samples", []), catalogue={"name": e.get("source"), "page_url": e.get("page_url"),
-                                                 "cover_url": e.get("cover_url")},
-        scrape_warnings=warnings)
-    _finished(ctx, avid, job_id, "scrape", catalogue=e.get("source"), warnings=warnings)
+    known = {} if entry.title else ctx.store.read_meta(avid) or {}  # read only for a fallback title
+    fields = library.catalogue_fields(dataclasses.asdict(entry), warnings, known)
+    ctx.store.update_meta(avid, **fields)
+    _finished(ctx, avid, job_id, "scrape", catalogue=entry.source, warnings=warnings)
 
 
 def cover(ctx: Context, avid: Avid, job_id: str) -> None:
@@ -180,11 +167,7 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
     result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
                           options=options, progress=on_progress, cancel=cancel)
-    ctx.store.update_meta(avid, video={
-        "file": ctx.store.video(avid).name, "bytes": result.bytes,
-        "duration_s": round(result.duration_s, 3),
-        "expected_duration_s": round(result.expected_duration_s, 3),
-        "segments": result.segments, "completed_at": time.time()})
+    ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, time.time()))
     library.write_nfo(ctx.store, avid, ctx.config.library)
     _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),
               segments=result.segments, segments_fetched=result.segments_fetched)

@@ -19,7 +19,43 @@ from pipeline.errors import NassavError
 from pipeline.http import HttpClient
 from pipeline.store import ResourceStore
 
-__all__ = ["CoverResult", "fetch_cover", "fetch_extras", "write_nfo", "site_root"]
+__all__ = ["CoverResult", "fetch_cover", "fetch_extras", "write_nfo", "site_root",
+           "resolved_fields", "catalogue_fields", "video_fields"]
+
+
+# -- what each stage records in the metadata JSON ---------------------------------------------
+
+def resolved_fields(avid: Avid, record: Mapping[str, Any], outcomes: list[str],
+                    meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolve stage's fields: the source record, the other sources' outcomes, the
+    edition asked for, and the source's title unless a title is known already."""
+    fields = {"source": record, "resolve_outcomes": outcomes, "source_title": record.get("title", "")}
+    if avid.edition:
+        fields["edition"] = avid.edition
+    if not meta.get("title"):
+        fields["title"] = record.get("title", "")
+    return fields
+
+
+def catalogue_fields(entry: Mapping[str, Any], warnings: list[str], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The scrape stage's fields from a catalogue entry (as a dict); the title falls back to
+    the one known already."""
+    e = entry
+    return dict(
+        title=e.get("title") or meta.get("title", ""), original_title=e.get("title", ""),
+        release_date=e.get("release_date", ""), runtime_min=e.get("runtime_min"),
+        director=e.get("director", ""), studio=e.get("studio", ""), label=e.get("label", ""),
+        series=e.get("series", ""), genres=e.get("genres", []), actors=e.get("actors", []),
+        samples=e.get("samples", []),
+        catalogue={"name": e.get("source"), "page_url": e.get("page_url"), "cover_url": e.get("cover_url")},
+        scrape_warnings=warnings)
+
+
+def video_fields(file_name: str, result: Any, now: float) -> dict[str, Any]:
+    """The download stage's ``video`` record of a :class:`pipeline.hls.DownloadResult`."""
+    return {"file": file_name, "bytes": result.bytes, "duration_s": round(result.duration_s, 3),
+            "expected_duration_s": round(result.expected_duration_s, 3),
+            "segments": result.segments, "completed_at": now}
 
 
 @dataclass
