@@ -173,8 +173,12 @@ class ResourceStore:
         opens its own), so worker threads and gateway threads serialise alike; the lock
         goes with the descriptor, so a crash cannot leave it held."""
         d = self.dir(avid)
-        make_dirs(d, self.dir_mode)
-        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(d, flags)
+        except FileNotFoundError:
+            make_dirs(d, self.dir_mode)
+            fd = os.open(d, flags)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
