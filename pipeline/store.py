@@ -11,10 +11,12 @@ Every path is handed out by a method here; nobody else builds them from strings.
 
 Paths are only ever built from a validated :class:`~pipeline.avid.Avid`, and every write
 goes to a temp file in the same directory followed by ``os.replace``: a crash never leaves
-a truncated file under a final name. The metadata JSON is read, changed and written under
-an exclusive ``flock`` on the AVID's folder, so a worker's update and the gateway's user
-state (two processes, maybe two machines on shared storage) never lose each other's fields. Files get the mode of a normal file (``0666 & ~umask``)
+a truncated file under a final name. Files get the mode of a normal file (``0666 & ~umask``)
 or ``library.file_mode``; see :mod:`pipeline.files`.
+
+The metadata JSON is read, changed and written under an exclusive ``flock`` on the AVID's
+folder, so a worker's update and the gateway's user state (two processes, maybe two
+machines on shared storage) never lose each other's fields.
 """
 
 from __future__ import annotations
