@@ -3,32 +3,44 @@
 Layout under the data dir (the truth about the library)::
 
     {AVID}/{AVID}.mp4  {AVID}.json  {AVID}.jpg  {AVID}-poster.jpg  {AVID}-fanart.jpg
-           {AVID}-thumb.jpg  {AVID}.nfo  extrafanart/  .actors/
+           {AVID}-thumb.jpg  {AVID}.nfo  extrafanart/fanart{N}.jpg  .actors/{Name}.jpg
     .parts/{AVID}/     resumable download state (not part of the library)
+    .cache/covers/{AVID}-{size}.jpg   resized covers (rebuilt on demand)
+
+Every path is handed out by a method here; nobody else builds them from strings.
 
 Paths are only ever built from a validated :class:`~pipeline.avid.Avid`, and every write
 goes to a temp file in the same directory followed by ``os.replace``: a crash never leaves
 a truncated file under a final name. Files get the mode of a normal file (``0666 & ~umask``)
 or ``library.file_mode``; see :mod:`pipeline.files`.
+
+The metadata JSON is read, changed and written under an exclusive ``flock`` on the AVID's
+folder, so a worker's update and the gateway's user state (two processes, maybe two
+machines on shared storage) never lose each other's fields.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid, OtherEdition
-from pipeline.files import atomic_write, dir_mode_for
+from pipeline.files import atomic_write, dir_mode_for, make_dirs
 
 __all__ = ["SCHEMA_VERSION", "ResourceStore", "atomic_write"]
 
 SCHEMA_VERSION = 1
+COVER_CACHE = Path(".cache") / "covers"
+ACTOR_PHOTOS = ".actors"
+EXTRAFANART = "extrafanart"
 
 
 class ResourceStore:
@@ -78,6 +90,33 @@ class ResourceStore:
     def part_dir(self, avid: Avid) -> Path:
         return self.root / ".parts" / avid.code
 
+    def cover_cache(self, avid: Avid, size: str) -> Path:
+        """The cover resized to ``size`` (a name such as ``small``), cached outside the folder."""
+        self.dir(avid)  # validates
+        return self.root / COVER_CACHE / f"{avid.code}-{size}.jpg"
+
+    def extrafanart(self, avid: Avid, n: int) -> Path:
+        """The ``n``-th sample still (from 1), where Kodi/Jellyfin look for extra fanart."""
+        return self.dir(avid) / EXTRAFANART / f"fanart{int(n)}.jpg"
+
+    def actor_photo(self, avid: Avid, name: str) -> tuple[Path, str]:
+        """Where an actor's photo goes: the path, and the folder-relative name the NFO and the
+        metadata JSON record (Jellyfin/Kodi's ``.actors/First_Last.jpg``)."""
+        rel = f"{ACTOR_PHOTOS}/{safe_name(name)}.jpg"
+        return self.dir(avid) / rel, rel
+
+    def find_actor_photo(self, avid: Avid, name: str) -> Path | None:
+        """A photo of ``name`` in the AVID's ``.actors/`` folder, as written there or by hand."""
+        d = self.dir(avid) / ACTOR_PHOTOS
+        for n in {name, name.replace(" ", "_")}:
+            if "/" in n:
+                continue
+            for ext in (".jpg", ".png", ".webp"):
+                p = d / f"{n}{ext}"
+                if p.is_file():
+                    return p
+        return None
+
     # -- state -------------------------------------------------------------
     def has_video(self, avid: Avid) -> bool:
         try:
@@ -92,20 +131,61 @@ class ResourceStore:
             return None
 
     def write_meta(self, avid: Avid, meta: dict[str, Any]) -> dict[str, Any]:
+        """Replace the metadata JSON with ``meta`` (stamped with schema, AVID and times)."""
+        with self._meta_lock(avid):
+            return self._write_meta(avid, meta)
+
+    def update_meta(self, avid: Avid, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into the metadata JSON (creating it when missing), under the
+        folder's lock: a concurrent update of other fields is never lost."""
+        with self._meta_lock(avid):
+            meta = self.read_meta(avid) or {}
+            meta.update(fields)
+            return self._write_meta(avid, meta)
+
+    def update_user(self, avid: Avid, user: dict[str, Any]) -> bool:
+        """Keep the user's state (watched, favourite) in the metadata JSON, so a rebuild from
+        disk keeps it. ``updated_at`` stays: it means "the metadata changed". False (and
+        nothing written) when the AVID has no readable metadata."""
+        if not self.dir(avid).is_dir():
+            return False  # never create a folder for a user's click
+        with self._meta_lock(avid):
+            meta = self.read_meta(avid)
+            if not isinstance(meta, dict):
+                return False
+            meta["user"] = user
+            self.write(self.meta(avid), _dump(meta))
+            return True
+
+    def _write_meta(self, avid: Avid, meta: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
         meta = dict(meta)
         meta["schema"] = SCHEMA_VERSION
         meta["avid"] = avid.code
         meta.setdefault("created_at", now)
         meta["updated_at"] = now
-        self.write(self.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
+        self.write(self.meta(avid), _dump(meta))
         return meta
 
-    def update_meta(self, avid: Avid, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into the metadata JSON (creating it when missing)."""
-        meta = self.read_meta(avid) or {}
-        meta.update(fields)
-        return self.write_meta(avid, meta)
+    @contextlib.contextmanager
+    def _meta_lock(self, avid: Avid) -> Iterator[None]:
+        """An exclusive flock on the AVID's folder (created if missing) for one read-modify-write.
+
+        flock excludes other processes and other open descriptions in this one (each call
+        opens its own), so worker threads and gateway threads serialise alike; the lock
+        goes with the descriptor, so a crash cannot leave it held."""
+        d = self.dir(avid)
+        flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(d, flags)
+        except FileNotFoundError:
+            make_dirs(d, self.dir_mode)
+            fd = os.open(d, flags)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def avids(self) -> Iterator[Avid]:
         """Every AVID folder in the data dir (folders that are not AVIDs are skipped)."""
@@ -133,6 +213,14 @@ class ResourceStore:
         except InvalidAvid:
             return None
         return held if held.code == avid.code else None
+
+    def drop_cover_cache(self, avid: Avid, sizes: Iterable[str]) -> None:
+        """Forget the AVID's resized covers (they are rebuilt on demand)."""
+        for size in sizes:
+            try:
+                self.cover_cache(avid, size).unlink()
+            except FileNotFoundError:
+                pass
 
     def delete(self, avid: Avid) -> list[str] | None:
         """Remove the AVID's folder and its download parts; the files that went, or None when
@@ -166,3 +254,14 @@ class ResourceStore:
             gone[src] = sorted(str(prefix / p.relative_to(trash)) for p in trash.rglob("*") if p.is_file())
             shutil.rmtree(trash, ignore_errors=True)
         return gone.get(d, []) + gone.get(parts, []) if won else None
+
+
+def safe_name(name: str) -> str:
+    """A file name from an actor's name: letters, digits, hyphens and underscores only, so it
+    cannot leave its folder (Jellyfin/Kodi's ``First_Last``)."""
+    cleaned = "".join(c if c.isalnum() or c in " -" else "_" for c in name).strip().replace(" ", "_")
+    return cleaned[:80] or "actor"
+
+
+def _dump(meta: dict[str, Any]) -> bytes:
+    return json.dumps(meta, ensure_ascii=False, indent=2).encode()

@@ -2,17 +2,22 @@
 
 ``build_sources`` / ``build_catalogues`` turn the config into adapters, best first;
 ``resolve_any`` and ``scrape_any`` ask them in that order and keep every other outcome,
-so a failure can say, per site, why nothing was found.
+so a failure can say, per site, why nothing was found. ``resolve_with_health`` is the resolve
+step of the pipeline: it skips sources in back-off and records every outcome in the shared
+source health (:mod:`pipeline.source_health`).
 """
 
 from __future__ import annotations
 
-from typing import Collection, Mapping
+import dataclasses
+import time
+from typing import Any, Collection, Mapping
 
 from pipeline.avid import Avid, parse
 from pipeline.config import Config
 from pipeline.errors import AllSourcesFailed, ConfigError, SourceError, SourceNotFound, SourceSkipped
 from pipeline.http import Pacer
+from pipeline.source_health import SourceHealth
 from sources.avtoday import AvToday
 from sources.base import CatalogueEntry, Found, VideoSource
 from sources.ggjav import GGJav
@@ -24,7 +29,8 @@ from sources.memo import Memo
 from sources.missav import MissAV
 from sources.netflav import NetFlav
 
-__all__ = ["SOURCE_CLASSES", "build_sources", "build_catalogues", "resolve_any", "scrape_any"]
+__all__ = ["SOURCE_CLASSES", "build_sources", "build_catalogues", "resolve_any", "resolve_with_health",
+           "source_record", "scrape_any"]
 
 SOURCE_CLASSES: dict[str, type[VideoSource]] = {
     cls.name: cls for cls in (MissAV, Jable, Memo, HohoJ, KanAV, GGJav, NetFlav, AvToday)
@@ -78,6 +84,40 @@ def resolve_any(avid: Avid | str, sources: list[VideoSource], *,
         except SourceError as e:
             outcomes.append(e)
     raise AllSourcesFailed(avid.code, list(outcomes))
+
+
+def resolve_with_health(avid: Avid, sources: list[VideoSource], health: SourceHealth, *,
+                        prefer: str = "") -> tuple[Found, list[SourceError]]:
+    """Ask ``sources`` by weight (``prefer`` first, when the user named one), skipping those
+    in back-off (unless all are), and record each outcome in ``health``.
+
+    Returns:
+        As :func:`resolve_any`.
+    Raises:
+        AllSourcesFailed: as :func:`resolve_any`, after recording every outcome.
+    """
+    sources = sorted(sources, key=lambda s: s.name != prefer)  # stable: weight order stays
+    skip = health.in_backoff(s.name for s in sources)
+    if len(skip) == len(sources):
+        skip = set()  # all sidelined: asking beats failing without trying
+    try:
+        found, outcomes = resolve_any(avid, sources, skip=skip)
+    except AllSourcesFailed as e:
+        for o in e.outcomes:
+            health.record(o.source, o.outcome, o.detail)
+        raise
+    for o in outcomes:
+        health.record(o.source, o.outcome, o.detail)
+    health.record(found.source, "found")
+    return found, outcomes
+
+
+def source_record(found: Found, *, now: float | None = None) -> dict[str, Any]:
+    """``found`` as the metadata JSON keeps it (``source``): its fields, ``name`` and ``resolved_at``."""
+    rec = dataclasses.asdict(found)
+    rec["name"] = rec.pop("source")
+    rec["resolved_at"] = time.time() if now is None else now
+    return rec
 
 
 def scrape_any(avid: Avid | str, catalogues: list[JavBusScraper]) -> tuple[CatalogueEntry | None,

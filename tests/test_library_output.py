@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 from PIL import Image, ImageChops, ImageStat
 
-from actors import stages
+from actors.registry import CHAIN
 from actors.context import Context
 from pipeline.avid import parse
 from pipeline.config import load
@@ -20,9 +20,8 @@ def test_metadata_job_writes_a_jellyfin_ready_folder(tmp_path, r, redis_url):
         ctx = Context.create(cfg, redis_url)
         avid = parse("DEMO-001")
         job = ctx.jobs.submit(avid.code, kind="metadata")
-        assert stages.resolve(ctx, avid, job.job_id) == "scrape"
-        assert stages.scrape(ctx, avid, job.job_id) == "cover"
-        assert stages.cover(ctx, avid, job.job_id) is None  # a metadata job ends here
+        # a metadata job ends after cover
+        assert CHAIN.run_inline(ctx, avid, job.job_id, "metadata") == ["resolve", "scrape", "cover"]
         title = site.title("DEMO-001")
         ctx.redis.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,10 @@ from gateway.index import SORT_KEYS, STATUSES, Query
 from gateway.index_rows import as_list, as_mapping
 from pipeline import events as ev
 from pipeline.artwork import NotAnImage, resize_width
-from pipeline.avid import Avid
-from pipeline.errors import OtherEdition
+from pipeline.avid import Avid, parse
+from pipeline.errors import InvalidAvid, OtherEdition
 
 COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
-COVER_CACHE = Path(".cache") / "covers"
 
 
 def _prefix(request: Request) -> str:
@@ -132,7 +130,7 @@ def _cover_file(st, avid: Avid, size: str) -> Path:
     src = st.store.cover(avid)
     if size == "original":
         return src
-    cached = st.config.data_path / COVER_CACHE / f"{avid.code}-{size}.jpg"
+    cached = st.store.cover_cache(avid, size)
     try:
         fresh = cached.stat().st_mtime_ns >= src.stat().st_mtime_ns
     except FileNotFoundError:
@@ -194,18 +192,10 @@ async def set_status(st, avid_text: object, watched: bool | None, is_favorite: b
     user = await run_in_threadpool(st.index.set_user_state, avid.code, watched=watched, is_favorite=is_favorite)
     if user is None:
         raise ApiError(404, f"{avid.code} is not in the library")
-    await run_in_threadpool(_write_user, st, avid, user)
+    # Kept in the JSON too, so a rebuild from disk keeps it (under the folder's lock: a
+    # worker's metadata update at the same moment loses nothing, nor does this).
+    await run_in_threadpool(st.store.update_user, avid, user)
     return 200, f"{avid.code} updated", {"avid": avid.code, **user}
-
-
-def _write_user(st, avid: Avid, user: dict[str, Any]) -> None:
-    # Keep the user's state in the JSON too, so a rebuild from disk keeps it; written
-    # without touching updated_at, which means "the metadata changed".
-    meta = st.store.read_meta(avid)
-    if not isinstance(meta, dict):
-        return
-    meta["user"] = user
-    st.store.write(st.store.meta(avid), json.dumps(meta, ensure_ascii=False, indent=2).encode())
 
 
 @doc(body={"watched": "true | false (optional)", "is_favorite": "true | false (optional)"},
@@ -273,12 +263,7 @@ async def delete(st: ApiState, avid_text: object):
     def work() -> list[str] | None:
         gone = st.store.delete(avid)
         if gone is not None:
-            for size in COVER_WIDTHS:
-                cached = st.config.data_path / COVER_CACHE / f"{avid.code}-{size}.jpg"
-                try:
-                    cached.unlink()
-                except FileNotFoundError:
-                    pass
+            st.store.drop_cover_cache(avid, COVER_WIDTHS)
         return gone
 
     try:
@@ -358,14 +343,14 @@ async def list_actors(request: Request) -> JSONResponse:
 
 
 def _local_avatar(st, actor: dict[str, Any]) -> Path | None:
-    names = {actor["name"], actor["name"].replace(" ", "_")}
     for code in actor["avids"]:
-        d = st.config.data_path / code / ".actors"
-        for n in names:
-            for ext in (".jpg", ".png", ".webp"):
-                p = d / f"{n}{ext}"
-                if "/" not in n and p.is_file():
-                    return p
+        try:
+            avid = parse(code)
+        except InvalidAvid:
+            continue  # the index holds folder names, which are AVIDs; skip anything else
+        found = st.store.find_actor_photo(avid, actor["name"])
+        if found:
+            return found
     return None
 
 

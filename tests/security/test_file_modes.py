@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from actors import stages
+from actors.registry import CHAIN
 from actors.context import Context
 from pipeline import cookies, logs
 from pipeline.avid import parse
@@ -75,10 +76,7 @@ def run_job(site: FixtureSite, tmp_path: Path, redis_url: str, library: dict) ->
     ctx = Context.create(cfg, redis_url)
     avid = parse(AVID)
     job = ctx.jobs.submit(avid.code)
-    assert stages.resolve(ctx, avid, job.job_id) == "scrape"
-    assert stages.scrape(ctx, avid, job.job_id) == "cover"
-    assert stages.cover(ctx, avid, job.job_id) == "download"
-    stages.download(ctx, avid, job.job_id)
+    assert CHAIN.run_inline(ctx, avid, job.job_id, "download") == ["resolve", "scrape", "cover", "download"]
     return ctx
 
 
