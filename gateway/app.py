@@ -105,13 +105,13 @@ class State:
     async def submit(self, avid: str, kind: str,
                      fields: dict[str, str] | None = None) -> jobstates.SubmitResult:
         """Claim, create the job (with ``fields``) and append ``queued`` atomically, then send
-        ``resolve``."""
+        the chain's first stage."""
         res = await self.jobs.submit(avid, kind, fields=fields)
         if res.accepted:
             try:
                 # Sent on the loop: one sub-millisecond Redis call, cheaper than a thread hop
                 # (bench_pipeline: the hop cost ~0.3 ms of an accepted request's ~2 ms).
-                self.actors.send("resolve", avid, res.job_id)
+                self.actors.start(avid, res.job_id)
             except Exception as e:
                 # Never leave a claim behind a job that no worker will ever see.
                 await self.jobs.finish(res.job_id, avid, jobstates.FAILED,
