@@ -38,7 +38,8 @@ from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
 from gateway.dashboard import Dashboard
-from gateway.guards import ContentTypeGuard, DashboardGuard, HostGuard, OptionsGuard, OriginGuard
+from gateway.guards import (Gate, OptionsGuard, content_type_check, dashboard_check, host_check,
+                            origin_check)
 from gateway.hosts import HostPolicy
 from gateway.index import LibraryIndex
 from gateway.projection import Projection
@@ -208,15 +209,15 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
 
     # Outermost first. A wrong Host is refused before anything else sees the request; CORS
     # answers the preflights of allowed origins before OptionsGuard answers every other OPTIONS.
-    middleware = [Middleware(HostGuard, policy=HostPolicy(config.allowed_hosts, bind_host=config.host))]
+    middleware = [Middleware(Gate, checks=[host_check(HostPolicy(config.allowed_hosts, bind_host=config.host))])]
     if config.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
                                      allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                                      allow_headers=["Authorization", "Content-Type", "Last-Event-ID"]))
     middleware += [Middleware(OptionsGuard),
-                   Middleware(OriginGuard, allowed=config.cors_origins),
-                   Middleware(DashboardGuard, prefix="/dashboard"),
-                   Middleware(ContentTypeGuard, exempt=("/dashboard",)),
+                   # One layer for the three request checks (each layer costs every request).
+                   Middleware(Gate, checks=[origin_check(config.cors_origins), dashboard_check("/dashboard"),
+                                            content_type_check(exempt=("/dashboard",))]),
                    Middleware(BodyLimit, max_bytes=max_body_bytes),
                    Middleware(TokenAuth, token=config.api_token, public=(*PUBLIC_PATHS, *web.PUBLIC_PATHS),
                               failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s))]

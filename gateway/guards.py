@@ -3,27 +3,29 @@
 A web page the user visits can make their browser send requests to the gateway: simple
 cross-site POSTs (``text/plain`` and forms need no CORS preflight), requests through a DNS name
 it rebinds to 127.0.0.1, WebSockets and EventSources (which CORS does not protect), and form
-POSTs that carry cookies set for 127.0.0.1 (cookies ignore ports). Each class below closes one
-way in, in the order ``create_app`` stacks them (outermost first):
+POSTs that carry cookies set for 127.0.0.1 (cookies ignore ports). Each check below closes one
+way in; :class:`Gate` runs a list of them as one middleware, and ``create_app`` stacks them
+(outermost first):
 
-- :class:`HostGuard`: the ``Host`` must be allowed (``gateway/hosts.py``) → else 400.
+- :func:`host_check` (a Gate of its own, outside CORS): the ``Host`` must be allowed
+  (``gateway/hosts.py``) → else 400.
 - :class:`OptionsGuard`: ``OPTIONS`` is answered here with ``Allow`` and no data (a CORS
   preflight from an allowed origin has already been answered by CORSMiddleware, outside).
-- :class:`OriginGuard`: a request whose ``Origin`` is neither the service's own nor one of
-  ``cors_origins`` → 403, whatever the method (a foreign page can never read an answer anyway,
-  so nothing legitimate is lost, and GETs, the SSE stream and WebSocket handshakes are covered
-  without listing them). No ``Origin`` (curl, the CLI, <img>) passes.
-- :class:`DashboardGuard`: a POST to the dashboard needs ``Authorization: Bearer`` or a
+- then one Gate of the three request checks, in this order. :func:`origin_check`: a request
+  whose ``Origin`` is neither the service's own nor one of ``cors_origins`` → 403, whatever
+  the method (a foreign page can never read an answer anyway, so nothing legitimate is lost,
+  and GETs, the SSE stream and WebSocket handshakes are covered without listing them). No ``Origin`` (curl, the CLI, <img>) passes.
+- :func:`dashboard_check`: a POST to the dashboard needs ``Authorization: Bearer`` or a
   same-origin ``Origin`` (``Referer`` when there is no Origin): its own CSRF check is a
   double-submit cookie that a page on another local port can set.
-- :class:`ContentTypeGuard`: a body on POST/PUT/PATCH/DELETE must be ``application/json``
+- :func:`content_type_check`: a body on POST/PUT/PATCH/DELETE must be ``application/json``
   (the dashboard's form POSTs excepted, guarded above) → else 415. A browser cannot send
   that type across origins without a preflight, which fails for an origin not allowed.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from gateway.auth import deny
 from gateway.hosts import HostPolicy, same_origin, split_host
@@ -31,6 +33,9 @@ from gateway.hosts import HostPolicy, same_origin, split_host
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 JSON_TYPE = "application/json"
+
+# A check looks at a request's scope and answers (status, message) to refuse it, None to let it on.
+Check = Callable[[dict], "tuple[int, str] | None"]
 
 
 def _header(scope: dict, name: bytes) -> str | None:
@@ -45,23 +50,98 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
-class HostGuard:
-    """Refuse (400) an HTTP request or WebSocket whose ``Host`` is not allowed."""
+class Gate:
+    """Run ``checks`` in order on every HTTP request and WebSocket handshake; the first
+    refusal is answered (``gateway.auth.deny``) and nothing further sees the request."""
 
-    def __init__(self, app: Any, *, policy: HostPolicy):
-        self.app, self.policy = app, policy
+    def __init__(self, app: Any, *, checks: Iterable[Check]):
+        self.app, self.checks = app, tuple(checks)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
-            raw = _header(scope, b"host")
-            parts = split_host(raw) if raw is not None else None
-            if parts is None or not self.policy.allows(parts[0]):
-                shown = "none" if raw is None else repr(raw[:80])
-                await deny(scope, receive, send, 400,
-                           f"Host {shown} is not served here: add its name to allowed_hosts in the config "
-                           f"file (loopback names and addresses are always allowed)")
-                return
+            for check in self.checks:
+                refusal = check(scope)
+                if refusal is not None:
+                    await deny(scope, receive, send, *refusal)
+                    return
         await self.app(scope, receive, send)
+
+
+def host_check(policy: HostPolicy) -> Check:
+    """Refuse (400) a request whose ``Host`` is not allowed."""
+    def check(scope: dict) -> tuple[int, str] | None:
+        raw = _header(scope, b"host")
+        parts = split_host(raw) if raw is not None else None
+        if parts is None or not policy.allows(parts[0]):
+            shown = "none" if raw is None else repr(raw[:80])
+            return 400, (f"Host {shown} is not served here: add its name to allowed_hosts in the config "
+                         f"file (loopback names and addresses are always allowed)")
+        return None
+    return check
+
+
+def origin_check(allowed: Iterable[str] = ()) -> Check:
+    """Refuse (403) any request carrying an ``Origin`` that is neither the service's own (the
+    ``Host`` it was sent to) nor one of ``allowed`` (``cors_origins``)."""
+    listed = {o.strip().rstrip("/").lower() for o in allowed}
+
+    def check(scope: dict) -> tuple[int, str] | None:
+        origin = _header(scope, b"origin")
+        if origin is not None and origin.strip().rstrip("/").lower() not in listed \
+                and not same_origin(origin, _header(scope, b"host")):
+            return 403, (f"requests from the web page at {origin[:80]!r} are refused: it is not this "
+                         f"service's origin; list it in cors_origins in the config file to allow it")
+        return None
+    return check
+
+
+def dashboard_check(prefix: str = "/dashboard") -> Check:
+    """A state-changing request under ``prefix`` needs a bearer header or a same-origin page."""
+    def trusted(scope: dict) -> bool:
+        auth = _header(scope, b"authorization") or ""
+        if auth[:7].lower() == "bearer ":
+            return True  # a header no cross-site form or simple request can set
+        host = _header(scope, b"host")
+        origin = _header(scope, b"origin")
+        if origin is not None:
+            return same_origin(origin, host)
+        referer = _header(scope, b"referer")
+        return referer is not None and same_origin(referer, host)
+
+    def check(scope: dict) -> tuple[int, str] | None:
+        if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS \
+                and _under(scope.get("path", ""), prefix) and not trusted(scope):
+            return 403, ("dashboard actions need the page's own origin (use the dashboard in this "
+                         "service's pages) or an Authorization: Bearer <token> header; a cookie alone is "
+                         "not enough")
+        return None
+    return check
+
+
+def content_type_check(exempt: Iterable[str] = ("/dashboard",)) -> Check:
+    """Refuse (415) a POST/PUT/PATCH/DELETE body that is not declared ``application/json``."""
+    prefixes = tuple(exempt)
+
+    def has_body(scope: dict) -> bool:
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                return int(length) > 0
+            except ValueError:
+                return True  # BodyLimit answers 400 for it, if this does not first
+        return _header(scope, b"transfer-encoding") is not None
+
+    def check(scope: dict) -> tuple[int, str] | None:
+        if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS and has_body(scope) \
+                and not any(_under(scope.get("path", ""), p) for p in prefixes):
+            declared = _header(scope, b"content-type")
+            media = (declared or "").split(";", 1)[0].strip().lower()
+            if media != JSON_TYPE:
+                got = "none" if declared is None else repr(declared[:60])
+                return 415, (f"the request body must be JSON: send Content-Type: {JSON_TYPE} "
+                             f"(charset allowed; got {got})")
+        return None
+    return check
 
 
 class OptionsGuard:
@@ -76,82 +156,4 @@ class OptionsGuard:
                         "headers": [(b"allow", ALLOW), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        await self.app(scope, receive, send)
-
-
-class OriginGuard:
-    """Refuse (403) any request carrying an ``Origin`` that is neither the service's own (the
-    ``Host`` it was sent to) nor one of ``allowed`` (``cors_origins``)."""
-
-    def __init__(self, app: Any, *, allowed: Iterable[str] = ()):
-        self.app = app
-        self.allowed = {o.strip().rstrip("/").lower() for o in allowed}
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):
-            origin = _header(scope, b"origin")
-            if origin is not None and origin.strip().rstrip("/").lower() not in self.allowed \
-                    and not same_origin(origin, _header(scope, b"host")):
-                await deny(scope, receive, send, 403,
-                           f"requests from the web page at {origin[:80]!r} are refused: it is not this "
-                           f"service's origin; list it in cors_origins in the config file to allow it")
-                return
-        await self.app(scope, receive, send)
-
-
-class DashboardGuard:
-    """A state-changing request under ``prefix`` needs a bearer header or a same-origin page."""
-
-    def __init__(self, app: Any, *, prefix: str = "/dashboard"):
-        self.app, self.prefix = app, prefix
-
-    def _trusted(self, scope: dict) -> bool:
-        auth = _header(scope, b"authorization") or ""
-        if auth[:7].lower() == "bearer ":
-            return True  # a header no cross-site form or simple request can set
-        host = _header(scope, b"host")
-        origin = _header(scope, b"origin")
-        if origin is not None:
-            return same_origin(origin, host)
-        referer = _header(scope, b"referer")
-        return referer is not None and same_origin(referer, host)
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS \
-                and _under(scope.get("path", ""), self.prefix) and not self._trusted(scope):
-            await deny(scope, receive, send, 403,
-                       "dashboard actions need the page's own origin (use the dashboard in this "
-                       "service's pages) or an Authorization: Bearer <token> header; a cookie alone is "
-                       "not enough")
-            return
-        await self.app(scope, receive, send)
-
-
-class ContentTypeGuard:
-    """Refuse (415) a POST/PUT/PATCH/DELETE body that is not declared ``application/json``."""
-
-    def __init__(self, app: Any, *, exempt: Iterable[str] = ("/dashboard",)):
-        self.app, self.exempt = app, tuple(exempt)
-
-    @staticmethod
-    def _has_body(scope: dict) -> bool:
-        length = _header(scope, b"content-length")
-        if length is not None:
-            try:
-                return int(length) > 0
-            except ValueError:
-                return True  # BodyLimit answers 400 for it, if this does not first
-        return _header(scope, b"transfer-encoding") is not None
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS and self._has_body(scope) \
-                and not any(_under(scope.get("path", ""), p) for p in self.exempt):
-            declared = _header(scope, b"content-type")
-            media = (declared or "").split(";", 1)[0].strip().lower()
-            if media != JSON_TYPE:
-                got = "none" if declared is None else repr(declared[:60])
-                await deny(scope, receive, send, 415,
-                           f"the request body must be JSON: send Content-Type: {JSON_TYPE} "
-                           f"(charset allowed; got {got})")
-                return
         await self.app(scope, receive, send)
