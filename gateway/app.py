@@ -3,12 +3,13 @@
 Nothing slow happens in a request: the stages run in the workers. ``create_app(config,
 redis_url)`` builds everything explicitly; Redis pools open in the lifespan.
 
-Where things plug in: the REST API lives in ``gateway/api/`` (one module per family, each with
-a ``routes()``), served under ``/api`` and ``/nassav/api``. ``gateway/web`` (the page) and
-``gateway/sse`` (the event stream) define ``extra_routes() -> list``, mounted at the top level
-(``/``, ``/api/events``); ``gateway/web`` also lists ``PUBLIC_PATHS`` (the page's static shell,
-open when a token is set). The browser guards (``gateway/guards.py``), CORS, the body limit and
-auth (``gateway/auth.py``) wrap everything.
+Where things plug in: nassav's own REST API lives in ``gateway/api/`` (one module per family,
+each with a ``routes()``), served under ``/api``. ``gateway/compat`` speaks the original NASSAV
+client's contract under ``/nassav/api`` and ``/nassav/ws/tasks/``. ``gateway/web`` (the page)
+and ``gateway/sse`` (the event stream) define ``extra_routes() -> list``, mounted at the top
+level (``/``, ``/api/events``); ``gateway/web`` also lists ``PUBLIC_PATHS`` (the page's static
+shell, open when a token is set). The browser guards (``gateway/guards.py``), CORS, the body
+limit and auth (``gateway/auth.py``) wrap everything.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from gateway import openapi, sse, web
+from gateway import compat, openapi, sse, web
 from gateway.api import downloads as downloads_api, ops as ops_api, resources as resources_api
 from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api.common import ApiError, envelope
@@ -159,7 +160,7 @@ async def ws_tasks(websocket: WebSocket) -> None:
 
 
 def api_routes() -> list:
-    """Every REST route, relative to ``/api`` (and ``/nassav/api``)."""
+    """Every REST route of nassav's own API, relative to ``/api``."""
     return [*downloads_api.routes(), *resources_api.routes(), *sources_api.routes(),
             *settings_api.routes(), *ops_api.routes()]
 
@@ -185,9 +186,9 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
         *sse.extra_routes(),
         *web.extra_routes(),
         Mount("/api", routes=api_routes()),
-        Mount("/nassav/api", routes=api_routes()),
+        Mount("/nassav/api", routes=compat.api_routes()),
         WebSocketRoute("/ws/tasks/", ws_tasks),
-        WebSocketRoute("/nassav/ws/tasks/", ws_tasks),
+        WebSocketRoute("/nassav/ws/tasks/", compat.ws_tasks),
         Mount("/dashboard", app=dashboard),
     ]
     assets = openapi.assets_dir()

@@ -1,0 +1,23 @@
+"""The original NASSAV client's contract, at ``/nassav/api/…`` and ``/nassav/ws/tasks/``.
+
+The old Vue client (and the generation before it) speaks here unchanged; nassav's own, richer
+API stays at ``/api/…``. This package is a thin translation over the same core (the index, the
+store, ``State.submit``, the relay): it owns shapes and meanings, never storage or jobs.
+
+- ``library.py``: resources, metadata, covers, actors, genres, settings, sources, add/delete.
+- ``tasks.py``: downloads and the queue, and the task WebSocket with the old message order.
+
+Every call, its shape and each deliberate deviation are listed in ``docs/compat.md``.
+"""
+
+from __future__ import annotations
+
+from gateway.compat import library, tasks
+
+
+def api_routes() -> list:
+    """Every route under ``/nassav/api`` (tasks first: its paths win over library's)."""
+    return [*tasks.routes(), *library.routes()]
+
+
+ws_tasks = tasks.ws_tasks
