@@ -34,7 +34,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from gateway import compat, openapi, sse, web
-from gateway.api import downloads as downloads_api, ops as ops_api, resources as resources_api
+from gateway.api import downloads as downloads_api, media as media_api, ops as ops_api
+from gateway.api import resources as resources_api
 from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
@@ -161,7 +162,7 @@ async def ws_tasks(websocket: WebSocket) -> None:
 
 def api_routes() -> list:
     """Every REST route of nassav's own API, relative to ``/api``."""
-    return [*downloads_api.routes(), *resources_api.routes(), *sources_api.routes(),
+    return [*downloads_api.routes(), *media_api.routes(), *resources_api.routes(), *sources_api.routes(),
             *settings_api.routes(), *ops_api.routes()]
 
 

@@ -32,7 +32,7 @@ GROUP = "nassav-index"
 METRICS_KEY = "nassav:metrics"
 SPEED_KEY = "nassav:metrics:speed"
 # Events after which an AVID's folder may have changed; progress and warnings never change it.
-SYNC_TYPES = (ev.STAGE_FINISHED, ev.TASK_COMPLETED, ev.TASK_FAILED, "resource_deleted")
+SYNC_TYPES = (ev.STAGE_FINISHED, ev.TASK_COMPLETED, ev.TASK_FAILED, "resource_deleted", "video_deleted")
 
 _ACK = """
 local n = 0

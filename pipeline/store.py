@@ -256,6 +256,35 @@ class ResourceStore:
         return gone.get(d, []) + gone.get(parts, []) if won else None
 
 
+    def delete_video(self, avid: Avid) -> list[str] | None:
+        """Remove the AVID's video and its download parts, keeping metadata, covers and NFO; the
+        files that went, or None when there was neither.
+
+        The edition rule is :meth:`delete`'s. Each is renamed away first, so of two concurrent
+        calls one removes the files and the other gets None."""
+        video, parts = self.video(avid), self.part_dir(avid)
+        if not video.exists() and not parts.exists():
+            return None
+        held = self.held(avid)
+        if self.dir(avid).exists() and (held.edition if held else "") != avid.edition:
+            raise OtherEdition(avid.full, avid.code, held.full if held else None)
+        tag = uuid.uuid4().hex
+        gone: list[str] = []
+        for src in (parts, video):
+            trash = src.with_name(f".deleting-{src.name}-{tag}")
+            try:
+                os.rename(src, trash)
+            except FileNotFoundError:
+                continue
+            prefix = src.relative_to(self.root)
+            if trash.is_dir():
+                gone += sorted(str(prefix / p.relative_to(trash)) for p in trash.rglob("*") if p.is_file())
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                gone.append(str(prefix))
+                trash.unlink(missing_ok=True)
+        return gone or None
+
 def safe_name(name: str) -> str:
     """A file name from an actor's name: letters, digits, hyphens and underscores only, so it
     cannot leave its folder (Jellyfin/Kodi's ``First_Last``)."""

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 
 from gateway import json_input
 from gateway.json_input import JsonRefused
+from pipeline import events as ev
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
 
@@ -77,6 +78,13 @@ class ApiState(Protocol):
     async def queue_status(self) -> dict[str, Any]:
         """The old client's ``queue_status`` shape."""
         ...
+
+
+async def notify(st: ApiState, type_: str, avid: str, **data: Any) -> None:
+    """An event for a change made by the API (not a job), so other subscribers and the index's
+    projection hear of it."""
+    await st.redis.xadd(ev.STREAM, ev.encode(type_, avid=avid, job_id="", stage="library", data=data),
+                        maxlen=st.config.events_maxlen, approximate=True)
 
 
 def state(request: Request) -> ApiState:

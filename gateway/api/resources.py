@@ -15,10 +15,9 @@ from starlette.routing import Route
 from gateway.api import downloads
 from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, ApiState, avid_of, body_bool,
                                 bool_param, choice_param, doc, envelope, int_param, json_object,
-                                paginated, state)
+                                notify, paginated, state)
 from gateway.index import SORT_KEYS, STATUSES, Query
 from gateway.index_rows import as_list, as_mapping
-from pipeline import events as ev
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid, OtherEdition
@@ -45,12 +44,6 @@ async def _indexed(st, avid: Avid) -> dict[str, Any] | None:
         await run_in_threadpool(st.index.sync, [avid])
         row = await run_in_threadpool(st.index.get, avid.code)
     return row
-
-
-async def _notify(st, type_: str, avid: str, **data: Any) -> None:
-    """An event for changes made here, so other subscribers and index readers hear of them."""
-    await st.redis.xadd(ev.STREAM, ev.encode(type_, avid=avid, job_id="", stage="library", data=data),
-                        maxlen=st.config.events_maxlen, approximate=True)
 
 
 # -- list, metadata, preview ----------------------------------------------------------------
@@ -276,7 +269,7 @@ async def delete(st: ApiState, avid_text: object):
     await run_in_threadpool(st.index.remove, avid.code)  # a stale row goes either way
     if gone is None:
         raise ApiError(404, f"{avid.full} is not in the library")
-    await _notify(st, "resource_deleted", avid.code, files=gone)
+    await notify(st, "resource_deleted", avid.code, files=gone)
     return 200, f"{avid.full} deleted ({len(gone)} files)", {"avid": avid.code, "deleted_files": gone}
 
 
