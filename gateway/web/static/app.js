@@ -13,6 +13,7 @@
   // Characters a WebSocket subprotocol may hold (RFC 7230 token); anything else goes as ?token=.
   const SUBPROTOCOL_SAFE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+  const i18n = window.nassavI18n; // t(key, english, vars) and the language's number formats
   const $ = (sel, root = document) => root.querySelector(sel);
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
@@ -63,19 +64,19 @@
       try {
         res = await fetch(path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
       } catch (e) {
-        return { status: 0, body: { message: "the server cannot be reached" } };
+        return { status: 0, body: { message: t("token.unreachable", "the server cannot be reached") } };
       }
       if (res.status === 401 || (res.status === 403 && sent)) {
         // Another request may have been given a new token meanwhile: just retry with it.
         const given = token !== sent ? token : await askToken(Boolean(sent));
-        if (!given) return { status: res.status, body: { message: "an API token is needed" } };
+        if (!given) return { status: res.status, body: { message: t("token.needed", "an API token is needed") } };
         continue;
       }
       let body = null;
       try { body = await res.json(); } catch (e) { /* not JSON: a proxy page, an empty body */ }
       return { status: res.status, body };
     }
-    return { status: 403, body: { message: "the API token was refused" } };
+    return { status: 403, body: { message: t("token.refused", "the API token was refused") } };
   }
 
   // <img> cannot send headers: the token rides in the query string (the API accepts ?token=).
@@ -84,9 +85,9 @@
   }
 
   function toast(message, kind = "error") {
-    const t = el("div", "toast " + kind, message);
-    $("#toasts").append(t);
-    setTimeout(() => t.remove(), 6000);
+    const node = el("div", "toast " + kind, message);
+    $("#toasts").append(node);
+    setTimeout(() => node.remove(), 6000);
   }
 
   // -- jobs (the live queue) --------------------------------------------------------------
@@ -155,16 +156,19 @@
         if (!id) break;
         const j = job(id, d.avid);
         if (isDone(j)) break;
+        // The speed in the page's language when the event carries the number.
+        const speed = d.speed_bytes_per_s !== undefined ? i18n.bytes(Number(d.speed_bytes_per_s), true) : d.speed;
         Object.assign(j, { status: "running", stage: "download", percent: Number(d.percent) || 0,
-                           speed: d.speed || "", eta: d.eta || "", message: "" });
-        j.segments = d.segments_total ? `${d.segments_done}/${d.segments_total} segments` : "";
+                           speed: speed || "", eta: d.eta || "", message: "" });
+        j.segments = d.segments_total
+          ? t("queue.segments", "{done}/{total} segments", { done: d.segments_done, total: d.segments_total }) : "";
         break;
       }
       case "task_completed": {
         if (!id) break;
         const j = job(id, d.avid);
         Object.assign(j, { status: "completed", percent: j.kind === "download" ? 100 : j.percent,
-                           message: d.message || "done", finished: Date.now() });
+                           message: d.message || t("queue.done", "done"), finished: Date.now() });
         refreshLibrarySoon();
         break;
       }
@@ -172,7 +176,7 @@
         if (!id) break;
         const j = job(id, d.avid);
         Object.assign(j, { status: d.status === "cancelled" ? "cancelled" : "failed",
-                           message: d.message || "failed", reasons: d.reasons || [], finished: Date.now() });
+                           message: d.message || t("queue.failed", "failed"), reasons: d.reasons || [], finished: Date.now() });
         if (d.stage) j.stage = d.stage;
         refreshSourcesSoon();
         break;
@@ -225,13 +229,25 @@
     return v;
   }
 
+  function stageName(stage) {
+    switch (stage) {
+      case "queued": return t("stage.queued", "queued");
+      case "resolve": return t("stage.resolve", "resolve");
+      case "scrape": return t("stage.scrape", "scrape");
+      case "cover": return t("stage.cover", "cover");
+      case "download": return t("stage.download", "download");
+      case "download-wait": return t("stage.download_wait", "download wait");
+      default: return stage.replace(/-/g, " "); // a stage this page does not know yet
+    }
+  }
+
   function stageLabel(j) {
-    if (j.status === "queued") return "waiting for a worker";
-    if (j.stage === "download-wait") return "waiting for a download slot";
-    if (j.status === "completed") return j.kind === "download" ? "downloaded" : "added";
-    if (j.status === "cancelled") return "cancelled";
-    if (j.status === "failed") return `failed at ${j.stage}`;
-    return j.stage.replace(/-/g, " ");
+    if (j.status === "queued") return t("queue.waiting_worker", "waiting for a worker");
+    if (j.stage === "download-wait") return t("queue.waiting_slot", "waiting for a download slot");
+    if (j.status === "completed") return j.kind === "download" ? t("queue.downloaded", "downloaded") : t("queue.added", "added");
+    if (j.status === "cancelled") return t("queue.cancelled", "cancelled");
+    if (j.status === "failed") return t("queue.failed_at", "failed at {stage}", { stage: stageName(j.stage) });
+    return stageName(j.stage);
   }
 
   function updateJobView(j) {
@@ -242,7 +258,8 @@
     $(".stage", v).textContent = stageLabel(j);
     const action = $(".icon", v);
     action.textContent = isDone(j) ? (j.status === "completed" ? "×" : "↻") : "×";
-    action.title = isDone(j) ? (j.status === "completed" ? "dismiss" : "try again") : "cancel";
+    action.title = isDone(j) ? (j.status === "completed" ? t("queue.dismiss", "dismiss") : t("queue.retry", "try again"))
+      : t("queue.cancel", "cancel");
     const stageIx = j.stage === "download-wait" ? 3 : STAGES.indexOf(j.stage);
     const stepSpans = $(".steps", v).children;
     const last = j.kind === "download" ? STAGES.length : 3;
@@ -259,15 +276,16 @@
     bar.hidden = isDone(j) && j.status !== "completed";
     bar.firstChild.style.width = (determinate ? pct : 0) + "%";
     bar.setAttribute("aria-valuenow", String(determinate ? pct : 0));
-    bar.setAttribute("aria-label", `${j.avid} progress`);
-    $(".pct", v).textContent = determinate ? `${pct.toFixed(pct < 100 ? 1 : 0)} %` : "";
+    bar.setAttribute("aria-label", t("queue.progress_label", "{avid} progress", { avid: j.avid }));
+    $(".pct", v).textContent = determinate ? i18n.percent(pct) : "";
     $(".rate", v).textContent = j.status === "running" && j.speed ? j.speed : (j.status === "running" ? j.segments : "");
-    $(".eta", v).textContent = j.status === "running" && j.eta ? `ETA ${j.eta}` : "";
+    $(".eta", v).textContent = j.status === "running" && j.eta ? t("queue.eta", "ETA {eta}", { eta: j.eta }) : "";
     const msg = $(".message", v);
     // Several reasons (one per source) are listed below; the joined message would repeat them.
     const many = j.status === "failed" && j.reasons.length > 1;
     msg.textContent = !isDone(j) || j.status === "completed" ? ""
-      : many ? (j.reasons.every((r) => /not found/.test(r)) ? "No source has this title:" : "Every source failed:")
+      : many ? (j.reasons.every((r) => /not found/.test(r)) ? t("queue.no_source", "No source has this title:")
+        : t("queue.all_failed", "Every source failed:"))
       : j.message;
     const reasons = $(".reasons", v);
     reasons.replaceChildren(...(j.status === "failed" && j.reasons.length > 1 ? j.reasons : []).map((r) => el("li", "", r)));
@@ -287,8 +305,9 @@
     $("#jobs-empty").hidden = live.length > 0;
     $("#recent-wrap").hidden = recent.length === 0;
     const running = live.filter((j) => j.status === "running").length;
-    $("#queue-count").textContent = live.length ? `${running} running · ${live.length - running} waiting` : "";
-    document.title = running ? `(${running}) nassav` : "nassav";
+    $("#queue-count").textContent = live.length
+      ? t("queue.count", "{running} running · {waiting} waiting", { running, waiting: live.length - running }) : "";
+    document.title = running ? `(${i18n.number(running)}) nassav` : "nassav";
   }
 
   async function onJobAction(id) {
@@ -297,7 +316,7 @@
     if (j.status === "completed") { jobs.delete(id); jobViews.delete(id); scheduleRender(); return; }
     if (isDone(j)) { jobs.delete(id); jobViews.delete(id); await submit([j.avid], j.kind); return; }
     const { status, body } = await api(`api/downloads/${encodeURIComponent(j.avid)}`, { method: "DELETE" });
-    if (status >= 300) toast((body && body.message) || `could not cancel ${j.avid} (HTTP ${status})`);
+    if (status >= 300) toast((body && body.message) || t("queue.cancel_failed", "could not cancel {avid} (HTTP {status})", { avid: j.avid, status: String(status) }));
   }
 
   // -- the event stream -------------------------------------------------------------------
@@ -307,10 +326,13 @@
   let backoffMs = 1000;
   let heardAt = 0;
 
+  let liveText = null; // the last setLive(), so a language switch can say it again
   function setLive(on, text) {
+    liveText = () => setLive(on, text);
     const p = $("#live");
+    $("b", p).removeAttribute("data-i18n"); // from here on this script says what the pill shows
     p.className = "pill " + (on ? "live-on" : "live-off");
-    $("b", p).textContent = text || (on ? "live" : "reconnecting");
+    $("b", p).textContent = text ? text() : (on ? t("live.on", "live") : t("live.reconnecting", "reconnecting"));
   }
 
   function connect() {
@@ -340,7 +362,7 @@
       if (!opened) {
         // A refused handshake looks like any network error from here: ask the API why.
         const { status } = await api("api/tasks/queue/status");
-        if (status === 401 || status === 403) { setLive(false, "sign-in needed"); return; }
+        if (status === 401 || status === 403) { setLive(false, () => t("live.sign_in", "sign-in needed")); return; }
       }
       const wait = e.code === 1013 ? 0 : backoffMs; // 1013: we were too slow; resume at once
       backoffMs = Math.min(backoffMs * 2, 15000);
@@ -370,8 +392,9 @@
     const empty = $("#library-empty");
     if (status !== 200 || !body) {
       empty.hidden = false;
-      empty.textContent = status === 404 ? "This server has no library listing."
-        : `The library could not be loaded (${(body && body.message) || "HTTP " + status}).`;
+      empty.textContent = status === 404 ? t("library.no_listing", "This server has no library listing.")
+        : t("library.load_failed", "The library could not be loaded ({reason}).",
+            { reason: (body && body.message) || "HTTP " + status });
       return;
     }
     const items = body.data || [];
@@ -411,7 +434,7 @@
     let badge = $(".badge", cover);
     if (!badge) { badge = el("span", "badge"); cover.append(badge); }
     badge.className = "badge" + (item.has_video ? " video" : "");
-    badge.textContent = item.has_video ? "▶ video" : "metadata";
+    badge.textContent = item.has_video ? t("library.badge_video", "▶ video") : t("library.badge_metadata", "metadata");
     const title = item.title || item.translated_title || item.source_title || item.original_title || "";
     $(".title", c).textContent = title;
     c.title = [item.avid, title, item.release_date].filter(Boolean).join(" · ");
@@ -421,10 +444,11 @@
   function renderLibrary() {
     const grid = $("#library-grid");
     grid.replaceChildren(...lib.items.map(card));
-    $("#library-count").textContent = lib.total ? String(lib.total) : "";
+    $("#library-count").textContent = lib.total ? i18n.number(lib.total) : "";
     const empty = $("#library-empty");
     empty.hidden = lib.items.length > 0;
-    empty.textContent = lib.search ? `Nothing matches “${lib.search}”.` : "Your library is empty: add an AVID above.";
+    empty.textContent = lib.search ? t("library.no_match", "Nothing matches “{query}”.", { query: lib.search })
+      : t("library.empty", "Your library is empty: add an AVID above.");
     $("#library-more").hidden = lib.items.length >= lib.total;
   }
 
@@ -436,18 +460,12 @@
 
   // -- sources and health -----------------------------------------------------------------
 
-  function ago(seconds) {
-    const s = Math.max(0, Math.round(seconds));
-    if (s < 60) return `${s} s`;
-    if (s < 3600) return `${Math.round(s / 60)} min`;
-    return `${(s / 3600).toFixed(s < 36000 ? 1 : 0)} h`;
-  }
-
   async function loadSources() {
     const { status, body } = await api("api/source/list");
     const list = $("#sources");
     if (status !== 200 || !body || !Array.isArray(body.data)) {
-      list.replaceChildren(el("li", "empty", status === 404 ? "Not reported by this server." : "Unavailable."));
+      list.replaceChildren(el("li", "empty", status === 404 ? t("sources.not_reported", "Not reported by this server.")
+        : t("sources.unavailable", "Unavailable.")));
       return;
     }
     const now = Date.now() / 1000;
@@ -458,10 +476,15 @@
       const name = el("span", "name", s.name);
       const detail = [s.last_outcome, s.last_detail].filter(Boolean).join(": ");
       if (detail) name.append(el("span", "detail", detail));
-      let text = { ok: "healthy", failing: `failing ×${s.failures || 1}`, unknown: "not used yet", disabled: "off" }[state] || state;
-      if (state === "backoff") text = s.retry_at ? `paused · retry in ${ago(s.retry_at - now)}` : "paused";
+      let text = { ok: t("sources.healthy", "healthy"), failing: t("sources.failing", "failing ×{count}", { count: s.failures || 1 }),
+                   unknown: t("sources.unused", "not used yet"), disabled: t("sources.off", "off") }[state] || state;
+      if (state === "backoff") {
+        text = s.retry_at ? t("sources.paused_retry", "paused · retry {when}", { when: i18n.relative(Math.max(0, s.retry_at - now)) })
+          : t("sources.paused", "paused");
+      }
       li.append(el("span", "dot"), name, el("span", "state", text));
-      li.title = `weight ${s.weight}` + (s.last_at ? ` · last used ${ago(now - s.last_at)} ago` : "");
+      li.title = t("sources.weight", "weight {weight}", { weight: s.weight }) +
+        (s.last_at ? t("sources.last_used", " · last used {when}", { when: i18n.relative(Math.min(0, s.last_at - now)) }) : "");
       return li;
     }));
   }
@@ -472,29 +495,25 @@
     srcTimer = setTimeout(loadSources, 1000);
   }
 
-  function bytes(n) {
-    const units = ["B", "KB", "MB", "GB", "TB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return `${n.toFixed(n < 10 && i ? 1 : 0)} ${units[i]}`;
-  }
-
   async function loadHealth() {
     const pill = $("#health");
     let res;
-    try { res = await fetch("health"); } catch (e) { pill.textContent = "server unreachable"; pill.className = "pill live-off"; return; }
+    try { res = await fetch("health"); } catch (e) { pill.textContent = t("health.unreachable", "server unreachable"); pill.className = "pill live-off"; return; }
     let body = null;
     try { body = await res.json(); } catch (e) { /* keep null */ }
     const d = (body && body.data) || {};
     const w = d.workers || {};
     const parts = [];
-    if (d.redis && d.redis !== "ok") parts.push("Redis down");
+    if (d.redis && d.redis !== "ok") parts.push(t("health.redis_down", "Redis down"));
     const workers = (w.metadata || 0) + (w.download || 0);
-    parts.push(workers ? `${workers} worker${workers === 1 ? "" : "s"}` : "no workers");
-    if (d.disk && d.disk.free_bytes !== undefined) parts.push(`${bytes(d.disk.free_bytes)} free`);
+    parts.push(!workers ? t("health.no_workers", "no workers")
+      : i18n.plural(workers) === "one" ? t("health.workers_one", "{count} worker", { count: workers })
+      : t("health.workers_other", "{count} workers", { count: workers }));
+    if (d.disk && d.disk.free_bytes !== undefined) parts.push(t("health.free", "{size} free", { size: i18n.bytes(d.disk.free_bytes) }));
     pill.textContent = parts.join(" · ");
-    pill.title = `metadata workers: ${w.metadata || 0}, download workers: ${w.download || 0}` +
-      (d.disk && d.disk.path ? `\ndata: ${d.disk.path}` : "");
+    pill.title = t("health.workers_title", "metadata workers: {metadata}, download workers: {download}",
+                   { metadata: w.metadata || 0, download: w.download || 0 }) +
+      (d.disk && d.disk.path ? "\n" + t("health.data_title", "data: {path}", { path: d.disk.path }) : "");
     pill.className = "pill" + (res.ok && workers ? "" : " live-off");
   }
 
@@ -509,7 +528,7 @@
     const kind = code >= 200 && code < 300 ? "ok" : code === 409 ? "warn" : "bad";
     const c = el("li", "chip " + kind);
     c.append(el("b", "", avid), document.createTextNode(
-      kind === "ok" ? "queued" : code === 409 ? message.replace(/^\S+\s/, "") : message));
+      kind === "ok" ? t("add.queued", "queued") : code === 409 ? message.replace(/^\S+\s/, "") : message));
     c.title = message;
     return c;
   }
@@ -528,7 +547,7 @@
       const r = await api("api/downloads/batch_submit", { method: "POST", json: { avids } });
       if (r.status === 202 && r.body && r.body.data && Array.isArray(r.body.data.results)) results = r.body.data.results;
       else if (r.status !== 404 && r.status !== 405) {
-        toast((r.body && r.body.message) || `could not add (HTTP ${r.status})`);
+        toast((r.body && r.body.message) || t("add.failed", "could not add (HTTP {status})", { status: String(r.status) }));
         return [];
       }
     }
@@ -598,6 +617,15 @@
       token = "";
       tokenDeclined = false;
       location.reload();
+    });
+
+    // A language switch says every word again: the queue, the grid, the pills, the sources.
+    i18n.onChange(() => {
+      renderJobs();
+      loadLibrary();
+      if (liveText) liveText();
+      loadHealth();
+      loadSources();
     });
 
     loadHealth();

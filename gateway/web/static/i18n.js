@@ -1,14 +1,262 @@
-// The page's words by key, in the chosen language. Every user-visible string in the page's
-// scripts goes through t(key, english) so the Simplified Chinese dictionary can cover it.
+// The page's words by key, in the chosen language, and numbers, sizes and times in its format.
+//
+// Every user-visible string goes through t(key, english, vars) (scripts) or a data-i18n*
+// attribute (index.html), so the Simplified Chinese dictionary below can cover it; English is
+// the text written in the code, so the English dictionary stays empty.
+//
+// The page, not the server, picks the language: only the page knows the choice remembered in
+// localStorage, and navigator.languages is the list the browser sends as Accept-Language. This
+// file is loaded without `defer` in <head>, so <html lang> (and with it the CJK font stack in
+// app.css) is set before anything paints, and a MutationObserver translates each element of the
+// page as the parser adds it, before the frame that would show it: no English first paint.
+// Chinese of any script or region (zh, zh-CN, zh-Hans, zh-SG, and also zh-TW, zh-HK, zh-Hant)
+// gets Simplified Chinese: there is no Traditional dictionary, and a Traditional reader reads
+// Simplified far more easily than English; <html lang="zh-CN"> says truthfully what the text is.
+// Anything else gets English. The top bar's switch overrides the choice and remembers it.
+//
+// The zh-CN dictionary is kept as strict JSON (double quotes, no trailing comma):
+// tests/test_web_i18n.py reads it to check that it covers every key the page uses.
 (function () {
   "use strict";
-  const dictionaries = { en: {} };
-  let lang = "en";
-  function t(key, english, vars) {
-    let s = (dictionaries[lang] && dictionaries[lang][key]) || english || key;
-    if (vars) for (const k of Object.keys(vars)) s = s.split("{" + k + "}").join(String(vars[k]));
-    return s;
+  const STORE_KEY = "nassav.lang";
+  const SUPPORTED = ["en", "zh-CN"];
+  const ATTRS = { "data-i18n-placeholder": "placeholder", "data-i18n-title": "title",
+                  "data-i18n-aria-label": "aria-label" };
+  // The top bar's language switch is a <select data-lang-switch> with one <option> per language.
+  const SELECTOR = "[data-i18n],[data-lang-switch]," + Object.keys(ATTRS).map((a) => `[${a}]`).join(",");
+
+  const zhCN = {
+    "topbar.health_title": "工作进程与剩余磁盘空间",
+    "topbar.sign_out": "退出登录",
+    "topbar.sign_out_title": "清除此浏览器中保存的 API 令牌",
+    "topbar.language": "界面语言",
+    "live.connecting": "连接中",
+    "live.on": "实时",
+    "live.reconnecting": "重新连接中",
+    "live.sign_in": "需要登录",
+
+    "add.title": "添加",
+    "add.placeholder": "添加 AVID：ABC-123、fc2 ppv 123456、xyz001……（可一次粘贴任意多个）",
+    "add.input_label": "要添加的 AVID，用空格、逗号或换行分隔",
+    "add.mode_label": "操作",
+    "add.mode_download": "下载",
+    "add.mode_metadata": "仅元数据",
+    "add.button": "添加",
+    "add.queued": "已加入队列",
+    "add.failed": "无法添加（HTTP {status}）",
+
+    "library.title": "媒体库",
+    "library.filter_label": "显示",
+    "library.filter_all": "全部",
+    "library.filter_downloaded": "已下载",
+    "library.filter_pending": "无视频",
+    "library.search_placeholder": "搜索 AVID、标题、演员……",
+    "library.search_label": "搜索媒体库",
+    "library.more": "显示更多",
+    "library.no_listing": "此服务器不提供媒体库列表。",
+    "library.load_failed": "媒体库加载失败（{reason}）。",
+    "library.no_match": "没有与“{query}”匹配的内容。",
+    "library.empty": "媒体库还是空的：在上方添加一个 AVID 吧。",
+    "library.badge_video": "▶ 视频",
+    "library.badge_metadata": "元数据",
+
+    "queue.title": "队列",
+    "queue.empty": "队列中没有任务。",
+    "queue.recent": "最近",
+    "queue.count": "{running} 个进行中 · {waiting} 个等待中",
+    "queue.waiting_worker": "等待工作进程",
+    "queue.waiting_slot": "等待下载名额",
+    "queue.downloaded": "已下载",
+    "queue.added": "已添加",
+    "queue.cancelled": "已取消",
+    "queue.failed_at": "失败于：{stage}",
+    "queue.dismiss": "移除",
+    "queue.retry": "重试",
+    "queue.cancel": "取消",
+    "queue.progress_label": "{avid} 进度",
+    "queue.segments": "{done}/{total} 个分片",
+    "queue.eta": "剩余 {eta}",
+    "queue.done": "完成",
+    "queue.failed": "失败",
+    "queue.no_source": "没有任何来源收录此作品：",
+    "queue.all_failed": "所有来源均失败：",
+    "queue.cancel_failed": "无法取消 {avid}（HTTP {status}）",
+
+    "stage.queued": "排队中",
+    "stage.resolve": "查找来源",
+    "stage.scrape": "抓取元数据",
+    "stage.cover": "下载封面",
+    "stage.download": "下载视频",
+    "stage.download_wait": "等待下载",
+
+    "sources.title": "来源",
+    "sources.not_reported": "此服务器未提供来源信息。",
+    "sources.unavailable": "暂不可用。",
+    "sources.healthy": "正常",
+    "sources.failing": "失败 ×{count}",
+    "sources.unused": "尚未使用",
+    "sources.off": "已停用",
+    "sources.paused": "已暂停",
+    "sources.paused_retry": "已暂停 · {when}重试",
+    "sources.weight": "权重 {weight}",
+    "sources.last_used": " · 上次使用：{when}",
+
+    "health.unreachable": "服务器无法访问",
+    "health.redis_down": "Redis 已断开",
+    "health.workers_one": "{count} 个工作进程",
+    "health.workers_other": "{count} 个工作进程",
+    "health.no_workers": "没有工作进程",
+    "health.free": "剩余 {size}",
+    "health.workers_title": "元数据工作进程：{metadata}，下载工作进程：{download}",
+    "health.data_title": "数据目录：{path}",
+
+    "token.title": "API 令牌",
+    "token.explain": "此服务器需要 API 令牌。令牌只保存在这个浏览器中。",
+    "token.refused_note": "该令牌被拒绝。",
+    "token.input_label": "API 令牌",
+    "token.cancel": "取消",
+    "token.use": "使用令牌",
+    "token.unreachable": "无法连接服务器",
+    "token.needed": "需要 API 令牌",
+    "token.refused": "API 令牌被拒绝"
+  };
+
+  const dictionaries = { en: {}, "zh-CN": zhCN };
+  const originals = new WeakMap(); // element -> its English text and attributes, as written in index.html
+  const listeners = [];
+
+  // The first language in the browser's list that the page has; English when there is none.
+  function negotiate(prefs) {
+    for (const p of prefs || []) {
+      const tag = String(p).toLowerCase();
+      if (tag === "zh" || tag.startsWith("zh-")) return "zh-CN";
+      if (tag === "en" || tag.startsWith("en-")) return "en";
+    }
+    return "en";
   }
-  window.nassavI18n = { t, dictionaries, get lang() { return lang; }, set lang(v) { lang = v; } };
+
+  function stored() {
+    try {
+      const v = localStorage.getItem(STORE_KEY);
+      return SUPPORTED.includes(v) ? v : null;
+    } catch (e) {
+      return null; // storage blocked: fall back to the browser's languages
+    }
+  }
+
+  let lang = stored() || negotiate(navigator.languages && navigator.languages.length
+    ? navigator.languages : [navigator.language]);
+  document.documentElement.lang = lang;
+
+  function format(value) {
+    return typeof value === "number" ? new Intl.NumberFormat(lang).format(value) : String(value);
+  }
+
+  /** The text for `key` in the current language (`english` when it has none), {vars} filled in once. */
+  function t(key, english, vars) {
+    const s = (dictionaries[lang] && dictionaries[lang][key]) || english || key;
+    // One pass, so a value that itself holds "{x}" (a search text) is never substituted again.
+    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? format(vars[k]) : m)) : s;
+  }
+
+  function translate(el) {
+    let en = originals.get(el);
+    if (!en) {
+      en = { attrs: {} };
+      if (el.hasAttribute("data-i18n")) en.text = el.textContent;
+      for (const [a, target] of Object.entries(ATTRS)) {
+        if (el.hasAttribute(a)) en.attrs[target] = el.getAttribute(target) || "";
+      }
+      originals.set(el, en);
+      if (el.hasAttribute("data-lang-switch")) el.addEventListener("change", () => setLang(el.value));
+    }
+    if (el.hasAttribute("data-lang-switch")) el.value = lang;
+    if (en.text !== undefined) el.textContent = t(el.getAttribute("data-i18n"), en.text);
+    for (const [a, target] of Object.entries(ATTRS)) {
+      if (target in en.attrs) el.setAttribute(target, t(el.getAttribute(a), en.attrs[target]));
+    }
+  }
+
+  /** Translate every data-i18n* element under `root` (the whole page by default). */
+  function apply(root) {
+    const base = root || document;
+    if (base.matches && base.matches(SELECTOR)) translate(base);
+    base.querySelectorAll(SELECTOR).forEach(translate);
+  }
+
+  // An element is finished parsing once something follows it in the document; until then its
+  // text may still be arriving, so it waits for the next batch (or DOMContentLoaded).
+  function closed(node) {
+    for (let n = node; n; n = n.parentNode) if (n.nextSibling) return true;
+    return false;
+  }
+
+  const waiting = new Set();
+  const observer = new MutationObserver((records) => {
+    for (const r of records) {
+      for (const n of r.addedNodes) {
+        if (n.nodeType !== 1) continue;
+        if (n.matches(SELECTOR)) waiting.add(n);
+        n.querySelectorAll(SELECTOR).forEach((e) => waiting.add(e));
+      }
+    }
+    for (const el of waiting) {
+      if (closed(el)) { translate(el); waiting.delete(el); }
+    }
+  });
+  observer.observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", () => {
+    observer.disconnect();
+    waiting.clear();
+    apply(document);
+  }, { once: true });
+
+  /** Switch the page to `next`, remember it, and let the page re-render its words. */
+  function setLang(next) {
+    if (!SUPPORTED.includes(next)) return;
+    try { localStorage.setItem(STORE_KEY, next); } catch (e) { /* not remembered, still switched */ }
+    if (next === lang) return;
+    lang = next;
+    document.documentElement.lang = lang;
+    apply(document);
+    for (const fn of listeners) fn(lang);
+  }
+
+  // Numbers, sizes and times in the language's own format.
+  function number(n, digits) {
+    const opts = digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    return new Intl.NumberFormat(lang, opts).format(n);
+  }
+  function percent(pct) {
+    const digits = pct < 100 ? 1 : 0;
+    return new Intl.NumberFormat(lang, { style: "percent", minimumFractionDigits: digits,
+                                         maximumFractionDigits: digits }).format(pct / 100);
+  }
+  // Binary multiples, shown with the usual short unit names (as the server's speeds are).
+  function bytes(n, perSecond) {
+    const units = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    const digits = n < 10 && i ? 1 : 0;
+    return new Intl.NumberFormat(lang, { style: "unit", unit: units[i] + (perSecond ? "-per-second" : ""),
+                                         unitDisplay: "short", maximumFractionDigits: digits }).format(n);
+  }
+  // "in 5 min." / "5 min. ago" (and 5分钟后 / 5分钟前): positive seconds lie ahead.
+  function relative(seconds) {
+    const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "always", style: "short" });
+    const s = Math.round(seconds);
+    const a = Math.abs(s);
+    if (a < 60) return rtf.format(s, "second");
+    if (a < 3600) return rtf.format(Math.round(s / 60), "minute");
+    return rtf.format(Number((s / 3600).toFixed(a < 36000 ? 1 : 0)), "hour");
+  }
+  const plural = (n) => new Intl.PluralRules(lang).select(n);
+
+  window.nassavI18n = {
+    t, apply, setLang, negotiate, dictionaries, supported: SUPPORTED,
+    number, percent, bytes, relative, plural,
+    onChange(fn) { listeners.push(fn); },
+    get lang() { return lang; },
+  };
   window.t = t;
 })();
