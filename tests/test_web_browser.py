@@ -78,7 +78,7 @@ def test_add_two_avids_watch_progress_and_covers(site, tmp_path):
         with sync_playwright() as pw:
             ctx = pw.chromium.launch_persistent_context(
                 str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
-                viewport={"width": 1360, "height": 900}, color_scheme="dark")
+                viewport={"width": 1360, "height": 900}, color_scheme="dark", locale="en-US")
             try:
                 page = ctx.new_page()
                 page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
@@ -141,7 +141,7 @@ def test_token_is_asked_once_and_remembered(redis_url, r, tmp_path):
     with live_gateway(tmp_path / "data", redis_url, api_token="tok-Secret_1") as gw, sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 420, "height": 860}, color_scheme="light")
+            viewport={"width": 420, "height": 860}, color_scheme="light", locale="en-US")
         try:
             page = ctx.new_page()
             page.goto(gw.base + "/", wait_until="domcontentloaded")
