@@ -4,10 +4,12 @@ A browser whose locale is zh-CN gets the page in Chinese from the first painted 
 lang>``, the words, the CJK font stack); the top bar's switch turns it to English, in place, and
 the choice outlives a reload; an en-US browser gets English. Same rules for running as
 ``tests/test_web_browser.py`` (Debian's chromium through Playwright, skipped with the reason).
+Set ``NASSAV_SCREENSHOT=/some/file`` to keep ``/some/file.zh-CN.png``, the page in Chinese.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -115,6 +117,9 @@ def test_zh_cn_browser_gets_chinese_then_switches_to_english_and_remembers(gw, b
         page.wait_for_function("document.querySelector('#queue-count').textContent.includes('等待中')")
         assert page.inner_text('.job[data-avid="DEF-456"] .stage') == "等待工作进程"
         assert page.inner_text("#queue-count") == "0 个进行中 · 1 个等待中"
+        keep = os.environ.get("NASSAV_SCREENSHOT")
+        if keep:
+            page.screenshot(path=keep + ".zh-CN.png", full_page=True)
 
         # The switch turns everything to English in place, the script's words included.
         page.select_option("#lang-switch", "en")
