@@ -238,8 +238,10 @@
     let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     const digits = n < 10 && i ? 1 : 0;
-    return new Intl.NumberFormat(lang, { style: "unit", unit: units[i] + (perSecond ? "-per-second" : ""),
-                                         unitDisplay: "short", maximumFractionDigits: digits }).format(n);
+    const parts = new Intl.NumberFormat(lang, { style: "unit", unit: units[i] + (perSecond ? "-per-second" : ""),
+                                                unitDisplay: "short", maximumFractionDigits: digits }).formatToParts(n);
+    // English spells the short byte out ("3 byte"): B, as for the other units.
+    return parts.map((p) => (p.type === "unit" ? p.value.replace(/^bytes?/, "B") : p.value)).join("");
   }
   // "in 5 min." / "5 min. ago" (and 5分钟后 / 5分钟前): positive seconds lie ahead.
   function relative(seconds) {
