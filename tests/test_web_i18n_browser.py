@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -73,23 +75,28 @@ def browser():
             b.close()
 
 
-def open_page(browser, base: str, locale: str, errors: list[str]):
+@contextmanager
+def opened(browser, base: str, locale: str) -> Iterator:
+    """The page in a fresh context with this locale, loaded and live; no script error by the end."""
+    errors: list[str] = []
     ctx = browser.new_context(locale=locale, viewport={"width": 1280, "height": 860})
-    ctx.add_init_script(FRAMES_JS)
-    page = ctx.new_page()
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.goto(base + "/", wait_until="domcontentloaded")
-    page.wait_for_function(LIVE, timeout=15_000)
-    page.wait_for_selector(".card .badge", timeout=10_000)
-    page.wait_for_function("document.querySelector('#health').textContent !== '…'", timeout=10_000)
-    return ctx, page
+    try:
+        ctx.add_init_script(FRAMES_JS)
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.goto(base + "/", wait_until="domcontentloaded")
+        page.wait_for_function(LIVE, timeout=15_000)
+        page.wait_for_selector(".card .badge", timeout=10_000)
+        page.wait_for_function("document.querySelector('#health').textContent !== '…'", timeout=10_000)
+        yield page
+        assert not errors, errors
+    finally:
+        ctx.close()
 
 
 def test_zh_cn_browser_gets_chinese_then_switches_to_english_and_remembers(gw, browser):
-    errors: list[str] = []
-    ctx, page = open_page(browser, gw.base, "zh-CN", errors)
-    try:
+    with opened(browser, gw.base, "zh-CN") as page:
         w = page.evaluate(WORDS_JS)
         assert w["lang"] == "zh-CN", w
         assert (w["add"], w["library"], w["queueEmpty"]) == ("添加", "媒体库", "队列中没有任务。"), w
@@ -142,31 +149,21 @@ def test_zh_cn_browser_gets_chinese_then_switches_to_english_and_remembers(gw, b
         assert (w["lang"], w["add"], w["badge"], w["switchValue"]) == ("en", "Add", "metadata", "en"), w
         assert page.evaluate("navigator.language") == "zh-CN"
         assert page.evaluate("localStorage.getItem('nassav.lang')") == "en"
-        assert not errors, errors
-    finally:
-        ctx.close()
 
 
 def test_en_us_browser_gets_english(gw, browser):
-    errors: list[str] = []
-    ctx, page = open_page(browser, gw.base, "en-US", errors)
-    try:
+    with opened(browser, gw.base, "en-US") as page:
         w = page.evaluate(WORDS_JS)
         assert (w["lang"], w["add"], w["library"], w["badge"], w["live"]) == ("en", "Add", "Library", "metadata", "live"), w
         assert re.fullmatch(r"no workers · [\d.,]+ [KMGT]?B free", w["health"]) and w["switchValue"] == "en", w
         assert "PingFang SC" not in w["font"], w["font"]
         frames = page.evaluate("window.__frames")
         assert all(f["lang"] == "en" for f in frames), frames
-        assert not errors, errors
-    finally:
-        ctx.close()
 
 
 def test_traditional_chinese_browser_gets_simplified_chinese(gw, browser):
     # There is no Traditional dictionary: Simplified reads far better than English (i18n.js says why).
-    errors: list[str] = []
-    ctx, page = open_page(browser, gw.base, "zh-TW", errors)
-    try:
+    with opened(browser, gw.base, "zh-TW") as page:
         w = page.evaluate(WORDS_JS)
         assert (w["lang"], w["add"]) == ("zh-CN", "添加"), w
         cases = {
@@ -180,6 +177,3 @@ def test_traditional_chinese_browser_gets_simplified_chinese(gw, browser):
         # The first language of the list the page has wins: Japanese, then Chinese -> Chinese.
         assert page.evaluate("nassavI18n.negotiate(['ja', 'zh-CN', 'en'])") == "zh-CN"
         assert page.evaluate("nassavI18n.negotiate(['fr', 'en-US', 'zh'])") == "en"
-        assert not errors, errors
-    finally:
-        ctx.close()

@@ -1,7 +1,9 @@
 """The web page at ``/``: plain HTML, CSS and JavaScript from ``static/``, no build step.
 
 The files hold no data (everything comes from the API, which asks for the token), so they
-stay public when a token is set: the page must load to ask for it.
+stay public when a token is set: the page must load to ask for it. The page is in English and
+Simplified Chinese; it picks its language itself, before its first paint (``static/i18n.js``:
+only the page knows the choice remembered in the browser), so every visitor gets the same file.
 """
 
 from __future__ import annotations
