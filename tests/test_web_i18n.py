@@ -17,8 +17,9 @@ from gateway.web import STATIC_DIR
 # Words a Chinese page writes exactly as the English one does.
 SAME_IN_CHINESE = {"nassav", "AVID", "NFO", "API", "HTTP", "Redis", "ETA"}
 I18N_ATTRS = ("data-i18n", "data-i18n-placeholder", "data-i18n-title", "data-i18n-aria-label")
-_STRING = r'"((?:[^"\\\n]|\\.)*)"'
-T_CALL = re.compile(r"(?<![\w.$])t\(\s*" + _STRING + r"\s*,\s*" + _STRING)
+# A string literal in "…", '…' or `…` (a template without ${…}): group "q" is the quote.
+_STRING = r"""(?P<q{n}>["'`])(?P<s{n}>(?:(?!(?P=q{n}))[^\\\n$]|\\.|\$(?!\{{))*)(?P=q{n})"""
+T_CALL = re.compile(r"(?<![\w.$])t\(\s*" + _STRING.format(n=1) + r"\s*,\s*" + _STRING.format(n=2))
 ANY_T_CALL = re.compile(r"(?<![\w.$])t\(\s*(?!\))")
 
 
@@ -28,13 +29,18 @@ def scripts() -> dict[str, str]:
             for p in sorted(STATIC_DIR.glob("*.js")) if p.name != "i18n.js"}
 
 
+def unescape(js: str) -> str:
+    """The text of a JavaScript string literal's body: \\n and \\t, else the escaped character itself."""
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), js)
+
+
 def script_uses() -> list[tuple[str, str, str]]:
     """(key, English, where) for every t("key", "English") in the page's scripts."""
     out = []
     for name, text in scripts().items():
         for m in T_CALL.finditer(text):
             line = text.count("\n", 0, m.start()) + 1
-            out.append((m.group(1), json.loads(f'"{m.group(2)}"'), f"{name}:{line}"))
+            out.append((m.group("s1"), unescape(m.group("s2")), f"{name}:{line}"))
     return out
 
 
