@@ -106,14 +106,21 @@ async def limited(websocket: WebSocket, limit: ClientLimit | None,
             limit.release(client)
 
 
-async def _serve(websocket: WebSocket, relay: Relay,
-                 queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-    await websocket.accept(subprotocol=subprotocol(websocket.scope.get("subprotocols") or []))
-    lock = asyncio.Lock()  # the receive loop, the pinger and the replay all send
+def sender(websocket: WebSocket) -> tuple[Callable[[dict[str, Any]], Awaitable[None]], asyncio.Lock]:
+    """A ``send(obj)`` for the socket, and the lock it takes: the feed, the pinger and the
+    request loop all send, and frames must not interleave."""
+    lock = asyncio.Lock()
 
     async def send(obj: dict[str, Any]) -> None:
         async with lock:
             await websocket.send_text(dumps(obj))
+    return send, lock
+
+
+async def _serve(websocket: WebSocket, relay: Relay,
+                 queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    await websocket.accept(subprotocol=subprotocol(websocket.scope.get("subprotocols") or []))
+    send, lock = sender(websocket)
 
     async def send_batch(b: Batch) -> None:
         async with lock:
