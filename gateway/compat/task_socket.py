@@ -21,7 +21,8 @@ from starlette.websockets import WebSocket
 
 from gateway.compat.messages import QUEUE_STATUS, TASK_EVENTS, kind_in, old_queue, translate
 from gateway.relay import QueueSubscriber, Relay
-from gateway.ws import MAX_PENDING_EVENTS, ClientLimit, limited, sender, session, subprotocol
+from gateway import ws
+from gateway.ws import ClientLimit, limited, sender, session, subprotocol
 from pipeline import events as ev
 from pipeline.events import Event
 from pipeline.jobs import AsyncJobs, job_key
@@ -103,7 +104,7 @@ async def serve_old_tasks(websocket: WebSocket, relay: Relay, jobs: AsyncJobs, r
 async def _serve(websocket: WebSocket, relay: Relay, queue_status: QueueStatus, kinds: JobKinds) -> None:
     await websocket.accept(subprotocol=subprotocol(websocket.scope.get("subprotocols") or []))
     send, _ = sender(websocket)
-    sub = QueueSubscriber(max_pending_events=MAX_PENDING_EVENTS)
+    sub = QueueSubscriber(max_pending_events=ws.MAX_PENDING_EVENTS)
 
     async def begin() -> Awaitable[None]:
         await send({"type": QUEUE_STATUS, "data": await queue_status()})

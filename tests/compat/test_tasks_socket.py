@@ -186,3 +186,91 @@ def test_a_failed_download_names_its_error(served, site):
         assert listed(msgs[-1]["data"], job) == ""
     finally:
         rec.close()
+
+
+# -- the socket's own behaviour, on a gateway alone -------------------------------------------
+
+def _recv(ws, timeout_s: float = 5) -> dict:
+    while True:
+        m = json.loads(ws.recv(timeout=timeout_s))
+        if m["type"] != "ping":
+            return m
+
+
+def test_the_clients_requests_and_nassavs_own_events(tmp_path, r, redis_url):
+    """``get_queue_status`` is answered in the old shape, bad JSON gets an ``error`` and the
+    connection stays; nassav's stage events and metadata jobs never reach this socket."""
+    from websockets.sync.client import connect
+
+    from pipeline import events as ev, jobs as jobstates
+    from pipeline.events import Events
+    from tests.live_server import live_gateway, wait_subscribers
+
+    with live_gateway(tmp_path / "data", redis_url) as gw, connect(gw.ws + "/nassav/ws/tasks/") as ws:
+        first = _recv(ws)
+        assert first["type"] == "queue_status" and QUEUE_KEYS <= set(first["data"])
+        wait_subscribers(gw, 1)
+        ws.send("{not json")
+        assert _recv(ws) == {"type": "error", "message": "invalid JSON"}
+        ws.send(json.dumps({"action": "ping"}))
+        assert _recv(ws)["type"] == "pong"
+        events, jobs = Events(r), jobstates.Jobs(r)
+        meta = jobs.submit("ABC-020", "metadata")
+        events.emit(ev.TASK_STARTED, avid="ABC-020", job_id=meta.job_id, stage="resolve", data={"kind": "metadata"})
+        events.emit(ev.STAGE_FINISHED, avid="ABC-020", job_id=meta.job_id, stage="resolve")
+        events.emit(ev.WARNING, avid="", job_id="", stage="cookie", data={"message": "no cookie"})
+        jobs.finish(meta.job_id, "ABC-020", jobstates.COMPLETED, stage="cover")
+        dl = jobs.submit("ABC-021", "download")  # its ``queued`` event: the queue changed
+        got = _recv(ws)
+        assert got["type"] == "queue_status", got
+        assert [t["task_id"] for t in got["data"]["pending_tasks"]] == [dl.job_id]
+        ws.send(json.dumps({"action": "get_queue_status"}))
+        assert _recv(ws) == got
+
+
+def test_a_stalled_tab_never_holds_up_the_relay(tmp_path, r, redis_url, monkeypatch):
+    """A tab that stops reading is dropped once too far behind (close 1013, the old client
+    reconnects); meanwhile nassav's own socket gets every event."""
+    import socket
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    import gateway.ws
+    from pipeline import events as ev
+    from tests.live_server import live_gateway, wait_subscribers
+
+    monkeypatch.setattr(gateway.ws, "MAX_PENDING_EVENTS", 500)
+    with live_gateway(tmp_path / "data", redis_url) as gw:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow link: a small window
+        sock.connect(("127.0.0.1", gw.port))
+        with connect(gw.ws + "/nassav/ws/tasks/", sock=sock, compression=None, max_queue=1) as stalled:
+            assert _recv(stalled)["type"] == "queue_status"
+            wait_subscribers(gw, 1)
+            (tab,) = gw.st.relay.subs
+            # The server's end of the link too (the kernel would otherwise absorb megabytes).
+            [server_side] = [c.transport.get_extra_info("socket") for c in gw.server.server_state.connections
+                             if c.transport.get_extra_info("peername") == sock.getsockname()]
+            server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+            with connect(gw.ws + "/ws/tasks/") as own:
+                assert _recv(own)["type"] == "queue_status"
+                wait_subscribers(gw, 2)
+                ids = []
+                for chunk in range(20):
+                    pipe = r.pipeline(transaction=False)
+                    for i in range(500):
+                        pipe.xadd(ev.STREAM, ev.encode(ev.PROGRESS, avid="ABC-030", job_id="stall", stage="download",
+                                                       data={"percent": (chunk * 500 + i) / 100, "speed": "1 MB/s"}))
+                    ids += [x.decode() for x in pipe.execute()]
+                    time.sleep(0.02)
+                seen = [_recv(own, 10)["id"] for _ in ids]
+                assert seen == ids
+            wait_for(lambda: tab.overflowed and tab not in gw.st.relay.subs, 10, 0.05, "the stalled tab to be dropped")
+            # Reading again, the tab gets what was sent, then the error and the close.
+            last = None
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    last = _recv(stalled, 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            assert last is not None and last["type"] == "error"
