@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
 from gateway.compat.messages import QUEUE_STATUS, TASK_EVENTS, kind_in, old_queue, translate
-from gateway.relay import QueueSubscriber, Relay
+from gateway.relay import Batch, QueueSubscriber, Relay
 from gateway import ws
 from gateway.ws import ClientLimit, limited, sender, session, subprotocol
 from pipeline import events as ev
@@ -70,21 +70,29 @@ async def old_messages(events: list[Event], kinds: JobKinds, queue_status: Queue
 
     Each task event carries the queue (``active_tasks``… beside its own fields: the client
     rebuilds its list from a task event's data, and would show an empty list until the next
-    ``queue_status``) and is followed by a ``queue_status``. The queue is read once per batch,
-    after the batch arrived, so it is at least as new as every event in it."""
+    ``queue_status``) and is followed by a ``queue_status``. Downloads queued in the batch get
+    one ``queue_status`` at its end (a batch submit of 500 is one message, not 500), unless a
+    task event's already followed them. The queue is read once per batch, after the batch
+    arrived, so it is at least as new as every event in it."""
     known = await kinds.of(events)
     out: list[dict[str, Any]] = []
     status: dict[str, Any] | None = None
+    owed = False  # a queued download not yet followed by a queue_status
     for e in events:
         message, queue_changed = translate(e, known.get(e.job_id, ""))
         if queue_changed and status is None:
             status = await queue_status()
-        if message is not None:
-            if message["type"] in TASK_EVENTS and status is not None:
-                message["data"].update(status)
+        if message is None:
+            owed = owed or queue_changed
+            continue
+        if message["type"] in TASK_EVENTS:
+            message["data"].update(status or {})
+            out += [message, {"type": QUEUE_STATUS, "data": status}]
+            owed = False
+        else:
             out.append(message)
-        if queue_changed:
-            out.append({"type": QUEUE_STATUS, "data": status})
+    if owed:
+        out.append({"type": QUEUE_STATUS, "data": status})
     return out
 
 
@@ -118,5 +126,12 @@ async def _feed(sub: QueueSubscriber, kinds: JobKinds, queue_status: QueueStatus
         batch = await sub.get()
         if batch is None:
             return
-        for message in await old_messages(batch.events, kinds, queue_status):  # type: ignore[union-attr]
+        events = list(batch.events)  # type: ignore[union-attr]
+        # What came while the last messages went out is taken together: a slow tab gets
+        # fewer, fresher queue_status messages instead of falling further behind.
+        while sub.pending():
+            more = await sub.get(0)
+            if isinstance(more, Batch):
+                events += more.events
+        for message in await old_messages(events, kinds, queue_status):
             await send(message)

@@ -107,3 +107,28 @@ def test_a_batch_becomes_messages_each_task_event_followed_by_the_queue(r, redis
     assert len(reads) == 1  # the queue is read once per batch
     assert out[0]["data"]["total_count"] == 1 and out[0]["data"]["status"] == "started"
     assert out[3]["data"]["task_id"] != "" and out[3]["data"]["avid"] == "ABC-001"
+
+
+def test_queued_downloads_share_one_queue_status(r, redis_url):
+    """A batch submit is one ``queue_status``, not one per AVID; a task event in the same batch
+    is still followed by its own."""
+    async def run():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            jobs = jobstates.AsyncJobs(client)
+            ids = [(await jobs.submit(f"ABC-10{i}", "download")).job_id for i in range(3)]
+
+            async def queue_status():
+                return {"total_count": 3}
+            queued = [event(ev.QUEUED, j, kind="download") for j in ids]
+            kinds = JobKinds(client)
+            alone = await old_messages(queued, kinds, queue_status)
+            failed = event(ev.TASK_FAILED, ids[0], "resolve", status="failed", message="missav: not found")
+            mixed = await old_messages([*queued, failed], kinds, queue_status)
+            return alone, mixed
+        finally:
+            await client.aclose()
+
+    alone, mixed = asyncio.run(run())
+    assert alone == [{"type": "queue_status", "data": {"total_count": 3}}]
+    assert [m["type"] for m in mixed] == ["task_failed", "queue_status"]
