@@ -3,7 +3,7 @@
 On connect a ``queue_status``; then, from nassav's event stream, only what the old server
 sent (see ``messages.py``): ``task_started``, ``progress_update``, ``task_completed``,
 ``task_failed`` of download jobs, each task event followed by a fresh ``queue_status``, and a
-``queue_status`` when a download is queued. The client may send
+``queue_status`` when downloads are queued. The client may send
 ``{"action": "get_queue_status"}`` (and ``ping``), as on nassav's own socket.
 
 This socket is one browser tab, so it may be slower than nassav's own: it takes batches from
@@ -19,9 +19,9 @@ from typing import Any, Awaitable, Callable, Iterable
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
+from gateway import ws
 from gateway.compat.messages import QUEUE_STATUS, TASK_EVENTS, kind_in, old_queue, translate
 from gateway.relay import Batch, QueueSubscriber, Relay
-from gateway import ws
 from gateway.ws import ClientLimit, limited, sender, session, subprotocol
 from pipeline import events as ev
 from pipeline.events import Event
