@@ -21,7 +21,7 @@ QUEUE_KEYS = {"active_tasks", "pending_tasks", "active_count", "pending_count", 
 def served(tmp_path_factory):
     """One service for the module (its own embedded Redis); each test uses its own AVIDs."""
     tmp = tmp_path_factory.mktemp("compat-socket")
-    site = FixtureSite.start(titles=("DEMO-001", "DEMO-002", "DEMO-003", "DEMO-004"),
+    site = FixtureSite.start(titles=("DEMO-001", "DEMO-002", "DEMO-003", "DEMO-004", "DEMO-005", "DEMO-006"),
                              stream_kind="clear", duration_s=8.0, segment_s=1.0)
     data_dir = tmp / "data"
     data_dir.mkdir()
@@ -184,6 +184,32 @@ def test_a_failed_download_names_its_error(served, site):
         # It never took a download slot: queued and failed, never started.
         assert [m["type"] for m in msgs] == ["queue_status", "queue_status", "task_failed", "queue_status"]
         assert listed(msgs[-1]["data"], job) == ""
+    finally:
+        rec.close()
+
+
+def test_a_batch_downloads_one_at_a_time_as_the_old_queue_showed(served, site):
+    """Two downloads submitted together both run their metadata stages at once (nassav shows
+    both running), but only the one holding the download slot is active for the old client;
+    the other is pending until the first ends, then it starts."""
+    site.set_faults(latency_ms=300)
+    rec = EventRecorder(served.ws + "/nassav/ws/tasks/")
+    try:
+        rec.wait_type("queue_status", timeout_s=10)
+        code, body = http("POST", served.base + "/nassav/api/downloads/batch_submit", {"avids": ["DEMO-005", "DEMO-006"]})
+        assert code == 200 and [x["code"] for x in body["data"]["results"]] == [202, 202], body
+        jobs = [x["task_id"] for x in body["data"]["results"]]
+        for job in jobs:
+            rec.wait_type("task_completed", job, timeout_s=120)
+        wait_for(lambda: followed_by_queue_status(old_messages(rec)), 10, 0.05, "the queue_status after the end")
+        msgs = old_messages(rec)
+        statuses = [m["data"] for m in msgs if m["type"] == "queue_status"]
+        assert all(q["active_count"] <= 1 and len(q["active_tasks"]) == q["active_count"] for q in statuses)
+        assert any(q["active_count"] == 1 and q["pending_count"] == 1 for q in statuses), statuses
+        order = [(m["type"], m["data"]["task_id"]) for m in msgs if m["type"] in TASK_EVENTS]
+        first, second = (jobs if order[0][1] == jobs[0] else jobs[::-1])
+        assert order == [("task_started", first), ("task_completed", first),
+                         ("task_started", second), ("task_completed", second)], order
     finally:
         rec.close()
 
