@@ -32,12 +32,12 @@ from pipeline.watch import cancel_when
 log = logging.getLogger("nassav.stages")
 
 
-def _started(ctx: Context, avid: Avid, job_id: str, stage: str) -> None:
+def _started(ctx: Context, avid: Avid, job_id: str, stage: str, **fields: Any) -> None:
     job = ctx.jobs.get(job_id) or {}
     if job.get("status") != RUNNING:
         ctx.events.emit(ev.TASK_STARTED, avid=avid.code, job_id=job_id, stage=stage,
                         data={"status": RUNNING, "kind": job.get("kind", "")})
-    ctx.jobs.update(job_id, status=RUNNING, stage=stage)
+    ctx.jobs.update(job_id, status=RUNNING, stage=stage, **fields)
     ctx.events.emit(ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage=stage,
                     data={"worker": ctx.worker_id})
 
@@ -120,7 +120,8 @@ def download(ctx: Context, avid: Avid, job_id: str) -> None:
     with cancel_when(threading.Event(), name="download-watch",
                      now=lambda: mutex.lost.is_set() or ctx.shutdown.is_set(),
                      poll=lambda: bool((ctx.jobs.get(job_id) or {}).get("cancel"))) as cancel:
-        ctx.jobs.update(job_id, stage="download", status=RUNNING, message="waiting for a download slot")
+        ctx.jobs.update(job_id, stage="download", status=RUNNING, message="waiting for a download slot",
+                        slot_since="")
         mutex.acquire(cancel=cancel, on_wait=lambda: ctx.events.emit(
             ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
             data={"message": "waiting for a download slot"}))
@@ -138,7 +139,9 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     from pipeline.hls import HlsOptions, download as hls_download
 
     cfg = ctx.config.download
-    _started(ctx, avid, job_id, "download")
+    # ``slot_since`` tells a job downloading now from one waiting for a slot (the old client's
+    # queue shows only the former as active); it is on the record before stage_started goes out.
+    _started(ctx, avid, job_id, "download", message="downloading", slot_since=f"{time.time():.3f}")
     meta = ctx.store.read_meta(avid) or {}
     src = meta.get("source") or {}
     age = time.time() - float(src.get("resolved_at") or 0)

@@ -68,7 +68,8 @@ def stream_id(text: str | None) -> str:
     return text if _STREAM_ID.match(text) else ""
 
 
-def _subprotocol(offered: list[str]) -> str | None:
+def subprotocol(offered: list[str]) -> str | None:
+    """The subprotocol to answer a client's offer with (a browser's bearer token), or None."""
     # A browser passes its token as the subprotocols ["bearer", T] (see gateway/auth.py) and
     # drops the connection unless the server picks one it offered. Auth picks it when a token
     # is configured; this keeps a page with a remembered token working when none is.
@@ -82,9 +83,16 @@ async def serve_tasks(websocket: WebSocket, relay: Relay,
                       queue_status: Callable[[], Awaitable[dict[str, Any]]],
                       limit: ClientLimit | None = None) -> None:
     """Run one task WebSocket until the client leaves (see the module docstring)."""
+    await limited(websocket, limit, lambda: _serve(websocket, relay, queue_status))
+
+
+async def limited(websocket: WebSocket, limit: ClientLimit | None,
+                  serve: Callable[[], Awaitable[None]]) -> None:
+    """Run ``serve()`` unless the client already holds its share of live connections (then
+    accept, send an ``error`` naming the limit and close with 1008)."""
     client = websocket.client.host if websocket.client else "?"
     if limit is not None and not limit.acquire(client):
-        await websocket.accept(subprotocol=_subprotocol(websocket.scope.get("subprotocols") or []))
+        await websocket.accept(subprotocol=subprotocol(websocket.scope.get("subprotocols") or []))
         with contextlib.suppress(Exception):
             await websocket.send_text(dumps({"type": "error", "message":
                                              f"too many live connections from {client} (limit "
@@ -92,20 +100,27 @@ async def serve_tasks(websocket: WebSocket, relay: Relay,
             await websocket.close(1008)
         return
     try:
-        await _serve(websocket, relay, queue_status)
+        await serve()
     finally:
         if limit is not None:
             limit.release(client)
 
 
-async def _serve(websocket: WebSocket, relay: Relay,
-                 queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-    await websocket.accept(subprotocol=_subprotocol(websocket.scope.get("subprotocols") or []))
-    lock = asyncio.Lock()  # the receive loop, the pinger and the replay all send
+def sender(websocket: WebSocket) -> tuple[Callable[[dict[str, Any]], Awaitable[None]], asyncio.Lock]:
+    """A ``send(obj)`` for the socket, and the lock it takes: the feed, the pinger and the
+    request loop all send, and frames must not interleave."""
+    lock = asyncio.Lock()
 
     async def send(obj: dict[str, Any]) -> None:
         async with lock:
             await websocket.send_text(dumps(obj))
+    return send, lock
+
+
+async def _serve(websocket: WebSocket, relay: Relay,
+                 queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    await websocket.accept(subprotocol=subprotocol(websocket.scope.get("subprotocols") or []))
+    send, lock = sender(websocket)
 
     async def send_batch(b: Batch) -> None:
         async with lock:
@@ -124,10 +139,8 @@ async def _serve(websocket: WebSocket, relay: Relay,
     direct = DirectWebSocket.attach(websocket, only, max_buffer_bytes=MAX_BUFFER_BYTES)
     sub: Subscriber = direct if direct is not None else \
         QueueSubscriber(only, max_pending_events=MAX_PENDING_EVENTS)
-    # Subscribe before reading the backlog, so nothing falls between the two.
-    relay.subscribe(sub)
-    tasks: list[asyncio.Task] = []
-    try:
+
+    async def begin() -> Awaitable[Any]:
         await send({"type": "queue_status", "data": await queue_status()})
         if raw_last and not last_id:
             await send({"type": "error", "message": f"last_id {raw_last[:40]!r} is not a stream id "
@@ -141,11 +154,27 @@ async def _serve(websocket: WebSocket, relay: Relay,
                     await send_batch(fresh)
         if direct is not None:
             direct.go_live()
-            tasks.append(asyncio.create_task(sub.done.wait()))
-        else:
-            tasks.append(asyncio.create_task(_pump(sub, send_batch)))
-        tasks.append(asyncio.create_task(_pinger(send)))
-        tasks.append(asyncio.create_task(_requests(websocket, send, queue_status)))
+            return sub.done.wait()
+        return _pump(sub, send_batch)
+
+    await session(websocket, relay, sub, send, begin, queue_status)
+
+
+async def session(websocket: WebSocket, relay: Relay, sub: Subscriber,
+                  send: Callable[[dict[str, Any]], Awaitable[None]],
+                  begin: Callable[[], Awaitable[Awaitable[Any]]],
+                  queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """Serve an accepted task socket with ``sub`` subscribed to ``relay``: ``begin()`` sends
+    the greeting and returns the feed (what ends when the subscription does); then the feed,
+    the pinger and the client's requests run until one ends. Unsubscribes and closes on the
+    way out; a subscriber dropped as too slow gets an ``error`` and a close with 1013."""
+    # Subscribe before ``begin`` reads anything, so no event falls in between.
+    relay.subscribe(sub)
+    tasks: list[asyncio.Task] = []
+    try:
+        tasks.append(asyncio.create_task(await begin()))
+        tasks.append(asyncio.create_task(pinger(send)))
+        tasks.append(asyncio.create_task(client_requests(websocket, send, queue_status)))
         finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if tasks[-1] in finished:
             tasks[-1].result()  # the client left (or broke the protocol): nothing more to say
@@ -181,14 +210,17 @@ async def _pump(sub: QueueSubscriber, send_batch: Callable[[Batch], Awaitable[No
         await send_batch(b)  # type: ignore[arg-type]
 
 
-async def _pinger(send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+async def pinger(send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    """Send ``{"type": "ping"}`` every ``PING_INTERVAL_S`` until cancelled."""
     while True:
         await asyncio.sleep(PING_INTERVAL_S)
         await send({"type": "ping", "data": {"ts": time.time()}})
 
 
-async def _requests(websocket: WebSocket, send: Callable[[dict[str, Any]], Awaitable[None]],
-                    queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+async def client_requests(websocket: WebSocket, send: Callable[[dict[str, Any]], Awaitable[None]],
+                          queue_status: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """Answer the client's requests (``get_queue_status``, ``ping``) until it leaves; raises
+    ``WebSocketDisconnect`` then."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":

@@ -18,7 +18,7 @@ def test_submit_conflicts_and_validation(tmp_path, r, redis_url):
         assert ok.status_code == 202 and ok.json()["code"] == 202
         job = ok.json()["data"]["job_id"]
         assert ok.json()["data"]["avid"] == "ABC-123" and ok.json()["data"]["task_id"] == job
-        again = c.post("/nassav/api/downloads/ABC-123")
+        again = c.post("/api/downloads/ABC-123")
         assert again.status_code == 409 and again.json()["data"]["job_id"] == job
         done = c.post("/api/downloads/HAS-001")
         assert done.status_code == 409 and done.json()["data"]["status"] == "downloaded"

@@ -77,7 +77,7 @@ def test_live_events_resume_and_filter(gw, r, compression):
     d = events.emit(ev.STAGE_STARTED, avid="DEMO-002", job_id="j2", stage="download")
     e = events.emit(ev.WARNING, avid="DEMO-001", job_id="j3", data={"message": "slow"})
     # Missed while away: exactly what came after the last id, then live, no duplicates.
-    with connect(f"{gw.ws}/nassav/ws/tasks/?last_id={c}", compression=compression) as ws:
+    with connect(f"{gw.ws}/ws/tasks/?last_id={c}", compression=compression) as ws:
         assert recv(ws)["type"] == "queue_status"
         assert [m["id"] for m in recv_events(ws, 2)] == [d, e]
         f = events.emit(ev.TASK_FAILED, avid="DEMO-001", job_id="j3",
