@@ -296,8 +296,7 @@ class Relay:
         # Start from the current end: subscribers catch up from their own last id.
         try:
             info = await self.client.xinfo_stream(self.stream)
-            last = info.get("last-generated-id") or info.get(b"last-generated-id")
-            self.last_id = last.decode() if isinstance(last, bytes) else (last or "0-0")
+            self.last_id = info.get("last-generated-id") or "0-0"
         except RedisError:
             self.last_id = "0-0"
         self._task = asyncio.create_task(self._run(), name="event-relay")
