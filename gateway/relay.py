@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.raw_frames import RawFrameWriter, ws_text_frame
-from gateway.tasks import cancel_and_wait
+from gateway.tasks import Backoff, cancel_and_wait
 from pipeline.events import STREAM, Event, parse_entries
 
 log = logging.getLogger("nassav.relay")
@@ -338,18 +338,14 @@ class Relay:
         return out
 
     async def _run(self) -> None:
-        backoff = 0.5
+        retry = Backoff(log)
         while True:
             try:
                 res = await self.client.xread({self.stream: self.last_id}, block=1000,
                                               count=self.read_count)
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
+                retry.reset()
             except (RedisError, OSError) as e:
-                log.warning("relay: redis unavailable (%s); retrying", e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+                await retry.wait("relay: redis unavailable (%s); retrying", e)
                 continue
             events = [e for _, rows in res or [] for e in parse_entries(rows)]
             if not events:
