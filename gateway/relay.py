@@ -270,7 +270,10 @@ class Relay:
     """Reads the stream from its current end and fans each batch out to the subscribers.
 
     Parameters:
-        client: an asyncio Redis client (the relay blocks one pooled connection in XREAD).
+        client: an asyncio Redis client (the relay blocks one pooled connection in XREAD). It
+            decodes replies, as every product client does: reading events that way costs no
+            more than bytes plus a conversion did (``tools/bench_redis_decode.py``), so this
+            hot path needs no bytes client of its own.
         stream: the stream key.
         pause_per_subscriber_s, max_pause_s: after a non-empty read the relay waits
             ``min(max_pause_s, pause_per_subscriber_s × subscribers)`` before the next one, so
