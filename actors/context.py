@@ -15,6 +15,7 @@ from pipeline.config import Config
 from pipeline.events import Events
 from pipeline.http import Pacer, RedisPacer
 from pipeline.jobs import Jobs
+from pipeline.redis_client import connect
 from pipeline.store import ResourceStore
 
 
@@ -34,8 +35,7 @@ class Context:
     @classmethod
     def create(cls, config: Config, redis_url: str) -> "Context":
         # A timeout so a hung Redis cannot block a stage forever (none of our calls block).
-        client = redis.Redis.from_url(redis_url, health_check_interval=30, socket_timeout=30,
-                                      socket_connect_timeout=5)
+        client = connect(redis_url, health_check_interval=30, socket_timeout=30, socket_connect_timeout=5)
         return cls(config=config, redis=client, pacer=RedisPacer(client),
                    events=Events(client, maxlen=config.events_maxlen),
                    jobs=Jobs(client, maxlen=config.events_maxlen),

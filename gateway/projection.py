@@ -22,7 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.index import LibraryIndex
-from gateway.tasks import cancel_and_wait
+from gateway.tasks import Backoff, cancel_and_wait
 from pipeline import events as ev
 from pipeline.events import Event, parse_entries
 
@@ -97,7 +97,7 @@ class Projection:
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
-        backoff = 0.5
+        retry = Backoff(log)
         while True:
             try:
                 self.group_created = await self.ensure_group()
@@ -107,12 +107,8 @@ class Projection:
                     log.info("library index rebuilt from disk: %d resources", n)
                     self.index.created = False
                 break
-            except asyncio.CancelledError:
-                raise
             except (RedisError, OSError) as e:
-                log.warning("index: redis unavailable (%s); retrying", e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+                await retry.wait("index: redis unavailable (%s); retrying", e)
         self.ready.set()
         last_claim = 0.0
         while True:
@@ -121,22 +117,16 @@ class Projection:
                     last_claim = time.monotonic()
                     await self._take_over()
                 await self.drain(block_ms=1000)
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
+                retry.reset()
             except ResponseError as e:
                 if "NOGROUP" in str(e):  # the stream or the group was deleted under us
                     self.group_created = await self.ensure_group()
                     if self.group_created:
                         await run_in_threadpool(self.index.rebuild)
                     continue
-                log.warning("index projection: %s", e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5)
-            except Exception as e:
-                log.warning("index projection: %s; retrying", e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+                await retry.wait("index projection: %s", e)
+            except Exception as e:  # asyncio.CancelledError is no Exception: stop() still stops it
+                await retry.wait("index projection: %s; retrying", e)
 
     async def _take_over(self) -> None:
         """Claim entries another consumer of the group read but never acknowledged."""

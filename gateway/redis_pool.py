@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from pipeline.config import GatewayConfig
+from pipeline.redis_client import DECODED
 
 
 class PoolExhausted(RedisConnectionError):
@@ -37,8 +38,9 @@ class WaitingPool(aioredis.BlockingConnectionPool):
 
 
 def open_client(redis_url: str, settings: GatewayConfig) -> aioredis.Redis:
-    """An asyncio Redis client on its own :class:`WaitingPool` (closed with the client)."""
+    """An asyncio Redis client on its own :class:`WaitingPool` (closed with the client); its
+    replies are ``str``, as every product client's (``pipeline/redis_client.py``)."""
     pool = WaitingPool.from_url(redis_url, max_connections=settings.redis_pool_size,
                                 timeout=settings.redis_pool_timeout_s, socket_timeout=5,
-                                socket_connect_timeout=2, health_check_interval=30)
+                                socket_connect_timeout=2, health_check_interval=30, **DECODED)
     return aioredis.Redis.from_pool(pool)

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.raw_frames import RawFrameWriter, ws_text_frame
-from gateway.tasks import cancel_and_wait
+from gateway.tasks import Backoff, cancel_and_wait
 from pipeline.events import STREAM, Event, parse_entries
 
 log = logging.getLogger("nassav.relay")
@@ -270,7 +270,10 @@ class Relay:
     """Reads the stream from its current end and fans each batch out to the subscribers.
 
     Parameters:
-        client: an asyncio Redis client (the relay blocks one pooled connection in XREAD).
+        client: an asyncio Redis client (the relay blocks one pooled connection in XREAD). It
+            decodes replies, as every product client does: reading events that way costs no
+            more than bytes plus a conversion did (``tools/bench_redis_decode.py``), so this
+            hot path needs no bytes client of its own.
         stream: the stream key.
         pause_per_subscriber_s, max_pause_s: after a non-empty read the relay waits
             ``min(max_pause_s, pause_per_subscriber_s × subscribers)`` before the next one, so
@@ -296,8 +299,7 @@ class Relay:
         # Start from the current end: subscribers catch up from their own last id.
         try:
             info = await self.client.xinfo_stream(self.stream)
-            last = info.get("last-generated-id") or info.get(b"last-generated-id")
-            self.last_id = last.decode() if isinstance(last, bytes) else (last or "0-0")
+            self.last_id = info.get("last-generated-id") or "0-0"
         except RedisError:
             self.last_id = "0-0"
         self._task = asyncio.create_task(self._run(), name="event-relay")
@@ -339,18 +341,14 @@ class Relay:
         return out
 
     async def _run(self) -> None:
-        backoff = 0.5
+        retry = Backoff(log)
         while True:
             try:
                 res = await self.client.xread({self.stream: self.last_id}, block=1000,
                                               count=self.read_count)
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
+                retry.reset()
             except (RedisError, OSError) as e:
-                log.warning("relay: redis unavailable (%s); retrying", e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+                await retry.wait("relay: redis unavailable (%s); retrying", e)
                 continue
             events = [e for _, rows in res or [] for e in parse_entries(rows)]
             if not events:

@@ -30,8 +30,7 @@ class Claims:
         self._release = client.register_script(RELEASE_IF_HELD)
 
     def holder(self, avid: str) -> str | None:
-        v = self.client.get(claim_key(avid))
-        return v.decode() if isinstance(v, bytes) else v
+        return self.client.get(claim_key(avid))
 
     def release(self, avid: str, job_id: str) -> bool:
         """Release the claim if ``job_id`` still holds it (a late release must never free a
@@ -41,10 +40,9 @@ class Claims:
     def all(self) -> dict[str, str]:
         out = {}
         for key in self.client.scan_iter(match=PREFIX + "*", count=500):
-            k = key.decode() if isinstance(key, bytes) else key
-            v = self.client.get(k)
+            v = self.client.get(key)
             if v is not None:
-                out[k[len(PREFIX):]] = v.decode() if isinstance(v, bytes) else v
+                out[key[len(PREFIX):]] = v
         return out
 
     def reap(self, job_is_live: Callable[[str], bool]) -> list[str]:

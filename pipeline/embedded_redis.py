@@ -24,6 +24,7 @@ from pathlib import Path
 import redis
 
 from pipeline.errors import NassavError
+from pipeline.redis_client import connect
 
 # sockaddr_un.sun_path is 108 bytes on Linux, including the NUL.
 _MAX_SOCKET_PATH = 100
@@ -120,7 +121,7 @@ class EmbeddedRedis:
                                      stderr=subprocess.DEVNULL, start_new_session=True,
                                      preexec_fn=die_with_parent, umask=_SERVER_UMASK)
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        client = connect(self.url, socket_connect_timeout=0.5)
         try:
             while True:
                 if self.proc.poll() is not None:

@@ -45,13 +45,12 @@ class Event:
         return {"type": self.type, "id": self.id, "data": body}
 
     @classmethod
-    def from_entry(cls, entry_id: bytes | str, fields: Mapping[bytes | str, bytes | str]) -> "Event":
-        f = {_s(k): _s(v) for k, v in fields.items()}
+    def from_entry(cls, entry_id: str, f: Mapping[str, str]) -> "Event":
         try:
             data = json.loads(f.get("data") or "{}")
         except ValueError:
             data = {}
-        return cls(id=_s(entry_id), type=f.get("type", ""), avid=f.get("avid", ""),
+        return cls(id=entry_id, type=f.get("type", ""), avid=f.get("avid", ""),
                    job_id=f.get("job_id", ""), stage=f.get("stage", ""),
                    ts=float(f.get("ts") or 0), data=data)
 
@@ -64,10 +63,6 @@ def encode(type_: str, *, avid: str, job_id: str, stage: str = "",
             "data": json.dumps(dict(data or {}), separators=(",", ":"), default=str)}
 
 
-def _s(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v
-
-
 class Events:
     """Append to and read from the event stream (sync client; workers and tools)."""
 
@@ -77,7 +72,7 @@ class Events:
     def emit(self, type_: str, *, avid: str, job_id: str, stage: str = "",
              data: Mapping[str, Any] | None = None) -> str:
         fields = encode(type_, avid=avid, job_id=job_id, stage=stage, data=data)
-        return _s(self.client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True))
+        return self.client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
 
     def after(self, last_id: str = "0", count: int = 1000) -> list[Event]:
         """Events strictly after ``last_id`` that are still in the stream."""

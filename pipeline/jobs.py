@@ -7,7 +7,8 @@ job or a job without its event. ``finish`` does the reverse in one call too, and
 ends a job no worker has touched yet with the same tail.
 
 The logic of each operation is written once, as a generator that yields Redis calls and is
-sent their replies (``_submit``, ``_cancel``, …). Two thin fronts carry the calls out:
+sent their replies (``_submit``, ``_cancel``, …), which are ``str`` (the product's clients
+decode, ``pipeline/redis_client.py``). Two thin fronts carry the calls out:
 :class:`Jobs` on a sync client (workers, sweep, CLI, tests) and :class:`AsyncJobs` on a
 ``redis.asyncio`` client (the gateway), whose methods return awaitables.
 """
@@ -118,19 +119,11 @@ def job_key(job_id: str) -> str:
     return JOB_PREFIX + job_id
 
 
-def _text(v: Any) -> Any:
-    return v.decode() if isinstance(v, bytes) else v
-
-
 def _flat(m: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for k, v in m.items():
         out += [k, "" if v is None else str(v)]
     return out
-
-
-def _decode_hash(h: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in h.items()}
 
 
 def _submit_args(avid: str, job_id: str, kind: str, *, stream: str, maxlen: int,
@@ -142,7 +135,7 @@ def _submit_args(avid: str, job_id: str, kind: str, *, stream: str, maxlen: int,
 
 
 def _parse_submit(raw: Any, job_id: str) -> SubmitResult:
-    won, value = raw[0], _text(raw[1])
+    won, value = raw
     if int(won) == 1:
         return SubmitResult(True, job_id, value)
     return SubmitResult(False, value or "")
@@ -199,22 +192,22 @@ def _submit(front: "_Front", avid: str, kind: str, job_id: str | None,
 
 def _finish(front: "_Front", job_id: str, avid: str, status: str, **how: Any) -> _Op:
     keys, args = _finish_args(job_id, avid, status, stream=front.stream, maxlen=front.maxlen, **how)
-    return _text((yield _Script("finish", keys, args)))
+    return (yield _Script("finish", keys, args))
 
 
 def _cancel(front: "_Front", avid: str, message: str) -> _Op:
-    job_id = _text((yield _Cmd("get", (claim_key(avid),))))
+    job_id = yield _Cmd("get", (claim_key(avid),))
     if not job_id:
         return CancelResult(GONE, "")
     keys, args = _finish_args(job_id, avid, CANCELLED, stream=front.stream, maxlen=front.maxlen,
                               message=message, stage=QUEUED)
     outcome, detail = yield _Script("cancel", keys, args)
-    return CancelResult(_CANCEL_OUTCOMES[int(outcome)], job_id, _text(detail))
+    return CancelResult(_CANCEL_OUTCOMES[int(outcome)], job_id, detail)
 
 
 def _get(job_id: str) -> _Op:
     h = yield _Cmd("hgetall", (job_key(job_id),))
-    return _decode_hash(h) if h else None
+    return h or None
 
 
 def _update(job_id: str, fields: Mapping[str, Any]) -> _Op:
@@ -226,23 +219,23 @@ def _update(job_id: str, fields: Mapping[str, Any]) -> _Op:
 def _is_live(job_id: str) -> _Op:
     # A record without a status (an update that outlived its job) is no live job: its claim
     # may be reaped and its AVID's files deleted.
-    status = _text((yield _Cmd("hget", (job_key(job_id), "status"))))
+    status = yield _Cmd("hget", (job_key(job_id), "status"))
     return bool(status) and status not in TERMINAL
 
 
 def _live_job(avid: str) -> _Op:
-    job_id = _text((yield _Cmd("get", (claim_key(avid),))))
+    job_id = yield _Cmd("get", (claim_key(avid),))
     if not job_id:
         return None
     return job_id if (yield from _is_live(job_id)) else None
 
 
 def _active() -> _Op:
-    ids = [_text(i) for i in (yield _Cmd("zrange", (ACTIVE, 0, -1)))]
+    ids = yield _Cmd("zrange", (ACTIVE, 0, -1))
     if not ids:
         return []
     rows = yield _Batch(tuple(_Cmd("hgetall", (job_key(i),)) for i in ids))
-    return [_decode_hash(h) for h in rows if h]
+    return [h for h in rows if h]
 
 
 # -- the two fronts -------------------------------------------------------------------------

@@ -103,7 +103,7 @@ class Mutex:
         for slot in range(self.limit):
             v = self.client.get(self.key(slot))
             if v is not None:
-                out[slot] = v.decode() if isinstance(v, bytes) else v
+                out[slot] = v
         return out
 
     def _start_renewal(self) -> None:

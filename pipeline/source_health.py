@@ -31,10 +31,8 @@ def backoff_s(failures: int) -> int:
     return BACKOFF_S[min(failures - 1, len(BACKOFF_S) - 1)]
 
 
-def decode(raw: Mapping[Any, Any], name: str, now: float | None = None) -> dict[str, Any]:
+def decode(h: Mapping[str, str], name: str, now: float | None = None) -> dict[str, Any]:
     """A health hash as the API shows it."""
-    h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-         for k, v in raw.items()}
     now = time.time() if now is None else now
     retry_at = float(h.get("retry_at") or 0)
     failures = int(h.get("failures") or 0)

@@ -84,7 +84,7 @@ class WorkerRegistry(Middleware):
                 return
 
 
-def live_workers(records: Iterable[str | bytes], now: float, *,
+def live_workers(records: Iterable[str], now: float, *,
                  include_stale: bool = False) -> list[dict[str, Any]]:
     """The registry's records (``HVALS nassav:workers``) with ``alive`` and ``last_seen_ago_s``,
     sorted by host and pid; stale ones only with ``include_stale``. Unreadable records are skipped."""

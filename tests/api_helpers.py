@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from pipeline.avid import parse
 from pipeline.config import load
+from pipeline.redis_client import connect
 from pipeline.store import ResourceStore
 from tests.conftest import wait_for
 
@@ -75,21 +76,14 @@ def gateway(data_dir: Path, redis_url: str, **kw: Any) -> Iterator[TestClient]:
 def settle(client: TestClient, timeout_s: float = 5) -> None:
     """Wait until the projection has acknowledged every event in the stream."""
     st = client.st  # type: ignore[attr-defined]
-    import redis
-
-    c = redis.Redis.from_url(st.redis_url)
+    c = connect(st.redis_url)
     try:
         def done() -> bool:
             for g in c.xinfo_groups("nassav:events"):
-                name = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
-                if name == "nassav-index":
+                if g["name"] == "nassav-index":
                     return g["pending"] == 0 and (g.get("lag") in (0, None)) and \
-                        _s(g["last-delivered-id"]) == _s(c.xinfo_stream("nassav:events")["last-generated-id"])
+                        g["last-delivered-id"] == c.xinfo_stream("nassav:events")["last-generated-id"]
             return False
         wait_for(done, timeout_s, 0.02, "the projection to catch up")
     finally:
         c.close()
-
-
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from pipeline.embedded_redis import EmbeddedRedis
+from pipeline.redis_client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,8 @@ def clean_keys(client: redis.Redis) -> None:
 
 @pytest.fixture
 def r(redis_url):
-    client = redis.Redis.from_url(redis_url)
+    """A client as the product opens them (replies are ``str``), on clean nassav keys."""
+    client = connect(redis_url)
     clean_keys(client)
     yield client
     clean_keys(client)

@@ -28,10 +28,9 @@ def lib(tmp_path, r, redis_url):
 
 
 def r_job(client, job_id):
-    import redis
-
     from pipeline.jobs import Jobs
-    with redis.Redis.from_url(client.st.redis_url) as c:
+    from pipeline.redis_client import connect
+    with connect(client.st.redis_url) as c:
         return Jobs(c).get(job_id)
 
 

@@ -72,7 +72,7 @@ def test_beat_writes_the_heartbeat_dramatiq_consumers_write(r, redis_url):
     try:
         broker.enqueue(message(METADATA_QUEUE, "ABC-001", "j1"))
         fetch_one(broker, METADATA_QUEUE)  # a consumer beats when it fetches
-        heartbeats = [k.decode() for k in r.scan_iter(match=f"{NAMESPACE}:*heartbeat*")]
+        heartbeats = list(r.scan_iter(match=f"{NAMESPACE}:*heartbeat*"))
         assert len(heartbeats) == 1, f"{CHANGED}: heartbeat keys now {heartbeats}"
         theirs = r.zscore(heartbeats[0], broker.broker_id)
         assert theirs is not None, CHANGED

@@ -10,6 +10,7 @@ from pipeline.claims import Claims, claim_key
 from pipeline.jobs import CANCELLED, COMPLETED, FAILED, AsyncJobs, Jobs, queue_status
 from pipeline.lua import RELEASE_IF_HELD
 from pipeline.mutex import Mutex
+from pipeline.redis_client import DECODED
 
 
 def _race(n, fn):
@@ -98,7 +99,7 @@ def test_queue_status_shape(r):
 def _on_loop(redis_url, fn):
     """Run ``await fn(AsyncJobs)`` on a fresh loop with its own async client."""
     async def go():
-        client = redis.asyncio.Redis.from_url(redis_url)
+        client = redis.asyncio.Redis.from_url(redis_url, **DECODED)
         try:
             return await fn(AsyncJobs(client))
         finally:
@@ -170,7 +171,7 @@ def test_one_compare_and_delete_serves_claims_and_the_mutex(r):
     assert mutex.try_acquire()
     other = Mutex(r, name="cad", ttl_ms=5000)
     other.slot = 0  # pretending to own the slot does not let it release the owner's
-    assert other.release() is False and r.get(mutex.key(0)) == mutex.token.encode()
+    assert other.release() is False and r.get(mutex.key(0)) == mutex.token
     r.set(claim_key("CAD-001"), "a")
     assert claims.release("CAD-001", "b") is False and claims.holder("CAD-001") == "a"
     assert mutex.release() is True and r.get(mutex.key(0)) is None

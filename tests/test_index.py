@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from gateway.index import FILENAME, LibraryIndex, Query
 from gateway.projection import GROUP, METRICS_KEY, Projection
 from pipeline.events import Events, parse_entries
+from pipeline.redis_client import DECODED
 from tests.api_helpers import gateway, put_resource, settle
 
 
@@ -20,7 +21,7 @@ def run(coro):
 
 
 async def _projection(redis_url, index, consumer="test", **kw):
-    client = aioredis.Redis.from_url(redis_url)
+    client = aioredis.Redis.from_url(redis_url, **DECODED)
     p = Projection(client, index, consumer=consumer, **kw)
     await p.ensure_group()
     return client, p
@@ -86,7 +87,7 @@ def test_replay_is_idempotent_and_counts_once(tmp_path, r, redis_url):
             await p._take_over()
             first = index.snapshot()
             counters = await client.hgetall(METRICS_KEY)
-            assert float(counters[b"download_bytes"]) == 1000 and float(counters[b"jobs_finished:completed"]) == 1
+            assert float(counters["download_bytes"]) == 1000 and float(counters["jobs_finished:completed"]) == 1
 
             # The same entries again (a redelivery): same rows, counters untouched.
             rows = await client.xrange("nassav:events")

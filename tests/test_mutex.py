@@ -53,7 +53,7 @@ def test_lost_is_set_when_someone_else_took_the_slot(r):
         time.sleep(0.05)
     assert a.lost.is_set()
     assert a.release() is False
-    assert r.get(a.key(0)) == b"intruder"
+    assert r.get(a.key(0)) == "intruder"
 
 
 def test_limit_n_admits_n_at_once(r):

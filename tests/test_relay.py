@@ -163,7 +163,7 @@ def test_slow_subscriber_is_dropped_and_resumes_without_loss(gw, r, monkeypatch)
             for i in range(100):
                 pipe.xadd(ev.STREAM, ev.encode(ev.PROGRESS, avid="DEMO-001", job_id="slow",
                                                data={"percent": chunk * 10 + i / 10, "pad": "x" * 300}))
-            ids += [x.decode() for x in pipe.execute()]
+            ids += pipe.execute()
             time.sleep(0.05)
         wait_subscribers(gw, 0, timeout_s=10)  # dropped by the relay
         got, note = [], None

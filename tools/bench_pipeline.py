@@ -611,8 +611,9 @@ class Submitter:
         from actors.registry import declare
         from pipeline.broker import make_broker
         from pipeline.jobs import Jobs
+        from pipeline.redis_client import connect
 
-        self.client = redis.Redis.from_url(redis_url)
+        self.client = connect(redis_url)
         self.jobs = Jobs(self.client, maxlen=config.events_maxlen)
         self.broker = make_broker(redis_url, config.workers)
         self.actors = declare(self.broker, config)
@@ -669,10 +670,9 @@ def wait_terminal(client: redis.Redis, job_ids: set[str], timeout_s: float, chec
             return False
         for _, rows in client.xread({STREAM: last}, block=500, count=5000) or []:
             for entry_id, fields in rows:
-                last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                kind = fields.get(b"type", b"").decode()
-                if kind in TERMINAL:
-                    left.discard(fields.get(b"job_id", b"").decode())
+                last = entry_id
+                if fields.get("type") in TERMINAL:
+                    left.discard(fields.get("job_id", ""))
     return True
 
 
@@ -712,7 +712,9 @@ def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_p
     stack.callback(stop_site)
     print(f"  fixture site {site.base_url}: {len(burst) + len(steady_pool)} titles "
           f"in {time.monotonic() - t0:.1f} s", flush=True)
-    client = stack.enter_context(contextlib.closing(redis.Redis.from_url(redis_url)))
+    from pipeline.redis_client import connect
+
+    client = stack.enter_context(contextlib.closing(connect(redis_url)))  # Event reads str
     runs: list[PipelineRun] = []
     notes: dict[str, str] = {}
     plan = [("disk", w, burst) for w in args.workers]

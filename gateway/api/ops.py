@@ -61,8 +61,7 @@ async def metrics(request: Request) -> PlainTextResponse:
     family("nassav_jobs_active", "gauge", "Live jobs by status and kind.",
            [(float(by_status.get((s, k), 0)), {"status": s, "kind": k})
             for s in (jobstates.QUEUED, jobstates.RUNNING) for k in ("download", "metadata")])
-    counters = {k.decode() if isinstance(k, bytes) else k: float(v)
-                for k, v in (await st.redis.hgetall(METRICS_KEY)).items()}
+    counters = {k: float(v) for k, v in (await st.redis.hgetall(METRICS_KEY)).items()}
     family("nassav_jobs_submitted_total", "counter", "Jobs submitted, by kind.",
            [(v, {"kind": k.split(":", 1)[1]}) for k, v in sorted(counters.items())
             if k.startswith("jobs_submitted:")])
@@ -75,7 +74,7 @@ async def metrics(request: Request) -> PlainTextResponse:
     now = time.time()
     speed, stale = 0.0, []
     for job, raw in (await st.redis.hgetall(SPEED_KEY)).items():
-        bps, _, ts = (raw.decode() if isinstance(raw, bytes) else raw).partition("|")
+        bps, _, ts = raw.partition("|")
         try:
             if now - float(ts) <= SPEED_FRESH_S:
                 speed += float(bps)

@@ -1,9 +1,10 @@
-"""The library: list and search, one resource's metadata, covers, user state, add/refresh/delete."""
+"""The library: list and search, one resource's metadata, user state, add/refresh/delete.
+
+The cover handler is a media route (``gateway/api/media.py``); the library's route table still
+lists it, so it stays wherever the library is mounted (``/api``, ``/nassav/api``)."""
 
 from __future__ import annotations
 
-import email.utils
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,11 @@ from gateway.api import downloads
 from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, ApiState, avid_of, body_bool,
                                 bool_param, choice_param, doc, envelope, int_param, json_object,
                                 notify, paginated, state)
+from gateway.api.media import COVER_WIDTHS, cover
 from gateway.index import SORT_KEYS, STATUSES, Query
 from gateway.index_rows import as_list, as_mapping
-from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid, OtherEdition
-
-COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
 
 
 def _prefix(request: Request) -> str:
@@ -114,64 +113,6 @@ async def preview(request: Request) -> JSONResponse:
         "page_url": as_mapping(meta.get("source")).get("page_url"),
     })
     return envelope(item)
-
-
-# -- covers --------------------------------------------------------------------------------
-
-def _cover_file(st, avid: Avid, size: str) -> Path:
-    """The cover at ``size``, made from the full cover and cached in the data dir on first use."""
-    src = st.store.cover(avid)
-    if size == "original":
-        return src
-    cached = st.store.cover_cache(avid, size)
-    try:
-        fresh = cached.stat().st_mtime_ns >= src.stat().st_mtime_ns
-    except FileNotFoundError:
-        fresh = False
-    if not fresh:
-        st.store.write(cached, resize_width(src.read_bytes(), COVER_WIDTHS[size]))
-    return cached
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
-
-
-@doc(query={"avid": "the AVID", "size": "small (200 px) | medium (600) | large (1200) | original (default)"},
-     responses={200: "image/jpeg", 304: "not modified", 404: "no cover"})
-async def cover(request: Request) -> Response:
-    """A cover image, resized lazily and cached; answers 304 on revalidation."""
-    st = state(request)
-    p = request.query_params
-    avid = avid_of(p.get("avid", ""))
-    size = choice_param(p, "size", tuple(COVER_WIDTHS) + ("original",), "original")
-    try:
-        src_stat = st.store.cover(avid).stat()
-    except OSError:
-        raise ApiError(404, f"{avid.code} has no cover") from None
-    etag = f'"{avid.code}-{size}-{src_stat.st_mtime_ns:x}-{src_stat.st_size:x}"'
-    last_modified = email.utils.formatdate(src_stat.st_mtime, usegmt=True)
-    headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "no-cache"}
-    inm, ims = request.headers.get("if-none-match"), request.headers.get("if-modified-since")
-    if inm is not None:
-        if _etag_matches(inm, etag):
-            return Response(status_code=304, headers=headers)
-    elif ims:
-        try:
-            since = email.utils.parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError, IndexError):
-            since = None
-        if since is not None and int(src_stat.st_mtime) <= since:
-            return Response(status_code=304, headers=headers)
-    try:
-        path = await run_in_threadpool(_cover_file, st, avid, size)
-    except NotAnImage as e:
-        raise ApiError(404, f"{avid.code}: the stored cover is not readable ({e})") from None
-    except FileNotFoundError:
-        raise ApiError(404, f"{avid.code} has no cover") from None
-    # FileResponse would set its own validators from the cache file; ours follow the source.
-    return FileResponse(path, media_type="image/jpeg", headers=headers, stat_result=os.stat(path))
 
 
 # -- user state, add, refresh, delete ---------------------------------------------------------

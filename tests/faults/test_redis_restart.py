@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 
+from pipeline.redis_client import connect
 from tests.conftest import wait_for
 from tests.e2e_helpers import http
 from tests.faults.conftest import Cluster, RedisServer, check_final_files, events, wait_terminal
@@ -32,7 +32,7 @@ def setup(tmp_path):
     server.start()
     site = FixtureSite.start(titles=AVIDS + [LATE], stream_kind="clear", duration_s=DURATION_S, segment_s=1.0)
     c = Cluster(tmp_path, site, server.url)
-    client = redis.Redis.from_url(server.url, socket_timeout=5)
+    client = connect(server.url, socket_timeout=5)
     try:
         c.serve()
         c.worker("metadata")

@@ -53,7 +53,7 @@ def test_concurrent_deletes_give_exactly_one_200(tmp_path, r, redis_url, at_once
             # The parts may have gone with a loser's attempt (parts are renamed first).
             assert won[:3] == [f"{code}/{code}.jpg", f"{code}/{code}.json", f"{code}/{code}.mp4"]
             assert not (data / code).exists() and not (data / ".parts" / code).exists()
-        deleted_events = [f for _, f in r.xrange("nassav:events") if f.get(b"type") == b"resource_deleted"]
+        deleted_events = [f for _, f in r.xrange("nassav:events") if f.get("type") == "resource_deleted"]
         settle(gw)  # stopping the projection while it applies an event can hang (see the report)
     record(f"concurrent deletes ({at_once} at once)", rounds=ROUNDS,
            **{f"n_{k}": v for k, v in sorted(outcomes.items())})
