@@ -61,7 +61,7 @@ class JobKinds:
                     pipe.hget(job_key(job_id), "kind")
                 found = await pipe.execute()
             for job_id, kind in zip(missing, found):
-                self.known[job_id] = kind.decode() if isinstance(kind, bytes) else (kind or "")
+                self.known[job_id] = kind or ""
         return self.known
 
 

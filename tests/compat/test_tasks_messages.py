@@ -11,6 +11,7 @@ from gateway.compat.messages import kind_in, old_queue, translate
 from gateway.compat.task_socket import JobKinds, old_messages
 from pipeline import events as ev, jobs as jobstates
 from pipeline.events import Event
+from pipeline.redis_client import DECODED
 
 
 def event(type_: str, job_id: str = "j1", stage: str = "", avid: str = "ABC-001", **data) -> Event:
@@ -77,7 +78,7 @@ def test_old_queue_from_job_records():
 
 def test_a_batch_becomes_messages_each_task_event_followed_by_the_queue(r, redis_url):
     async def run():
-        client = aioredis.Redis.from_url(redis_url)
+        client = aioredis.Redis.from_url(redis_url, **DECODED)
         try:
             jobs = jobstates.AsyncJobs(client)
             dl = await jobs.submit("ABC-001", "download")
@@ -113,7 +114,7 @@ def test_queued_downloads_share_one_queue_status(r, redis_url):
     """A batch submit is one ``queue_status``, not one per AVID; a task event in the same batch
     is still followed by its own."""
     async def run():
-        client = aioredis.Redis.from_url(redis_url)
+        client = aioredis.Redis.from_url(redis_url, **DECODED)
         try:
             jobs = jobstates.AsyncJobs(client)
             ids = [(await jobs.submit(f"ABC-10{i}", "download")).job_id for i in range(3)]
