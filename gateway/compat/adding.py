@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from gateway.api import downloads, media, resources as resources_api
 from gateway.api.common import MAX_BATCH, ApiError, avid_of, doc, envelope, json_object, state
-from gateway.compat import shapes
+import gateway.compat.shapes as shapes
 from gateway.relay import TIMEOUT, QueueSubscriber
 from pipeline import jobs as jobstates
 from pipeline.avid import Avid

@@ -22,7 +22,9 @@ from gateway.api import downloads as downloads_api, media, ops as ops_api, resou
 from gateway.api import sources as sources_api
 from gateway.api.common import (MAX_PAGE_SIZE, ApiError, avid_of, choice_param, doc, envelope,
                                 int_param, json_object, paginated, state)
-from gateway.compat import adding, old_readme, shapes
+import gateway.compat.adding as adding
+import gateway.compat.old_readme as old_readme
+import gateway.compat.shapes as shapes
 from gateway.compat.settings import get_settings, put_settings, ui_settings
 from pipeline import cookies as cookie_store
 from pipeline.avid import Avid
@@ -223,6 +225,7 @@ def routes() -> list:
         Route("/setting", get_settings, methods=["GET"]),
         Route("/setting", put_settings, methods=["PUT"]),
         Route("/resource/metadata", metadata, methods=["GET"]),
+        Route("/downloads/metadata", metadata, methods=["GET"]),  # the older generation's name
         Route("/resource/{avid}/preview", preview, methods=["GET"]),
         Route("/downloads/abspath", abspath, methods=["GET"]),
         Route("/downloads/{avid}", delete_video, methods=["DELETE"]),

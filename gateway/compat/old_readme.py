@@ -1,7 +1,7 @@
 """The older client generation's calls (the old README's endpoint table) that v1.3.2 dropped.
 
 ``GET /resource/list`` (every title, unpaged), ``POST /resource/refresh`` (the AVID in the
-body), ``GET /downloads/list`` (the AVIDs with a video) and ``GET /downloads/metadata``. The
+body) and ``GET /downloads/list`` (the AVIDs with a video). The
 rest of that table (``/source/list``, ``/source/cookie``, ``/resource/cover``, ``POST
 /resource``) is v1.3.2's call of the same path, whose answer carries both generations' fields.
 """
@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.api.common import doc, envelope, json_object, paginated, state
-from gateway.compat import adding, shapes
+import gateway.compat.adding as adding
+import gateway.compat.shapes as shapes
 from gateway.index import Query
 
 # The old list had no paging; a library larger than this is cut, and ``pagination.total``
@@ -51,12 +52,10 @@ async def refresh_by_body(request: Request) -> JSONResponse:
 
 
 def routes() -> list[Route]:
-    """The older generation's own paths, relative to ``/nassav/api``."""
-    from gateway.compat.library import metadata  # the same flat object, one more name
-
+    """The older generation's own paths, relative to ``/nassav/api`` (its ``/downloads/metadata``
+    is v1.3.2's ``/resource/metadata`` under another name: ``library.routes()`` serves both)."""
     return [
         Route("/resource/list", resource_list, methods=["GET"]),
         Route("/resource/refresh", refresh_by_body, methods=["POST"]),
         Route("/downloads/list", downloads_list, methods=["GET"]),
-        Route("/downloads/metadata", metadata, methods=["GET"]),
     ]
