@@ -44,6 +44,15 @@ class Pending:
     answer: Callable[[dict[str, str] | None], Awaitable[Result]]
 
 
+def video_bytes(st, avid: Avid) -> int | None:
+    """The size of the title's video; None when it has none."""
+    try:
+        size = st.store.video(avid).stat().st_size
+    except OSError:
+        return None
+    return size or None
+
+
 def _done(job: dict[str, str] | None) -> bool:
     """The job's metadata part is over: it ended, or it went on to download."""
     return job is None or job.get("status") in jobstates.TERMINAL or job.get("stage") == "download"
@@ -205,7 +214,7 @@ async def _refreshed(st, avid: Avid, before: dict[str, Any], parts: list[str]) -
     meta = await run_in_threadpool(st.store.read_meta, avid)
     meta = meta if isinstance(meta, dict) else {}
     row = await resources_api.indexed(st, avid)
-    size = st.store.video(avid).stat().st_size if st.store.has_video(avid) else None
+    size = video_bytes(st, avid)
     playlist = lambda m: (m.get("source") or {}).get("playlist_url") if isinstance(m.get("source"), dict) else None  # noqa: E731
     out.update({"resource": shapes.full_resource(avid.code, meta, video_bytes=size, user=row),
                 "metadata_refreshed": "metadata" in parts, "m3u8_refreshed": "m3u8" in parts,
@@ -238,7 +247,7 @@ async def _start(st, act: dict[str, Any]) -> Result | Pending:
         return await start_refresh(st, avid, act)
     if action == "delete-video":
         target = avid_of(avid)
-        size = st.store.video(target).stat().st_size if st.store.has_video(target) else None
+        size = video_bytes(st, target)
         code, message, data = await media.delete_video(st, avid)
         return code, message, {**data, "deleted_file": st.store.video(target).name, "file_size": size}
     if action in ("delete-all", "delete"):

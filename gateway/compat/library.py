@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,21 +30,13 @@ from pipeline import cookies as cookie_store
 from pipeline.avid import Avid
 
 
-def _video_bytes(st, avid: Avid) -> int | None:
-    try:
-        size = st.store.video(avid).stat().st_size
-    except OSError:
-        return None
-    return size or None
-
-
 async def flat_metadata(st, avid: Avid) -> dict[str, Any] | None:
     """The title's flat metadata, or None when it has no readable metadata."""
     meta = await run_in_threadpool(st.store.read_meta, avid)
     if not isinstance(meta, dict):
         return None
     row = await resources_api.indexed(st, avid)
-    return shapes.metadata(avid.code, meta, video_bytes=_video_bytes(st, avid), user=row)
+    return shapes.metadata(avid.code, meta, video_bytes=adding.video_bytes(st, avid), user=row)
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -135,7 +127,7 @@ async def delete_video(request: Request) -> JSONResponse:
     ``DELETE /api/downloads/{avid}`` on nassav's own API."""
     st = state(request)
     avid = avid_of(request.path_params["avid"])
-    size = _video_bytes(st, avid)
+    size = adding.video_bytes(st, avid)
     _, message, data = await media.delete_video(st, request.path_params["avid"])
     return envelope({"avid": avid.code, "deleted_file": st.store.video(avid).name, "file_size": size,
                      "deleted_files": data["deleted_files"]}, message=message)
@@ -182,37 +174,39 @@ def _with_avatar(st, actor: dict[str, Any]) -> dict[str, Any]:
             "avatar_url": remote, "avatar_filename": filename}
 
 
-@doc(query={"id": "one actor by id", "search": "part of a name", "order_by": "count | name",
-            "order": "asc | desc", "page": "1…", "page_size": f"1…{MAX_PAGE_SIZE} (default 20)"})
+_GROUP_QUERY = {"search": "part of a name", "order_by": "count | name", "order": "asc | desc",
+                "page": "1…", "page_size": f"1…{MAX_PAGE_SIZE} (default 20)"}
+
+
+async def _groups(request: Request, one: Callable[[int], dict[str, Any] | None],
+                  many: Callable[..., tuple[list[dict[str, Any]], int]],
+                  shape: Callable[[dict[str, Any]], dict[str, Any]] = dict) -> JSONResponse:
+    """A page of actors or genres: ``one(id)`` when the query names an ``id``, else ``many``."""
+    q, wanted = _group_params(request), _id_param(request)
+
+    def work() -> tuple[list[dict[str, Any]], int]:
+        if wanted is not None:
+            found = one(wanted)
+            items, total = ([found], 1) if found else ([], 0)
+        else:
+            items, total = many(**q)
+        return [shape(i) for i in items], total
+    items, total = await run_in_threadpool(work)
+    return paginated(items, total=total, page=q["page"], page_size=q["page_size"])
+
+
+@doc(query={"id": "one actor by id", **_GROUP_QUERY})
 async def actors(request: Request) -> JSONResponse:
     """Actors with ``resource_count``, ``avatar_url`` and ``avatar_filename``; ``id`` picks one."""
     st = state(request)
-    q, actor_id = _group_params(request), _id_param(request)
-
-    def work() -> tuple[list[dict[str, Any]], int]:
-        if actor_id is not None:
-            one = st.index.actor(actor_id)
-            return ([one] if one else []), (1 if one else 0)
-        return st.index.actors(**q)
-    items, total = await run_in_threadpool(work)
-    items = await run_in_threadpool(lambda: [_with_avatar(st, a) for a in items])
-    return paginated(items, total=total, page=q["page"], page_size=q["page_size"])
+    return await _groups(request, st.index.actor, st.index.actors, lambda a: _with_avatar(st, a))
 
 
-@doc(query={"id": "one genre by id", "search": "part of a name", "order_by": "count | name",
-            "order": "asc | desc", "page": "1…", "page_size": f"1…{MAX_PAGE_SIZE} (default 20)"})
+@doc(query={"id": "one genre by id", **_GROUP_QUERY})
 async def genres(request: Request) -> JSONResponse:
     """Genres with ``resource_count``; ``id`` picks one."""
     st = state(request)
-    q, genre_id = _group_params(request), _id_param(request)
-
-    def work() -> tuple[list[dict[str, Any]], int]:
-        if genre_id is not None:
-            one = st.index.genre(genre_id)
-            return ([one] if one else []), (1 if one else 0)
-        return st.index.genres(**q)
-    items, total = await run_in_threadpool(work)
-    return paginated(items, total=total, page=q["page"], page_size=q["page_size"])
+    return await _groups(request, st.index.genre, st.index.genres)
 
 
 def routes() -> list:
