@@ -14,7 +14,7 @@ import redis
 
 from pipeline.config import DEFAULT_SOURCES
 from pipeline.events import STREAM, parse_entries
-from tests.api_helpers import gateway, put_resource, settle
+from tests.api_helpers import gateway, put_resource
 from tests.conftest import ROOT, stop_group, wait_for
 from tools.fixture_site import FixtureSite, nassav_config
 
@@ -43,10 +43,6 @@ def served(tmp_path, r, redis_url):
         with gateway(data, redis_url, http=cfg["http"], sources=cfg["sources"], catalogues=cfg["catalogues"]) as c:
             c.data, c.site = data, site
             yield c
-            # Quiet before the gateway stops: the worker gone, every event folded into the index
-            # (a gateway stopping while events still arrived hung in its lifespan's shutdown).
-            stop_group(worker)
-            settle(c)
     finally:
         stop_group(worker)
         log.close()
