@@ -130,7 +130,7 @@ async def start_add(st, avid_text: object, source: object) -> Result | Pending:
     name = _source_name(st, source)
     if isinstance(await run_in_threadpool(st.store.read_meta, avid), dict):
         return 409, f"{avid.code} already exists", await _outcome(st, avid)
-    code, message, data = await resources_api.add(st, avid.code, name)
+    code, message, data = await resources_api.add(st, avid.full, name)
     if not data.get("job_id"):
         return code, message, {**await _outcome(st, avid), **data}
 
@@ -204,7 +204,7 @@ async def start_refresh(st, avid_text: object, body: dict[str, Any]) -> Result |
         return await answer(None)
     source = ((before.get("source") or {}) if isinstance(before.get("source"), dict) else {}).get("name", "")
     fields = {"refresh": ",".join(parts), **({"source_pref": source} if source in st.config.sources else {})}
-    code, message, data = await downloads.submit(st, avid.code, "metadata", fields)
+    code, message, data = await downloads.submit(st, avid.full, "metadata", fields)
     job_id = data["job_id"]  # 409: a job already holds the title; its outcome answers this too
     return Pending(job_id, lambda job: answer(job, job_id))
 
