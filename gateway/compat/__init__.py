@@ -19,8 +19,16 @@ from gateway.compat import library, tasks
 
 
 def api_routes() -> list:
-    """Every route under ``/nassav/api`` (tasks first: its paths win over library's)."""
-    return [*tasks.routes(), *library.routes()]
+    """Every route under ``/nassav/api``: tasks' first, then library's (translations, then nassav's
+    own routes for what the old client reads unchanged). Of routes with the same path and method
+    only the first is kept: it is the one Starlette would match, and the API docs list it."""
+    routes, taken = [], set()
+    for r in [*tasks.routes(), *library.routes()]:
+        keys = {(r.path, m) for m in r.methods or ()}
+        if not keys & taken:
+            routes.append(r)
+            taken |= keys
+    return routes
 
 
 ws_tasks = tasks.ws_tasks

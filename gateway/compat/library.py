@@ -230,8 +230,6 @@ def routes() -> list:
         *adding.routes(),
         *old_readme.routes(),
     ]
-    # nassav's routes for the calls not translated here (the download ones stay until tasks.py
-    # translates them: its routes come first in gateway/compat/__init__.py and win).
-    taken = {(r.path, m) for r in own for m in r.methods or ()}
-    theirs = [*resources_api.routes(), *sources_api.routes(), *downloads_api.routes(), *ops_api.routes()]
-    return [*own, *(r for r in theirs if not {(r.path, m) for m in r.methods or ()} & taken)]
+    # nassav's routes for the calls not translated (here or in tasks.py); gateway/compat's
+    # api_routes() keeps only the first route of each path and method.
+    return [*own, *resources_api.routes(), *sources_api.routes(), *downloads_api.routes(), *ops_api.routes()]
