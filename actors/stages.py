@@ -61,16 +61,29 @@ def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, A
     return source_record(found), [str(o) for o in outcomes]
 
 
+def refresh_parts(job: dict[str, Any]) -> set[str] | None:
+    """What a refresh job was asked to fetch again (its ``refresh`` field: ``m3u8``,
+    ``metadata``); None for any other job, whose stages keep what is fresh."""
+    if "refresh" not in job:
+        return None
+    return {p.strip() for p in job["refresh"].split(",") if p.strip()}
+
+
 def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
     _started(ctx, avid, job_id, "resolve")
+    job = ctx.jobs.get(job_id) or {}
+    parts = refresh_parts(job)
     meta = ctx.store.read_meta(avid) or {}
     src = meta.get("source") or {}
-    fresh = src.get("playlist_url") and time.time() - float(src.get("resolved_at") or 0) \
-        < ctx.config.download.playlist_max_age_s
+    if parts is None:
+        fresh = src.get("playlist_url") and time.time() - float(src.get("resolved_at") or 0) \
+            < ctx.config.download.playlist_max_age_s
+    else:
+        fresh = bool(src.get("playlist_url")) and "m3u8" not in parts
     if fresh:
         _finished(ctx, avid, job_id, "resolve", source=src.get("name"), reused=True, outcomes=[])
         return
-    record, outcomes = resolve_now(ctx, avid, (ctx.jobs.get(job_id) or {}).get("source_pref", ""))
+    record, outcomes = resolve_now(ctx, avid, job.get("source_pref", ""))
     ctx.store.update_meta(avid, **library.resolved_fields(avid, record, outcomes, meta))
     ctx.jobs.update(job_id, source=record["name"])
     _finished(ctx, avid, job_id, "resolve", source=record["name"], page_url=record.get("page_url", ""),
@@ -81,6 +94,10 @@ def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
     from sources.registry import scrape_any
 
     _started(ctx, avid, job_id, "scrape")
+    parts = refresh_parts(ctx.jobs.get(job_id) or {})
+    if parts is not None and "metadata" not in parts and (ctx.store.read_meta(avid) or {}).get("catalogue"):
+        _finished(ctx, avid, job_id, "scrape", catalogue=None, reused=True, warnings=[])
+        return
     entry, problems = scrape_any(avid, ctx.catalogues())
     warnings = [str(p) for p in problems]
     if entry is None:
@@ -98,10 +115,12 @@ def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
 
 def cover(ctx: Context, avid: Avid, job_id: str) -> None:
     _started(ctx, avid, job_id, "cover")
+    parts = refresh_parts(ctx.jobs.get(job_id) or {})
     meta = ctx.store.read_meta(avid) or {}
     lib = ctx.config.library
     with HttpClient(ctx.config.http, pacer=ctx.pacer) as client:
-        got = library.fetch_cover(ctx.store, client, avid, meta, lib)
+        got = library.fetch_cover(ctx.store, client, avid, meta, lib,
+                                  replace=parts is not None and "metadata" in parts)
         if got.warning:
             _warn(ctx, avid, job_id, "cover", got.warning)
         result = {**got.report, **library.fetch_extras(ctx.store, client, avid, meta, lib)}

@@ -63,6 +63,14 @@ def _is_id(v: str) -> bool:
     return v.isascii() and v.isdigit() and len(v) <= 18
 
 
+def _group_order(count_col: str, name_col: str, sort_by: str, order: str) -> str:
+    """ORDER BY for actors and genres: by count (default descending) or name (default ascending),
+    names breaking ties among counts."""
+    if sort_by == "name":
+        return f"{name_col} {'DESC' if order == 'desc' else 'ASC'}"
+    return f"{count_col} {'ASC' if order == 'asc' else 'DESC'}, {name_col}"
+
+
 def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -341,11 +349,13 @@ class LibraryIndex:
         return [item_from_row(r) for r in rows], total
 
     def actors(self, *, search: str = "", page: int = 1, page_size: int = 50,
-               sort_by: str = "count") -> tuple[list[dict[str, Any]], int]:
+               sort_by: str = "count", order: str = "") -> tuple[list[dict[str, Any]], int]:
+        """A page of actors with their resource counts; ``sort_by`` count or name, ``order``
+        asc or desc (default: most resources first, names A to Z)."""
         where, args = "", []
         if search:
             where, args = " WHERE a.name LIKE ? ESCAPE '\\'", [_like(search)]
-        order = "n.resource_count DESC, a.name" if sort_by == "count" else "a.name"
+        order = _group_order("n.resource_count", "a.name", sort_by, order)
         total = self._q(f"SELECT COUNT(*) FROM actors a{where} AND EXISTS (SELECT 1 FROM resource_actors "
                         f"ra WHERE ra.actor_id = a.id)" if where else
                         "SELECT COUNT(DISTINCT actor_id) FROM resource_actors", args)[0][0]
@@ -366,16 +376,26 @@ class LibraryIndex:
             "SELECT avid FROM resource_actors WHERE actor_id = ? ORDER BY avid", (actor_id,))]
         return out
 
-    def genres(self, *, search: str = "", page: int = 1, page_size: int = 100) -> tuple[list[dict[str, Any]], int]:
+    def genres(self, *, search: str = "", page: int = 1, page_size: int = 100, sort_by: str = "count",
+               order: str = "") -> tuple[list[dict[str, Any]], int]:
+        """A page of genres with their resource counts (ordered as :meth:`actors`)."""
         where, args = "", []
         if search:
             where, args = " WHERE g.name LIKE ? ESCAPE '\\'", [_like(search)]
         rows = self._q(f"SELECT g.id, g.name, n.resource_count FROM (SELECT genre_id, COUNT(*) AS resource_count "
                        f"FROM resource_genres GROUP BY genre_id) n JOIN genres g ON g.id = n.genre_id{where} "
-                       f"ORDER BY n.resource_count DESC, g.name", args)
+                       f"ORDER BY {_group_order('n.resource_count', 'g.name', sort_by, order)}", args)
         total = len(rows)
         start = (page - 1) * page_size
         return [dict(r) for r in rows[start:start + page_size]], total
+
+    def genre(self, genre_id: int) -> dict[str, Any] | None:
+        """``{id, name, resource_count}`` of one genre; None when there is no such id."""
+        if not 0 < genre_id < 2 ** 63:
+            return None
+        r = self._one("SELECT g.id, g.name, (SELECT COUNT(*) FROM resource_genres rg WHERE rg.genre_id = g.id) "
+                      "AS resource_count FROM genres g WHERE g.id = ?", (genre_id,))
+        return dict(r) if r else None
 
     def sources(self) -> list[str]:
         return [r[0] for r in self._q("SELECT DISTINCT source FROM resources WHERE source != '' ORDER BY source")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+log = logging.getLogger("nassav.gateway")
+
 
 class Backoff:
     """The wait between attempts of a background loop that lost Redis (or met another passing
@@ -29,13 +31,22 @@ class Backoff:
         self.next_s = min(self.next_s * 2, self.max_s)
 
 
-async def cancel_and_wait(task: asyncio.Task | None) -> None:
+async def cancel_and_wait(task: asyncio.Task | None, *, recancel_after_s: float = 1.0) -> None:
     """Cancel ``task`` and wait until it has ended; whatever it raised on the way out is
-    dropped (it is stopping, and its own loop already logged what went wrong)."""
+    dropped (it is stopping, and its own loop already logged what went wrong).
+
+    The cancel is sent again every ``recancel_after_s`` while the task runs: a cancel that
+    lands inside a Redis call can come out of redis-py as a connection error, which the
+    task's retry loop catches like any other, and one cancel then stopped nothing (a
+    gateway's shutdown hung for good)."""
     if task is None:
         return
-    task.cancel()
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=recancel_after_s)
+        if not task.done():
+            log.info("%s is still running after a cancel; cancelling again", task.get_name())
     try:
-        await task
+        task.result()
     except (asyncio.CancelledError, Exception):
         pass

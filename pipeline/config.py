@@ -133,6 +133,20 @@ class LibraryConfig:
         return parse_file_mode(self.file_mode)
 
 
+DISPLAY_TITLES = ("original_title", "source_title", "translated_title")
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """How a client shows the library: the original client's settings page, stored here."""
+
+    enable_avatar: bool = True
+    display_title: str = "source_title"  # one of DISPLAY_TITLES
+    # Put before a video's absolute path where a client asks for it (the original client's
+    # "copy path" action), e.g. "smb://nas" when clients reach the library over a share.
+    file_path_prefix: str = ""
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     """How the gateway's HTTP server and Redis client hold up under load and slow clients."""
@@ -177,6 +191,7 @@ class Config:
     download: DownloadConfig = field(default_factory=DownloadConfig)
     workers: WorkerConfig = field(default_factory=WorkerConfig)
     library: LibraryConfig = field(default_factory=LibraryConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     sources: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     catalogues: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_CATALOGUES))
 
@@ -353,6 +368,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("auth_fail_window_s", "seconds from 1 to 86400", cfg.auth_fail_window_s)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "DEBUG, INFO, WARNING or ERROR", cfg.log_level)
+    if cfg.ui.display_title not in DISPLAY_TITLES:
+        raise ConfigError("ui.display_title", f"one of {', '.join(DISPLAY_TITLES)}", cfg.ui.display_title)
     try:
         cfg.library.file_mode_bits
     except ValueError as e:

@@ -68,10 +68,11 @@ class CoverResult:
 
 
 def fetch_cover(store: ResourceStore, client: HttpClient, avid: Avid, meta: Mapping[str, Any],
-                lib: LibraryConfig) -> CoverResult:
+                lib: LibraryConfig, *, replace: bool = False) -> CoverResult:
     """The cover (catalogue's first, the source page's second) and, with ``write_poster``,
-    fanart, poster and thumbnail; a cover already in the store is kept."""
-    if store.cover(avid).exists():
+    fanart, poster and thumbnail; a cover already in the store is kept unless ``replace``
+    (and then until a new one is had)."""
+    if store.cover(avid).exists() and not replace:
         return CoverResult({"reused": True})
     catalogue, source = meta.get("catalogue") or {}, meta.get("source") or {}
     candidates = [(catalogue.get("cover_url"), catalogue.get("page_url")),

@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
                  "playlist_max_age_s", "mutex_limit", "variant", "keep_parts", "max_retries"),
     "library": ("write_nfo", "write_poster", "extrafanart", "actor_photos"),
     "http": ("impersonate", "timeout_s", "retries"),
+    "ui": ("enable_avatar", "display_title", "file_path_prefix"),
 }
 TOP = ("log_level",)
 SITE_TABLES = ("sources", "catalogues")

@@ -36,7 +36,7 @@ def _with_links(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-async def _indexed(st, avid: Avid) -> dict[str, Any] | None:
+async def indexed(st, avid: Avid) -> dict[str, Any] | None:
     """The AVID's index row, syncing it from disk first when the index does not know it yet."""
     row = await run_in_threadpool(st.index.get, avid.code)
     if row is None:
@@ -85,7 +85,7 @@ async def metadata(request: Request) -> JSONResponse:
     meta = await run_in_threadpool(st.store.read_meta, avid)
     if not isinstance(meta, dict):
         raise ApiError(404, f"{avid.code} has no readable metadata")
-    row = await _indexed(st, avid)
+    row = await indexed(st, avid)
     meta["has_video"] = st.store.has_video(avid)
     meta["files"] = await run_in_threadpool(_files, st, avid)
     if row:
@@ -98,7 +98,7 @@ async def preview(request: Request) -> JSONResponse:
     st = state(request)
     avid = avid_of(request.path_params["avid"])
     meta = await run_in_threadpool(st.store.read_meta, avid)
-    row = await _indexed(st, avid)
+    row = await indexed(st, avid)
     if not isinstance(meta, dict) or row is None:
         raise ApiError(404, f"{avid.code} is not in the library")
     base = f"{_prefix(request)}/resource/cover?avid={avid.code}"
@@ -121,7 +121,7 @@ async def set_status(st, avid_text: object, watched: bool | None, is_favorite: b
     avid = avid_of(avid_text)
     if watched is None and is_favorite is None:
         raise ApiError(400, "send watched and/or is_favorite as true or false")
-    if await _indexed(st, avid) is None:
+    if await indexed(st, avid) is None:
         raise ApiError(404, f"{avid.code} is not in the library")
     user = await run_in_threadpool(st.index.set_user_state, avid.code, watched=watched, is_favorite=is_favorite)
     if user is None:
@@ -276,7 +276,8 @@ async def list_actors(request: Request) -> JSONResponse:
     return paginated(items, total=total, page=page, page_size=page_size)
 
 
-def _local_avatar(st, actor: dict[str, Any]) -> Path | None:
+def local_avatar(st, actor: dict[str, Any]) -> Path | None:
+    """The actor's photo in one of their titles' folders, if any was stored."""
     for code in actor["avids"]:
         try:
             avid = parse(code)
@@ -296,7 +297,7 @@ async def actor_avatar(request: Request) -> Response:
     actor = await run_in_threadpool(st.index.actor, request.path_params["id"])
     if actor is None:
         raise ApiError(404, f"no actor with id {request.path_params['id']}")
-    local = await run_in_threadpool(_local_avatar, st, actor)
+    local = await run_in_threadpool(local_avatar, st, actor)
     if local:
         return FileResponse(local, headers={"Cache-Control": "no-cache"})
     url = actor.get("avatar_url") or ""
