@@ -15,7 +15,7 @@ from starlette.routing import Route
 from gateway.api import downloads
 from gateway.api.common import (MAX_BATCH, MAX_PAGE_SIZE, ApiError, ApiState, avid_of, body_bool,
                                 bool_param, choice_param, doc, envelope, int_param, json_object,
-                                notify, paginated, state)
+                                not_modified, notify, paginated, state)
 from gateway.index import SORT_KEYS, STATUSES, Query
 from gateway.index_rows import as_list, as_mapping
 from pipeline.artwork import NotAnImage, resize_width
@@ -133,11 +133,6 @@ def _cover_file(st, avid: Avid, size: str) -> Path:
     return cached
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
-
-
 @doc(query={"avid": "the AVID", "size": "small (200 px) | medium (600) | large (1200) | original (default)"},
      responses={200: "image/jpeg", 304: "not modified", 404: "no cover"})
 async def cover(request: Request) -> Response:
@@ -153,17 +148,8 @@ async def cover(request: Request) -> Response:
     etag = f'"{avid.code}-{size}-{src_stat.st_mtime_ns:x}-{src_stat.st_size:x}"'
     last_modified = email.utils.formatdate(src_stat.st_mtime, usegmt=True)
     headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "no-cache"}
-    inm, ims = request.headers.get("if-none-match"), request.headers.get("if-modified-since")
-    if inm is not None:
-        if _etag_matches(inm, etag):
-            return Response(status_code=304, headers=headers)
-    elif ims:
-        try:
-            since = email.utils.parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError, IndexError):
-            since = None
-        if since is not None and int(src_stat.st_mtime) <= since:
-            return Response(status_code=304, headers=headers)
+    if not_modified(request, etag, src_stat.st_mtime):
+        return Response(status_code=304, headers=headers)
     try:
         path = await run_in_threadpool(_cover_file, st, avid, size)
     except NotAnImage as e:
