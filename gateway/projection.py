@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 from starlette.concurrency import run_in_threadpool
 
+from gateway import attempts
 from gateway.index import LibraryIndex
 from gateway.tasks import cancel_and_wait
 from pipeline import events as ev
@@ -170,10 +171,14 @@ class Projection:
         return total
 
     async def apply(self, events: list[Event]) -> None:
-        """Sync the touched AVIDs, note download speeds, then acknowledge with the counters."""
+        """Sync the touched AVIDs, record the jobs' attempts, note download speeds, then
+        acknowledge with the counters."""
         avids = list(dict.fromkeys(e.avid for e in events if e.type in SYNC_TYPES and e.avid))
         if avids:
             await run_in_threadpool(self.index.sync, avids)
+        tried = attempts.fold(events)
+        if tried:
+            await run_in_threadpool(self.index.record_attempts, tried)
         speeds = {e.job_id: f"{e.data.get('speed_bytes_per_s') or 0}|{e.ts}"
                   for e in events if e.type == ev.PROGRESS and e.job_id}
         done = [e.job_id for e in events if e.type in (ev.TASK_COMPLETED, ev.TASK_FAILED) and e.job_id]
