@@ -428,7 +428,10 @@
 
   function renderLibrary() {
     const grid = $("#library-grid");
+    // Re-inserting the cards drops the focus: keep it on the card link it was on.
+    const focused = grid.contains(document.activeElement) ? document.activeElement : null;
     grid.replaceChildren(...lib.items.map(card));
+    if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
     $("#library-count").textContent = lib.total ? String(lib.total) : "";
     const empty = $("#library-empty");
     empty.hidden = lib.items.length > 0;

@@ -36,7 +36,7 @@
   const title = el("h2");
   title.id = "detail-title";
   title.tabIndex = -1;
-  const closeButton = button("icon close", "×", () => dialog.close());
+  const closeButton = button("icon close", "×", () => { clearRoute(); dialog.close(); });
   closeButton.setAttribute("aria-label", t("detail.close", "Close"));
   closeButton.title = t("detail.close", "Close");
   head.append(title, closeButton);
@@ -106,13 +106,20 @@
     load();
   }
 
+  // The address forgets the title as soon as the dialog starts closing (Esc, the close button,
+  // delete all), not in the close event: that comes a moment later, and a link to the same title
+  // followed meanwhile must still open it.
+  function clearRoute() {
+    if (ROUTE.test(location.hash)) window.history.replaceState(null, "", location.pathname + location.search);
+  }
+  dialog.addEventListener("cancel", clearRoute); // Esc
+
   dialog.addEventListener("close", () => {
     const video = media.querySelector("video");
     if (video) video.pause();
     const avid = view.avid;
     view.avid = "";
     view.seq++;
-    if (ROUTE.test(location.hash)) window.history.replaceState(null, "", location.pathname + location.search);
     // Back to where the user was: the card they opened, else what had the focus.
     const card = document.querySelector(`.card[data-avid="${CSS.escape(avid)}"] a.open`);
     const back = card || view.opener;
@@ -345,7 +352,10 @@
       li.append(top);
       const more = [];
       if (a.source) more.push(t("detail.via", "via {source}", { source: a.source }));
-      if (a.ended_at) more.push(t("detail.took", "took {s} s", { s: Math.max(0, Math.round(a.ended_at - a.started_at)) }));
+      if (a.ended_at) {
+        const took = Math.max(0, a.ended_at - a.started_at);
+        more.push(t("detail.took", "took {s} s", { s: took < 10 ? took.toFixed(1) : Math.round(took) }));
+      }
       if (more.length) li.append(el("div", "attempt-more", more.join(" · ")));
       if (a.message) li.append(el("div", "attempt-message", a.message));
       return li;
@@ -398,6 +408,8 @@
       reloadSoon();
     }
     if (m.type === "queued" || m.type === "task_completed" || m.type === "task_failed") renderActions();
+    // "Download queued" and the like are done with once the job ends; errors stay.
+    if ((m.type === "task_completed" || m.type === "task_failed") && notice.classList.contains("info")) showNotice("");
   });
 
   // -- actions ---------------------------------------------------------------------------------
@@ -443,6 +455,7 @@
     const r = await api(`api/resource/${enc(view.full)}`, { method: "DELETE" });
     if (r.status !== 200) { failed(r, t("detail.deleteAll", "Delete all")); return; }
     page.refreshLibrary();
+    clearRoute();
     dialog.close();
   }
 
