@@ -6,10 +6,17 @@ from __future__ import annotations
 import itertools
 import random
 
-from gateway.attempts import Attempt, fold, from_event, merge
+import asyncio
+
+import redis.asyncio as aioredis
+
+from gateway.attempts import Attempt, Recorder, fold, from_event, merge
+from gateway.index import LibraryIndex
+from gateway.projection import Projection
 from pipeline.events import Event, Events
 from pipeline.jobs import Jobs
 from tests.api_helpers import gateway, put_resource, settle
+from tests.conftest import wait_for
 
 
 def lifecycle(job: str = "j1", avid: str = "ABC-001", t: float = 100.0, *, end: str = "completed") -> list[Event]:
@@ -85,7 +92,70 @@ def test_fold_keeps_jobs_apart():
         "j1": ("ABC-001", "completed"), "j2": ("ABC-001", "failed"), "j3": ("XYZ-002", "running")}
 
 
+def test_the_recorder_holds_back_only_submissions():
+    now = [0.0]
+    rec = Recorder(delay_s=0.5, clock=lambda: now[0])
+    queued = [e for e in lifecycle("j1")[:1]] + [e for e in lifecycle("j2", t=101)[:1]]
+    assert rec.add(queued) == {} and rec.waiting and not rec.due()
+    now[0] = 0.4
+    assert rec.add(lifecycle("j3", t=102)[:1]) == {}  # still within the delay of the first
+    now[0] = 0.5
+    assert rec.due()
+    got = rec.add([])
+    assert set(got) == {"j1", "j2", "j3"} and not rec.waiting
+    # Anything but "queued" is written at once, with what was held.
+    rec.add(lifecycle("j4", t=103)[:1])
+    got = rec.add(lifecycle("j1")[1:3])
+    assert set(got) == {"j1", "j4"} and got["j1"].status == "running"
+    # The caller writes anyway (a folder changed): held submissions ride along.
+    rec.add(lifecycle("j5", t=104)[:1])
+    assert set(rec.add([], writing=True)) == {"j5"}
+    # A failed write puts them back, beside whatever came meanwhile.
+    taken = rec.add(lifecycle("j6", t=105)[:2])
+    assert set(taken) == {"j6"} and not rec.waiting
+    rec.add(lifecycle("j7", t=106)[:1])
+    rec.hold(taken)
+    back = rec.take()
+    assert back["j6"] == folded(lifecycle("j6", t=105)[:2]) and back["j7"].status == "queued"
+
+
 # -- on a real Redis, through the real projection and API --------------------------------------
+
+def test_held_submissions_are_written_soon_and_at_stop(tmp_path, r, redis_url):
+    index = LibraryIndex(tmp_path / "data")
+    events = Events(r)
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        p = Projection(client, index, consumer="t")
+        await p.ensure_group()
+        try:
+            await p.start()
+            await asyncio.wait_for(p.ready.wait(), 10)
+            events.emit("queued", avid="SUB-001", job_id="s1", stage="queued", data={"kind": "download"})
+            # Acknowledged at once (the metrics count it); written within the delay.
+            await asyncio.sleep(0.1)
+            assert index.attempts("SUB-001")[1] == 0
+            for _ in range(60):
+                if index.attempts("SUB-001")[1] == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert index.attempts("SUB-001")[0][0]["status"] == "queued"
+            # One more, and the gateway stops before the delay is up: written on the way out.
+            events.emit("queued", avid="SUB-002", job_id="s2", stage="queued", data={"kind": "metadata"})
+            for _ in range(100):
+                if p.attempts.waiting:
+                    break
+                await asyncio.sleep(0.01)
+            assert p.attempts.waiting
+        finally:
+            await p.stop()
+            await client.aclose()
+        assert index.attempts("SUB-002")[0][0]["kind"] == "metadata"
+
+    asyncio.run(scenario())
+    index.close()
+
 
 def test_the_api_lists_attempts_newest_first(tmp_path, r, redis_url):
     data = tmp_path / "data"
@@ -145,7 +215,8 @@ def test_a_running_job_shows_its_live_stage(tmp_path, r, redis_url):
     events, jobs = Events(r), Jobs(r)
     with gateway(tmp_path / "data", redis_url) as c:
         job = jobs.submit("RUN-001", "download").job_id
-        settle(c)
+        wait_for(lambda: c.get("/api/resource/RUN-001/attempts").json()["data"], 5, 0.05,
+                 "the submission in the history")
         assert c.get("/api/resource/RUN-001/attempts").json()["data"][0]["status"] == "queued"
         events.emit("task_started", avid="RUN-001", job_id=job, stage="resolve", data={"status": "running"})
         events.emit("stage_started", avid="RUN-001", job_id=job, stage="download")
