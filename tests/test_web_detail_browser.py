@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.e2e_helpers import Service, http
-from tests.test_web_browser import ARGS, BROWSER_MARKS, CHROMIUM, sync_playwright
+from tests.test_web_browser import ARGS, BROWSER_MARKS, CHROMIUM, collect_errors, sync_playwright
 from tools.fixture_site import FixtureSite
 
 pytestmark = BROWSER_MARKS
@@ -64,9 +64,7 @@ def test_detail_view_plays_seeks_and_acts(site, tmp_path):
                 viewport={"width": 1280, "height": 900}, color_scheme="dark")
             try:
                 page = ctx.new_page()
-                page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-                page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}")
-                        if m.type == "error" else None)
+                collect_errors(page, errors)
                 page.on("response", lambda r: video_statuses.append(r.status)
                         if "/video" in r.url and r.request.method == "GET" else None)
                 page.goto(svc.base + "/", wait_until="domcontentloaded")
