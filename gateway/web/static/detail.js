@@ -88,6 +88,7 @@
       view.full = avid;
       view.meta = null;
       view.attempts = [];
+      dropVideo();
       media.replaceChildren();
       facts.replaceChildren();
       files.replaceChildren();
@@ -114,9 +115,18 @@
   }
   dialog.addEventListener("cancel", clearRoute); // Esc
 
-  dialog.addEventListener("close", () => {
+  // A closed view holds no player: its connection to the video would stay open otherwise.
+  function dropVideo() {
     const video = media.querySelector("video");
-    if (video) video.pause();
+    if (!video) return;
+    video.pause();
+    video.removeAttribute("src");
+    video.load();
+    video.remove();
+  }
+
+  dialog.addEventListener("close", () => {
+    dropVideo();
     const avid = view.avid;
     view.avid = "";
     view.seq++;
@@ -218,7 +228,7 @@
       media.replaceChildren(video);
       return;
     }
-    if (current) { current.pause(); current.removeAttribute("src"); current.load(); }
+    dropVideo();
     media.replaceChildren();
     if (!meta) return;
     const img = el("img", "detail-cover");
