@@ -122,6 +122,17 @@ def test_detail_view_plays_seeks_and_acts(site, tmp_path):
                 page.wait_for_selector("#detail[open] [data-action=favourite][aria-pressed=true]", timeout=15_000)
                 page.wait_for_selector("#detail video", timeout=10_000)
 
+                # Watched toggles too; refresh queues a metadata job that lands in the history.
+                page.click("#detail [data-action=watched]")
+                page.wait_for_selector("#detail [data-action=watched][aria-pressed=true]", timeout=10_000)
+                code, meta = http("GET", f"{svc.base}/api/resource/metadata?avid={AVID}")
+                assert meta["data"]["user"] == {"watched": True, "is_favorite": True}
+                page.click("#detail [data-action=refresh]")
+                page.wait_for_function(
+                    "document.querySelectorAll('#detail .detail-history .attempt.completed').length === 3",
+                    timeout=60_000)
+                page.wait_for_selector("#detail video", timeout=10_000)  # the player stays
+
                 # Esc closes it, clears the address and gives the focus back to the card.
                 page.keyboard.press("Escape")
                 page.wait_for_function("!document.querySelector('#detail').open && location.hash === ''",
@@ -148,7 +159,7 @@ def test_detail_view_plays_seeks_and_acts(site, tmp_path):
                 code, meta = http("GET", f"{svc.base}/api/resource/metadata?avid={AVID}")
                 assert code == 200 and meta["data"]["has_video"] is False
                 history = page.inner_text("#detail .detail-history")
-                assert history.count("completed") == 2 and "download" in history, history
+                assert history.count("completed") == 3 and "download" in history, history
 
                 # A phone: the dialog is the whole width, and nothing runs off to the side.
                 page.set_viewport_size({"width": 390, "height": 800})
