@@ -626,7 +626,8 @@
 
   // What the detail view (detail.js, loaded next) shares with this page.
   window.nassavPage = {
-    api, withToken, bytes,
+    api, withToken,
+    bytes: typeof bytes === "function" ? bytes : undefined, // i18n.js may format sizes instead
     onEvent: (fn) => { eventListeners.push(fn); },
     liveJob: (avid) => [...jobs.values()].find((j) => j.avid === avid && !isDone(j)) || null,
     refreshLibrary: () => refreshLibrarySoon(0),

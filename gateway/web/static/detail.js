@@ -8,7 +8,11 @@
 (() => {
   const page = window.nassavPage;
   if (!page) return; // app.js did not start: nothing to attach to
-  const { api, withToken, bytes } = page;
+  const { api, withToken } = page;
+  const i18n = window.nassavI18n || {};
+  // Sizes and dates in the page's language when i18n.js formats them, else app.js's way.
+  const bytes = (n) => (i18n.bytes ? i18n.bytes(n) : page.bytes(n));
+  const when = (s) => (s ? new Date(s * 1000).toLocaleString(i18n.lang || undefined) : "");
   const ROUTE = /^#\/([A-Za-z0-9-]{1,40})$/;
   const ATTEMPTS_PAGE = 10;
 
@@ -24,8 +28,20 @@
     b.addEventListener("click", onClick);
     return b;
   };
-  const when = (s) => (s ? new Date(s * 1000).toLocaleString() : "");
   const enc = encodeURIComponent;
+
+  // The same words (and keys) as the queue's.
+  function stageName(stage) {
+    switch (stage) {
+      case "queued": return t("stage.queued", "queued");
+      case "resolve": return t("stage.resolve", "resolve");
+      case "scrape": return t("stage.scrape", "scrape");
+      case "cover": return t("stage.cover", "cover");
+      case "download": return t("stage.download", "download");
+      case "download-wait": return t("stage.download_wait", "download wait");
+      default: return String(stage || "").replace(/-/g, " ");
+    }
+  }
 
   // -- the dialog's frame (built once) ------------------------------------------------------
 
@@ -37,8 +53,6 @@
   title.id = "detail-title";
   title.tabIndex = -1;
   const closeButton = button("icon close", "×", () => { clearRoute(); dialog.close(); });
-  closeButton.setAttribute("aria-label", t("detail.close", "Close"));
-  closeButton.title = t("detail.close", "Close");
   head.append(title, closeButton);
   const notice = el("div", "detail-notice");
   notice.setAttribute("role", "alert");
@@ -49,14 +63,25 @@
   live.hidden = true;
   const actions = el("div", "detail-actions");
   actions.setAttribute("role", "group");
-  actions.setAttribute("aria-label", t("detail.actions", "Actions"));
   const facts = el("dl", "detail-facts");
-  const filesHead = el("h3", "", t("detail.files", "Files"));
+  const filesHead = el("h3");
   const files = el("table", "detail-files");
-  const historyHead = el("h3", "", t("detail.history", "History of attempts"));
+  const historyHead = el("h3");
   const historyList = el("ol", "detail-history");
-  const historyEmpty = el("p", "empty", t("detail.history.none", "No attempt recorded yet."));
-  const historyMore = button("ghost small", t("detail.history.more", "Show older attempts"), () => loadAttempts(true));
+  const historyEmpty = el("p", "empty");
+  const historyMore = button("ghost small", "", () => loadAttempts(true));
+
+  // The frame's own words (again when the language changes).
+  function labelFrame() {
+    closeButton.setAttribute("aria-label", t("detail.close", "Close"));
+    closeButton.title = t("detail.close", "Close");
+    actions.setAttribute("aria-label", t("detail.actions", "Actions"));
+    filesHead.textContent = t("detail.files", "Files");
+    historyHead.textContent = t("detail.history", "History of attempts");
+    historyEmpty.textContent = t("detail.history_none", "No attempt recorded yet.");
+    historyMore.textContent = t("detail.history_more", "Show older attempts");
+  }
+  labelFrame();
   const body = el("div", "detail-body");
   const info = el("div", "detail-info");
   info.append(facts, filesHead, files, historyHead, historyList, historyEmpty, historyMore);
@@ -171,7 +196,7 @@
       view.attempts = a.body.data || [];
       view.attemptsTotal = (a.body.pagination && a.body.pagination.total) || view.attempts.length;
     } else {
-      failed(a, t("detail.history.loading", "Loading the history"));
+      failed(a, t("detail.history_loading", "Loading the history"));
     }
     render();
   }
@@ -181,7 +206,7 @@
     const pageNo = more ? Math.floor(view.attempts.length / ATTEMPTS_PAGE) + 1 : 1;
     const r = await api(`api/resource/${enc(view.avid)}/attempts?page=${pageNo}&page_size=${ATTEMPTS_PAGE}`);
     if (seq !== view.seq) return;
-    if (r.status !== 200 || !r.body) { failed(r, t("detail.history.loading", "Loading the history")); return; }
+    if (r.status !== 200 || !r.body) { failed(r, t("detail.history_loading", "Loading the history")); return; }
     const seen = new Set(view.attempts.map((x) => x.job_id));
     view.attempts = view.attempts.concat((r.body.data || []).filter((x) => !seen.has(x.job_id)));
     view.attemptsTotal = (r.body.pagination && r.body.pagination.total) || view.attempts.length;
@@ -222,7 +247,7 @@
       video.addEventListener("error", () => {
         if (!video.isConnected) return;
         const err = video.error;
-        showNotice(t("detail.playError", "The video cannot be played here ({detail}); the file is in the library folder.",
+        showNotice(t("detail.play_error", "The video cannot be played here ({detail}); the file is in the library folder.",
                      { detail: (err && err.message) || (err && `code ${err.code}`) || "?" }));
       });
       media.replaceChildren(video);
@@ -235,7 +260,7 @@
     img.alt = t("detail.cover", "Cover of {avid}", { avid: view.full });
     img.addEventListener("error", () => img.remove());
     img.src = coverUrl("large");
-    media.append(img, el("p", "detail-novideo", t("detail.noVideo", "No video downloaded yet.")));
+    media.append(img, el("p", "detail-novideo", t("detail.no_video", "No video downloaded yet.")));
   }
 
   function renderActions() {
@@ -268,8 +293,8 @@
       add("toggle", (user.watched ? "✓ " : "") + t("detail.watched", "Watched"),
           () => setStatus({ watched: !user.watched }), { action: "watched", pressed: user.watched });
     }
-    if (hasVideo) add("danger", t("detail.deleteVideo", "Delete video"), onDeleteVideo, { action: "delete-video", disabled: running });
-    if (meta || hasVideo) add("danger", t("detail.deleteAll", "Delete all"), onDeleteAll, { action: "delete-all", disabled: running });
+    if (hasVideo) add("danger", t("detail.delete_video", "Delete video"), onDeleteVideo, { action: "delete-video", disabled: running });
+    if (meta || hasVideo) add("danger", t("detail.delete_all", "Delete all"), onDeleteAll, { action: "delete-all", disabled: running });
     // Keep the focus on the same action when the row is rebuilt.
     const focused = actions.contains(document.activeElement) ? document.activeElement.dataset.action : "";
     actions.replaceChildren(...list);
@@ -295,9 +320,9 @@
     if (!meta) return;
     const names = (list) => (Array.isArray(list) ? list : []).map((a) => (a && typeof a === "object" ? a.name : a)).filter(Boolean);
     const seen = new Set([meta.title]);
-    for (const [key, label] of [["original_title", t("detail.originalTitle", "Original title")],
-                                ["source_title", t("detail.sourceTitle", "Title at the source")],
-                                ["translated_title", t("detail.translatedTitle", "Translated title")]]) {
+    for (const [key, label] of [["original_title", t("detail.original_title", "Original title")],
+                                ["source_title", t("detail.source_title", "Title at the source")],
+                                ["translated_title", t("detail.translated_title", "Translated title")]]) {
       if (meta[key] && !seen.has(meta[key])) { seen.add(meta[key]); fact(label, meta[key]); }
     }
     fact(t("detail.released", "Released"), meta.release_date);
@@ -324,7 +349,7 @@
       const s = Math.round(video.duration_s);
       fact(t("detail.duration", "Duration"), `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`);
     }
-    if (video && video.completed_at) fact(t("detail.downloadedAt", "Downloaded"), when(video.completed_at));
+    if (video && video.completed_at) fact(t("detail.downloaded_at", "Downloaded"), when(video.completed_at));
   }
 
   function renderFiles() {
@@ -339,9 +364,9 @@
 
   function statusText(a) {
     const words = {
-      queued: t("detail.status.queued", "waiting"), running: t("detail.status.running", "running"),
-      completed: t("detail.status.completed", "completed"), failed: t("detail.status.failed", "failed"),
-      cancelled: t("detail.status.cancelled", "cancelled"),
+      queued: t("detail.status_queued", "waiting"), running: t("detail.status_running", "running"),
+      completed: t("detail.status_completed", "completed"), failed: t("detail.status_failed", "failed"),
+      cancelled: t("detail.status_cancelled", "cancelled"),
     };
     return words[a.status] || a.status;
   }
@@ -352,9 +377,9 @@
       li.dataset.jobId = a.job_id;
       const top = el("div", "attempt-head");
       top.append(el("b", "status", statusText(a)),
-                 el("span", "kind", a.kind === "download" ? t("detail.kind.download", "download")
-                   : a.kind === "metadata" ? t("detail.kind.metadata", "metadata") : (a.kind || "")),
-                 el("span", "stage", a.stage ? t("detail.atStage", "at {stage}", { stage: a.stage }) : ""),
+                 el("span", "kind", a.kind === "download" ? t("detail.kind_download", "download")
+                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata") : (a.kind || "")),
+                 el("span", "stage", a.stage ? t("detail.at_stage", "at {stage}", { stage: stageName(a.stage) }) : ""),
                  el("span", "spacer"));
       const time = el("time", "", when(a.started_at));
       time.dateTime = new Date(a.started_at * 1000).toISOString();
@@ -390,12 +415,13 @@
     }
     const downloading = j.stage === "download";
     const pct = Math.max(0, Math.min(100, Number(j.percent) || 0));
-    const stage = j.status === "queued" ? t("detail.live.queued", "waiting for a worker")
-      : j.stage === "download-wait" ? t("detail.live.slot", "waiting for a download slot")
-        : t("stage." + j.stage, j.stage || "");
+    const stage = j.status === "queued" ? t("queue.waiting_worker", "waiting for a worker")
+      : j.stage === "download-wait" ? t("queue.waiting_slot", "waiting for a download slot")
+        : stageName(j.stage);
     live.querySelector(".live-text").textContent = downloading
-      ? t("detail.live.download", "Downloading: {pct} %{speed}", { pct: pct.toFixed(1), speed: j.speed ? ` · ${j.speed}` : "" })
-      : t("detail.live.running", "Working: {stage}", { stage });
+      ? t("detail.live_download", "Downloading: {pct}{speed}", {
+        pct: i18n.percent ? i18n.percent(pct) : `${pct.toFixed(1)} %`, speed: j.speed ? ` · ${j.speed}` : "" })
+      : t("detail.live_running", "Working: {stage}", { stage });
     bar.classList.toggle("indeterminate", !downloading);
     bar.firstChild.style.width = (downloading ? pct : 0) + "%";
     bar.setAttribute("aria-valuenow", String(downloading ? Math.round(pct) : 0));
@@ -433,14 +459,14 @@
 
   async function onRefresh() {
     const r = await api(`api/resource/refresh/${enc(view.full)}`, { method: "POST" });
-    if (r.status === 202) showNotice(t("detail.refreshQueued", "Metadata refresh queued."), "info");
+    if (r.status === 202) showNotice(t("detail.refresh_queued", "Metadata refresh queued."), "info");
     else failed(r, t("detail.refresh", "Refresh metadata"));
     reloadSoon(0);
   }
 
   async function setStatus(change) {
     const r = await api(`api/resource/${enc(view.avid)}/status`, { method: "PATCH", json: change });
-    if (r.status !== 200 || !r.body || !r.body.data) { failed(r, t("detail.saveStatus", "Saving")); return; }
+    if (r.status !== 200 || !r.body || !r.body.data) { failed(r, t("detail.save_status", "Saving")); return; }
     if (view.meta) {
       const d = r.body.data;
       view.meta.user = { watched: Boolean(d.watched), is_favorite: Boolean(d.is_favorite) };
@@ -450,10 +476,10 @@
   }
 
   async function onDeleteVideo() {
-    if (!window.confirm(t("detail.confirmDeleteVideo", "Delete the video of {avid}? The metadata and covers stay.", { avid: view.full }))) return;
+    if (!window.confirm(t("detail.confirm_delete_video", "Delete the video of {avid}? The metadata and covers stay.", { avid: view.full }))) return;
     const r = await api(`api/resource/${enc(view.full)}/video`, { method: "DELETE" });
-    if (r.status !== 200) { failed(r, t("detail.deleteVideo", "Delete video")); return; }
-    showNotice(t("detail.videoDeleted", "The video was deleted."), "info");
+    if (r.status !== 200) { failed(r, t("detail.delete_video", "Delete video")); return; }
+    showNotice(t("detail.video_deleted", "The video was deleted."), "info");
     if (view.meta) view.meta.has_video = false;
     renderMedia();
     page.refreshLibrary();
@@ -461,12 +487,19 @@
   }
 
   async function onDeleteAll() {
-    if (!window.confirm(t("detail.confirmDeleteAll", "Delete {avid} entirely: video, metadata, covers and NFO?", { avid: view.full }))) return;
+    if (!window.confirm(t("detail.confirm_delete_all", "Delete {avid} entirely: video, metadata, covers and NFO?", { avid: view.full }))) return;
     const r = await api(`api/resource/${enc(view.full)}`, { method: "DELETE" });
-    if (r.status !== 200) { failed(r, t("detail.deleteAll", "Delete all")); return; }
+    if (r.status !== 200) { failed(r, t("detail.delete_all", "Delete all")); return; }
     page.refreshLibrary();
     clearRoute();
     dialog.close();
+  }
+
+  if (i18n.onChange) {
+    i18n.onChange(() => {
+      labelFrame();
+      if (dialog.open) { render(); followJob(page.liveJob(view.avid)); }
+    });
   }
 
   route(); // an address like /#/ABC-123 opens the title at once
