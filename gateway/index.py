@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from gateway import attempts as attempt_rows
 from gateway.index_rows import COLUMNS, SCHEMA, SCHEMA_VERSION, USER_COLUMNS, item_from_row, row_from_meta
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
@@ -95,7 +96,7 @@ class LibraryIndex:
                 # A projection from an older layout: drop it, the folders rebuild it.
                 self._drop()
                 self.created = True
-            self._w.executescript(SCHEMA)
+            self._w.executescript(SCHEMA + attempt_rows.SCHEMA)
             self._w.execute("INSERT OR IGNORE INTO kv VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             self._w.commit()
 
@@ -255,6 +256,25 @@ class LibraryIndex:
                 raise
             return gone
 
+    def record_attempts(self, patches: Mapping[str, attempt_rows.Attempt]) -> None:
+        """Merge a batch's attempts (:func:`gateway.attempts.fold`, by job id) into the table."""
+        ids = list(patches)
+        with self._lock:
+            self._w.execute("BEGIN IMMEDIATE")
+            try:
+                known: dict[str, attempt_rows.Attempt] = {}
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i:i + 500]
+                    for r in self._w.execute(f"SELECT * FROM attempts WHERE job_id IN "
+                                             f"({', '.join('?' * len(chunk))})", chunk):
+                        known[r["job_id"]] = attempt_rows.from_row(r)
+                self._w.executemany(attempt_rows.REPLACE, [
+                    attempt_rows.as_row(attempt_rows.merge(known.get(j), a)) for j, a in patches.items()])
+                self._w.execute("COMMIT")
+            except BaseException:
+                self._w.execute("ROLLBACK")
+                raise
+
     def set_user_state(self, avid: str, *, watched: bool | None = None,
                        is_favorite: bool | None = None) -> dict[str, Any] | None:
         """Change watched/favourite on an indexed AVID; None when it is not indexed."""
@@ -347,6 +367,13 @@ class LibraryIndex:
         rows = self._q(f"SELECT r.* FROM resources r{clause}{order} LIMIT ? OFFSET ?",
                        [*args, q.page_size, (q.page - 1) * q.page_size])
         return [item_from_row(r) for r in rows], total
+
+    def attempts(self, avid: str, *, page: int = 1, page_size: int = 20) -> tuple[list[dict[str, Any]], int]:
+        """One page of the AVID's attempts, newest first, and how many there are."""
+        total = self._q("SELECT COUNT(*) FROM attempts WHERE avid = ?", (avid,))[0][0]
+        rows = self._q("SELECT * FROM attempts WHERE avid = ? ORDER BY started_at DESC, job_id DESC "
+                       "LIMIT ? OFFSET ?", (avid, page_size, (page - 1) * page_size))
+        return [attempt_rows.from_row(r).as_item() for r in rows], total
 
     def actors(self, *, search: str = "", page: int = 1, page_size: int = 50,
                sort_by: str = "count", order: str = "") -> tuple[list[dict[str, Any]], int]:

@@ -37,6 +37,12 @@ BROWSER_MARKS = [
 ]
 pytestmark = BROWSER_MARKS
 
+
+def collect_errors(page, errors: list[str]) -> None:
+    """Record the page's uncaught script errors and console errors in ``errors``."""
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+
 AVIDS = ("DEMO-001", "DEMO-002")
 
 # What the page shows, read in one go each poll.
@@ -81,9 +87,7 @@ def test_add_two_avids_watch_progress_and_covers(site, tmp_path):
                 viewport={"width": 1360, "height": 900}, color_scheme="dark", locale="en-US")
             try:
                 page = ctx.new_page()
-                page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-                page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}")
-                        if m.type == "error" else None)
+                collect_errors(page, errors)
                 page.goto(svc.base + "/", wait_until="domcontentloaded")
                 page.wait_for_function("document.querySelector('#live').className.includes('live-on')",
                                        timeout=15_000)

@@ -7,6 +7,7 @@ into an envelope, so bad input is always a 4xx and never reaches a 500.
 
 from __future__ import annotations
 
+import email.utils
 import math
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
@@ -85,6 +86,22 @@ async def notify(st: ApiState, type_: str, avid: str, **data: Any) -> None:
     projection hear of it."""
     await st.redis.xadd(ev.STREAM, ev.encode(type_, avid=avid, job_id="", stage="library", data=data),
                         maxlen=st.config.events_maxlen, approximate=True)
+
+
+def not_modified(request: Request, etag: str, mtime_s: float) -> bool:
+    """True when the request's validators say the client's copy is current: ``If-None-Match``
+    lists ``etag`` (or ``*``), or, without it, ``If-Modified-Since`` is not before ``mtime_s``."""
+    inm, ims = request.headers.get("if-none-match"), request.headers.get("if-modified-since")
+    if inm is not None:
+        tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
+        return "*" in tags or etag in tags
+    if not ims:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(ims).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return False
+    return int(mtime_s) <= since
 
 
 def state(request: Request) -> ApiState:

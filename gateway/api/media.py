@@ -1,10 +1,13 @@
-"""A title's media: its cover at a few sizes (resized lazily, cached, revalidated), and removing
-only the video (metadata, covers and NFO stay)."""
+"""A title's media: its cover at a few sizes (resized lazily, cached, revalidated), streaming its
+video (byte ranges, for a ``<video>`` element), and removing only the video (metadata, covers
+and NFO stay)."""
 
 from __future__ import annotations
 
 import email.utils
 import os
+import re
+import stat
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api.common import ApiError, ApiState, avid_of, choice_param, doc, envelope, notify, state
+from gateway.api.common import (ApiError, ApiState, avid_of, choice_param, doc, envelope, not_modified,
+                                notify, state)
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
 from pipeline.errors import OtherEdition
@@ -70,11 +74,6 @@ def _cover_file(st, avid: Avid, size: str) -> Path:
     return cached
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
-
-
 @doc(query={"avid": "the AVID", "size": "small (200 px) | medium (600) | large (1200) | original (default)"},
      responses={200: "image/jpeg", 304: "not modified", 404: "no cover"})
 async def cover(request: Request) -> Response:
@@ -90,17 +89,8 @@ async def cover(request: Request) -> Response:
     etag = f'"{avid.code}-{size}-{src_stat.st_mtime_ns:x}-{src_stat.st_size:x}"'
     last_modified = email.utils.formatdate(src_stat.st_mtime, usegmt=True)
     headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "no-cache"}
-    inm, ims = request.headers.get("if-none-match"), request.headers.get("if-modified-since")
-    if inm is not None:
-        if _etag_matches(inm, etag):
-            return Response(status_code=304, headers=headers)
-    elif ims:
-        try:
-            since = email.utils.parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError, IndexError):
-            since = None
-        if since is not None and int(src_stat.st_mtime) <= since:
-            return Response(status_code=304, headers=headers)
+    if not_modified(request, etag, src_stat.st_mtime):
+        return Response(status_code=304, headers=headers)
     try:
         path = await run_in_threadpool(_cover_file, st, avid, size)
     except NotAnImage as e:
@@ -111,6 +101,75 @@ async def cover(request: Request) -> Response:
     return FileResponse(path, media_type="image/jpeg", headers=headers, stat_result=os.stat(path))
 
 
+RANGE_FORM = ("Range must be bytes=START-END, bytes=START- or bytes=-LENGTH (byte offsets from 0; "
+              "several separated by commas)")
+_RANGE_PART = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+def range_refusal(header: str, size_bytes: int) -> tuple[int, str] | None:
+    """Why a ``Range`` header cannot be served from a file of ``size_bytes``: ``(400, why)`` when
+    it is malformed, ``(416, why)`` when it starts past the end; None when it can.
+
+    It judges as Starlette's ``FileResponse`` then serves (every range must start inside the
+    file), so that a refusal gets an envelope that names the accepted form instead of its
+    plain-text "Malformed range header"."""
+    unit, eq, spec = header.partition("=")
+    if not eq or unit.strip().lower() != "bytes":
+        return 400, f"{RANGE_FORM} (got {header[:40]!r})"
+    for part in spec.split(","):
+        m = _RANGE_PART.match(part)
+        if not m or not (m.group(1) or m.group(2)):
+            return 400, f"{RANGE_FORM} (got {header[:40]!r})"
+        first, last = m.group(1), m.group(2)
+        if first and last and int(last) < int(first):
+            return 400, f"{RANGE_FORM}; END must not be before START (got {part.strip()!r})"
+        start = int(first) if first else size_bytes - min(int(last), size_bytes)
+        if start >= size_bytes:
+            return 416, f"the range {part.strip()!r} starts past the end of the video ({size_bytes} bytes)"
+    return None
+
+
+@doc(responses={200: "video/mp4 (the whole file)", 206: "the requested byte range(s)",
+                304: "not modified (If-None-Match / If-Modified-Since)", 400: "a malformed Range header",
+                404: "no video, or the folder holds another edition", 416: "a range past the end"})
+async def video(request: Request) -> Response:
+    """Stream the AVID's MP4 for a player: byte ranges, ``ETag``/``Last-Modified``, ``If-Range``.
+
+    A bare AVID plays whatever edition its folder holds; an AVID with an edition plays only
+    that edition."""
+    st = state(request)
+    avid = avid_of(request.path_params["avid"])
+    path = st.store.video(avid)
+    try:
+        info = os.stat(path)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        raise ApiError(404, f"{avid.full} has no video in the library", {"avid": avid.code})
+    if avid.edition:
+        held = await run_in_threadpool(st.store.held, avid)
+        if held is None or held.edition != avid.edition:
+            name = held.full if held else avid.code
+            raise ApiError(404, f"the library holds {name}, not {avid.full}; play it at "
+                                f"/api/resource/{name}/video", {"avid": avid.code, "held": name})
+    etag = f'"{avid.code}-video-{info.st_mtime_ns:x}-{info.st_size:x}"'
+    headers = {"ETag": etag, "Last-Modified": email.utils.formatdate(info.st_mtime, usegmt=True),
+               "Cache-Control": "no-cache", "Accept-Ranges": "bytes"}
+    if not_modified(request, etag, info.st_mtime):
+        return Response(status_code=304, headers=headers)
+    wanted = request.headers.get("range")
+    refused = range_refusal(wanted, info.st_size) if wanted is not None else None
+    if refused:
+        code, message = refused
+        answer = envelope({"avid": avid.code, "bytes": info.st_size}, code=code, message=message)
+        if code == 416:
+            answer.headers["Content-Range"] = f"bytes */{info.st_size}"
+        return answer
+    # FileResponse serves the ranges, If-Range and HEAD; the validators are ours (see above).
+    return FileResponse(path, media_type="video/mp4", headers=headers, stat_result=info)
+
+
 def routes() -> list:
     """The media routes, relative to ``/api``."""
-    return [Route("/resource/{avid}/video", delete_video_route, methods=["DELETE"])]
+    return [Route("/resource/{avid}/video", video, methods=["GET", "HEAD"]),
+            Route("/resource/{avid}/video", delete_video_route, methods=["DELETE"])]

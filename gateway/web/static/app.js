@@ -323,6 +323,7 @@
 
   let ws = null;
   let lastId = "";
+  const eventListeners = []; // the detail view (detail.js) follows the same connection
   let backoffMs = 1000;
   let heardAt = 0;
 
@@ -354,6 +355,7 @@
       try { m = JSON.parse(e.data); } catch (err) { return; }
       if (m.id) lastId = m.id;
       apply(m);
+      for (const fn of eventListeners) fn(m);
     };
     sock.onclose = async (e) => {
       if (ws !== sock) return;
@@ -417,6 +419,12 @@
       cover.append(el("div", "placeholder", item.avid));
       c.append(cover, el("div", "meta"));
       $(".meta", c).append(el("div", "avid", item.avid), el("div", "title"));
+      // The whole card opens the detail view (detail.js), as a link: it can be opened in a
+      // new tab, and the address it leads to survives a reload.
+      const open = el("a", "open");
+      open.href = "#/" + encodeURIComponent(item.avid);
+      open.setAttribute("aria-label", t("detail.open", "Open {avid}", { avid: item.avid }));
+      c.append(open);
       cards.set(item.avid, c);
     }
     const cover = $(".cover", c);
@@ -443,7 +451,10 @@
 
   function renderLibrary() {
     const grid = $("#library-grid");
+    // Re-inserting the cards drops the focus: keep it on the card link it was on.
+    const focused = grid.contains(document.activeElement) ? document.activeElement : null;
     grid.replaceChildren(...lib.items.map(card));
+    if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
     $("#library-count").textContent = lib.total ? i18n.number(lib.total) : "";
     const empty = $("#library-empty");
     empty.hidden = lib.items.length > 0;
@@ -640,4 +651,13 @@
   }
 
   start();
+
+  // What the detail view (detail.js, loaded next) shares with this page.
+  window.nassavPage = {
+    api, withToken,
+    bytes: typeof bytes === "function" ? bytes : undefined, // i18n.js may format sizes instead
+    onEvent: (fn) => { eventListeners.push(fn); },
+    liveJob: (avid) => [...jobs.values()].find((j) => j.avid === avid && !isDone(j)) || null,
+    refreshLibrary: () => refreshLibrarySoon(0),
+  };
 })();

@@ -1,0 +1,506 @@
+// nassav web page: the detail view of one title (a modal dialog over the library).
+// Opened by the address #/AVID (each library card links there), so it can be linked and
+// survives a reload; Esc, the close button or Back close it. It shows the player, the
+// metadata, the files, the history of attempts and the actions, and follows the title's live
+// job on the page's event connection. Uses what app.js shares in window.nassavPage.
+"use strict";
+
+(() => {
+  const page = window.nassavPage;
+  if (!page) return; // app.js did not start: nothing to attach to
+  const { api, withToken } = page;
+  const i18n = window.nassavI18n || {};
+  // Sizes and dates in the page's language when i18n.js formats them, else app.js's way.
+  const bytes = (n) => (i18n.bytes ? i18n.bytes(n) : page.bytes(n));
+  const when = (s) => (s ? new Date(s * 1000).toLocaleString(i18n.lang || undefined) : "");
+  const ROUTE = /^#\/([A-Za-z0-9-]{1,40})$/;
+  const ATTEMPTS_PAGE = 10;
+
+  const el = (tag, cls, text) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  };
+  const button = (cls, text, onClick) => {
+    const b = el("button", cls, text);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  };
+  const enc = encodeURIComponent;
+
+  // The same words (and keys) as the queue's.
+  function stageName(stage) {
+    switch (stage) {
+      case "queued": return t("stage.queued", "queued");
+      case "resolve": return t("stage.resolve", "resolve");
+      case "scrape": return t("stage.scrape", "scrape");
+      case "cover": return t("stage.cover", "cover");
+      case "download": return t("stage.download", "download");
+      case "download-wait": return t("stage.download_wait", "download wait");
+      default: return String(stage || "").replace(/-/g, " ");
+    }
+  }
+
+  // -- the dialog's frame (built once) ------------------------------------------------------
+
+  const dialog = el("dialog", "detail");
+  dialog.id = "detail";
+  dialog.setAttribute("aria-labelledby", "detail-title");
+  const head = el("div", "detail-head");
+  const title = el("h2");
+  title.id = "detail-title";
+  title.tabIndex = -1;
+  const closeButton = button("icon close", "×", () => { clearRoute(); dialog.close(); });
+  head.append(title, closeButton);
+  const notice = el("div", "detail-notice");
+  notice.setAttribute("role", "alert");
+  notice.hidden = true;
+  const media = el("div", "detail-media");
+  const live = el("div", "detail-live");
+  live.setAttribute("aria-live", "polite");
+  live.hidden = true;
+  const actions = el("div", "detail-actions");
+  actions.setAttribute("role", "group");
+  const facts = el("dl", "detail-facts");
+  const filesHead = el("h3");
+  const files = el("table", "detail-files");
+  const historyHead = el("h3");
+  const historyList = el("ol", "detail-history");
+  const historyEmpty = el("p", "empty");
+  const historyMore = button("ghost small", "", () => loadAttempts(true));
+
+  // The frame's own words (again when the language changes).
+  function labelFrame() {
+    closeButton.setAttribute("aria-label", t("detail.close", "Close"));
+    closeButton.title = t("detail.close", "Close");
+    actions.setAttribute("aria-label", t("detail.actions", "Actions"));
+    filesHead.textContent = t("detail.files", "Files");
+    historyHead.textContent = t("detail.history", "History of attempts");
+    historyEmpty.textContent = t("detail.history_none", "No attempt recorded yet.");
+    historyMore.textContent = t("detail.history_more", "Show older attempts");
+  }
+  labelFrame();
+  const body = el("div", "detail-body");
+  const info = el("div", "detail-info");
+  info.append(facts, filesHead, files, historyHead, historyList, historyEmpty, historyMore);
+  body.append(media, live, actions, info);
+  dialog.append(head, notice, body);
+  document.body.append(dialog);
+
+  // -- state ------------------------------------------------------------------------------
+
+  const view = { avid: "", full: "", meta: null, seq: 0, attempts: [], attemptsTotal: 0, opener: null, busy: false };
+
+  function showNotice(text, kind = "error") {
+    notice.textContent = text || "";
+    notice.className = "detail-notice " + kind;
+    notice.hidden = !text;
+  }
+
+  // An API answer that is not a success is shown in the dialog, never dropped.
+  function failed(r, what) {
+    const msg = (r.body && r.body.message) || t("detail.http", "HTTP {status}", { status: r.status || "—" });
+    showNotice(t("detail.failed", "{what} failed: {message}", { what, message: msg }));
+  }
+
+  // -- opening and closing ------------------------------------------------------------------
+
+  function open(avid) {
+    if (view.avid !== avid) {
+      view.avid = avid;
+      view.full = avid;
+      view.meta = null;
+      view.attempts = [];
+      dropVideo();
+      media.replaceChildren();
+      facts.replaceChildren();
+      files.replaceChildren();
+      historyList.replaceChildren();
+      live.hidden = true;
+      showNotice("");
+    }
+    title.replaceChildren(el("span", "avid", avid));
+    if (!dialog.open) {
+      view.opener = document.activeElement;
+      dialog.showModal();
+    }
+    closeButton.focus();
+    renderActions();
+    followJob(page.liveJob(avid));
+    load();
+  }
+
+  // The address forgets the title as soon as the dialog starts closing (Esc, the close button,
+  // delete all), not in the close event: that comes a moment later, and a link to the same title
+  // followed meanwhile must still open it.
+  function clearRoute() {
+    if (ROUTE.test(location.hash)) window.history.replaceState(null, "", location.pathname + location.search);
+  }
+  dialog.addEventListener("cancel", clearRoute); // Esc
+
+  // A closed view holds no player: its connection to the video would stay open otherwise.
+  function dropVideo() {
+    const video = media.querySelector("video");
+    if (!video) return;
+    video.pause();
+    video.removeAttribute("src");
+    video.load();
+    video.remove();
+  }
+
+  dialog.addEventListener("close", () => {
+    dropVideo();
+    const avid = view.avid;
+    view.avid = "";
+    view.seq++;
+    // Back to where the user was: the card they opened, else what had the focus.
+    const card = document.querySelector(`.card[data-avid="${CSS.escape(avid)}"] a.open`);
+    const back = card || view.opener;
+    if (back && back.isConnected && typeof back.focus === "function") back.focus();
+  });
+
+  function route() {
+    const m = ROUTE.exec(location.hash);
+    if (m) open(decodeURIComponent(m[1]).toUpperCase());
+    else if (dialog.open) dialog.close();
+  }
+  window.addEventListener("hashchange", route);
+
+  // -- loading --------------------------------------------------------------------------------
+
+  async function load() {
+    const seq = ++view.seq;
+    const avid = view.avid;
+    const [m, a] = await Promise.all([
+      api(`api/resource/metadata?avid=${enc(avid)}`),
+      api(`api/resource/${enc(avid)}/attempts?page_size=${ATTEMPTS_PAGE}`),
+    ]);
+    if (seq !== view.seq) return; // closed, or another title opened meanwhile
+    if (m.status === 200 && m.body && m.body.data) {
+      view.meta = m.body.data;
+      // The address may hold any spelling (abc123); events and the API's answers use the code.
+      if (view.meta.avid && view.meta.avid !== view.avid) view.avid = view.meta.avid;
+      view.full = view.meta.edition ? `${avid}-${view.meta.edition}` : avid;
+      if (notice.classList.contains("missing")) showNotice("");
+    } else {
+      view.meta = null;
+      if (m.status === 404) {
+        showNotice(t("detail.missing", "{avid} is not in the library (or has no readable metadata).", { avid }), "missing");
+      } else {
+        failed(m, t("detail.loading", "Loading the metadata"));
+      }
+    }
+    if (a.status === 200 && a.body) {
+      view.attempts = a.body.data || [];
+      view.attemptsTotal = (a.body.pagination && a.body.pagination.total) || view.attempts.length;
+    } else {
+      failed(a, t("detail.history_loading", "Loading the history"));
+    }
+    render();
+  }
+
+  async function loadAttempts(more) {
+    const seq = view.seq;
+    const pageNo = more ? Math.floor(view.attempts.length / ATTEMPTS_PAGE) + 1 : 1;
+    const r = await api(`api/resource/${enc(view.avid)}/attempts?page=${pageNo}&page_size=${ATTEMPTS_PAGE}`);
+    if (seq !== view.seq) return;
+    if (r.status !== 200 || !r.body) { failed(r, t("detail.history_loading", "Loading the history")); return; }
+    const seen = new Set(view.attempts.map((x) => x.job_id));
+    view.attempts = view.attempts.concat((r.body.data || []).filter((x) => !seen.has(x.job_id)));
+    view.attemptsTotal = (r.body.pagination && r.body.pagination.total) || view.attempts.length;
+    renderHistory();
+  }
+
+  // -- rendering ------------------------------------------------------------------------------
+
+  function render() {
+    const meta = view.meta;
+    title.replaceChildren(el("span", "avid", view.full));
+    const name = meta && (meta.title || meta.translated_title || meta.source_title || meta.original_title);
+    if (name) title.append(el("span", "title", name));
+    renderMedia();
+    renderActions();
+    renderFacts();
+    renderFiles();
+    renderHistory();
+  }
+
+  function coverUrl(size) {
+    return withToken(`api/resource/cover?avid=${enc(view.avid)}&size=${size}`);
+  }
+
+  function renderMedia() {
+    const meta = view.meta;
+    const hasVideo = Boolean(meta && meta.has_video);
+    const current = media.querySelector("video");
+    if (hasVideo) {
+      if (current) return; // keep playing through a refresh of the rest
+      const video = el("video");
+      video.controls = true;
+      video.preload = "metadata";
+      video.playsInline = true;
+      video.poster = coverUrl("large");
+      video.src = withToken(`api/resource/${enc(view.avid)}/video`);
+      video.setAttribute("aria-label", t("detail.player", "Video of {avid}", { avid: view.full }));
+      video.addEventListener("error", () => {
+        if (!video.isConnected) return;
+        const err = video.error;
+        showNotice(t("detail.play_error", "The video cannot be played here ({detail}); the file is in the library folder.",
+                     { detail: (err && err.message) || (err && `code ${err.code}`) || "?" }));
+      });
+      media.replaceChildren(video);
+      return;
+    }
+    dropVideo();
+    media.replaceChildren();
+    if (!meta) return;
+    const img = el("img", "detail-cover");
+    img.alt = t("detail.cover", "Cover of {avid}", { avid: view.full });
+    img.addEventListener("error", () => img.remove());
+    img.src = coverUrl("large");
+    media.append(img, el("p", "detail-novideo", t("detail.no_video", "No video downloaded yet.")));
+  }
+
+  function renderActions() {
+    const meta = view.meta;
+    const user = (meta && meta.user) || {};
+    const hasVideo = Boolean(meta && meta.has_video);
+    const running = Boolean(page.liveJob(view.avid));
+    const list = [];
+    const add = (cls, text, fn, opts = {}) => {
+      const b = button(cls, text, async () => {
+        if (view.busy) return;
+        view.busy = true;
+        actions.setAttribute("aria-busy", "true");
+        try { await fn(); } finally { view.busy = false; actions.removeAttribute("aria-busy"); }
+      });
+      b.dataset.action = opts.action;
+      if (opts.pressed !== undefined) b.setAttribute("aria-pressed", String(Boolean(opts.pressed)));
+      if (opts.disabled) b.disabled = true;
+      if (opts.title) b.title = opts.title;
+      list.push(b);
+    };
+    if (!hasVideo) {
+      add("primary", t("detail.download", "Download"), onDownload,
+          { action: "download", disabled: running, title: running ? t("detail.running", "A job is running for this title") : "" });
+    }
+    add("", t("detail.refresh", "Refresh metadata"), onRefresh, { action: "refresh", disabled: running });
+    if (meta) {
+      add("toggle", (user.is_favorite ? "★ " : "☆ ") + t("detail.favourite", "Favourite"),
+          () => setStatus({ is_favorite: !user.is_favorite }), { action: "favourite", pressed: user.is_favorite });
+      add("toggle", (user.watched ? "✓ " : "") + t("detail.watched", "Watched"),
+          () => setStatus({ watched: !user.watched }), { action: "watched", pressed: user.watched });
+    }
+    if (hasVideo) add("danger", t("detail.delete_video", "Delete video"), onDeleteVideo, { action: "delete-video", disabled: running });
+    if (meta || hasVideo) add("danger", t("detail.delete_all", "Delete all"), onDeleteAll, { action: "delete-all", disabled: running });
+    // Keep the focus on the same action when the row is rebuilt.
+    const focused = actions.contains(document.activeElement) ? document.activeElement.dataset.action : "";
+    actions.replaceChildren(...list);
+    if (focused) {
+      const again = list.find((b) => b.dataset.action === focused && !b.disabled);
+      (again || closeButton).focus();
+    }
+  }
+
+  function fact(label, value) {
+    if (value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length)) return;
+    const dt = el("dt", "", label);
+    const dd = el("dd");
+    if (value instanceof Node) dd.append(value);
+    else if (Array.isArray(value)) dd.append(...value.map((v) => el("span", "tag", v)));
+    else dd.textContent = String(value);
+    facts.append(dt, dd);
+  }
+
+  function renderFacts() {
+    facts.replaceChildren();
+    const meta = view.meta;
+    if (!meta) return;
+    const names = (list) => (Array.isArray(list) ? list : []).map((a) => (a && typeof a === "object" ? a.name : a)).filter(Boolean);
+    const seen = new Set([meta.title]);
+    for (const [key, label] of [["original_title", t("detail.original_title", "Original title")],
+                                ["source_title", t("detail.source_title", "Title at the source")],
+                                ["translated_title", t("detail.translated_title", "Translated title")]]) {
+      if (meta[key] && !seen.has(meta[key])) { seen.add(meta[key]); fact(label, meta[key]); }
+    }
+    fact(t("detail.released", "Released"), meta.release_date);
+    if (meta.runtime_min) fact(t("detail.runtime", "Runtime"), t("detail.minutes", "{n} min", { n: meta.runtime_min }));
+    fact(t("detail.actors", "Actors"), names(meta.actors));
+    fact(t("detail.genres", "Genres"), names(meta.genres));
+    fact(t("detail.maker", "Maker"), meta.studio);
+    fact(t("detail.label", "Label"), meta.label);
+    fact(t("detail.series", "Series"), meta.series);
+    fact(t("detail.director", "Director"), meta.director);
+    const src = meta.source && typeof meta.source === "object" ? meta.source : {};
+    if (src.name) {
+      let value = src.name;
+      if (/^https?:\/\//.test(src.page_url || "")) {
+        value = el("a", "", src.name);
+        value.href = src.page_url;
+        value.target = "_blank";
+        value.rel = "noopener noreferrer";
+      }
+      fact(t("detail.source", "Source"), value);
+    }
+    const video = meta.has_video && meta.video && typeof meta.video === "object" ? meta.video : null;
+    if (video && video.duration_s) {
+      const s = Math.round(video.duration_s);
+      fact(t("detail.duration", "Duration"), `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`);
+    }
+    if (video && video.completed_at) fact(t("detail.downloaded_at", "Downloaded"), when(video.completed_at));
+  }
+
+  function renderFiles() {
+    const list = (view.meta && Array.isArray(view.meta.files)) ? view.meta.files : [];
+    filesHead.hidden = files.hidden = !list.length;
+    files.replaceChildren(...list.map((f) => {
+      const tr = el("tr");
+      tr.append(el("td", "name", f.name), el("td", "size", bytes(Number(f.bytes) || 0)));
+      return tr;
+    }));
+  }
+
+  function statusText(a) {
+    const words = {
+      queued: t("detail.status_queued", "waiting"), running: t("detail.status_running", "running"),
+      completed: t("detail.status_completed", "completed"), failed: t("detail.status_failed", "failed"),
+      cancelled: t("detail.status_cancelled", "cancelled"),
+    };
+    return words[a.status] || a.status;
+  }
+
+  function renderHistory() {
+    historyList.replaceChildren(...view.attempts.map((a) => {
+      const li = el("li", "attempt " + (a.status || ""));
+      li.dataset.jobId = a.job_id;
+      const top = el("div", "attempt-head");
+      top.append(el("b", "status", statusText(a)),
+                 el("span", "kind", a.kind === "download" ? t("detail.kind_download", "download")
+                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata") : (a.kind || "")),
+                 el("span", "stage", a.stage ? t("detail.at_stage", "at {stage}", { stage: stageName(a.stage) }) : ""),
+                 el("span", "spacer"));
+      const time = el("time", "", when(a.started_at));
+      time.dateTime = new Date(a.started_at * 1000).toISOString();
+      top.append(time);
+      li.append(top);
+      const more = [];
+      if (a.source) more.push(t("detail.via", "via {source}", { source: a.source }));
+      if (a.ended_at) {
+        const took = Math.max(0, a.ended_at - a.started_at);
+        more.push(t("detail.took", "took {s} s", { s: took < 10 ? took.toFixed(1) : Math.round(took) }));
+      }
+      if (more.length) li.append(el("div", "attempt-more", more.join(" · ")));
+      if (a.message) li.append(el("div", "attempt-message", a.message));
+      return li;
+    }));
+    historyEmpty.hidden = view.attempts.length > 0;
+    historyMore.hidden = view.attempts.length >= view.attemptsTotal;
+  }
+
+  // -- live progress ------------------------------------------------------------------------
+
+  function followJob(j) {
+    if (!j) { live.hidden = true; return; }
+    live.hidden = false;
+    let bar = live.querySelector(".bar");
+    if (!bar) {
+      bar = el("div", "bar");
+      bar.setAttribute("role", "progressbar");
+      bar.setAttribute("aria-valuemin", "0");
+      bar.setAttribute("aria-valuemax", "100");
+      bar.append(el("div"));
+      live.replaceChildren(el("div", "live-text"), bar);
+    }
+    const downloading = j.stage === "download";
+    const pct = Math.max(0, Math.min(100, Number(j.percent) || 0));
+    const stage = j.status === "queued" ? t("queue.waiting_worker", "waiting for a worker")
+      : j.stage === "download-wait" ? t("queue.waiting_slot", "waiting for a download slot")
+        : stageName(j.stage);
+    live.querySelector(".live-text").textContent = downloading
+      ? t("detail.live_download", "Downloading: {pct}{speed}", {
+        pct: i18n.percent ? i18n.percent(pct) : `${pct.toFixed(1)} %`, speed: j.speed ? ` · ${j.speed}` : "" })
+      : t("detail.live_running", "Working: {stage}", { stage });
+    bar.classList.toggle("indeterminate", !downloading);
+    bar.firstChild.style.width = (downloading ? pct : 0) + "%";
+    bar.setAttribute("aria-valuenow", String(downloading ? Math.round(pct) : 0));
+  }
+
+  let reloadTimer = 0;
+  function reloadSoon(ms = 300) {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(() => { if (dialog.open) load(); }, ms);
+  }
+
+  page.onEvent((m) => {
+    const d = m.data || {};
+    if (!dialog.open || !view.avid || d.avid !== view.avid) return;
+    // app.js has applied the message already: its job record is the title's live state.
+    const j = page.liveJob(view.avid);
+    followJob(j);
+    if (["queued", "task_started", "task_completed", "task_failed", "stage_finished", "warning"].includes(m.type) ||
+        m.type === "video_deleted" || m.type === "resource_deleted") {
+      reloadSoon();
+    }
+    if (m.type === "queued" || m.type === "task_completed" || m.type === "task_failed") renderActions();
+    // "Download queued" and the like are done with once the job ends; errors stay.
+    if ((m.type === "task_completed" || m.type === "task_failed") && notice.classList.contains("info")) showNotice("");
+  });
+
+  // -- actions ---------------------------------------------------------------------------------
+
+  async function onDownload() {
+    const r = await api(`api/downloads/${enc(view.full)}`, { method: "POST" });
+    if (r.status === 202) showNotice(t("detail.queued", "Download queued."), "info");
+    else failed(r, t("detail.download", "Download"));
+    reloadSoon(0);
+  }
+
+  async function onRefresh() {
+    const r = await api(`api/resource/refresh/${enc(view.full)}`, { method: "POST" });
+    if (r.status === 202) showNotice(t("detail.refresh_queued", "Metadata refresh queued."), "info");
+    else failed(r, t("detail.refresh", "Refresh metadata"));
+    reloadSoon(0);
+  }
+
+  async function setStatus(change) {
+    const r = await api(`api/resource/${enc(view.avid)}/status`, { method: "PATCH", json: change });
+    if (r.status !== 200 || !r.body || !r.body.data) { failed(r, t("detail.save_status", "Saving")); return; }
+    if (view.meta) {
+      const d = r.body.data;
+      view.meta.user = { watched: Boolean(d.watched), is_favorite: Boolean(d.is_favorite) };
+    }
+    renderActions();
+    page.refreshLibrary();
+  }
+
+  async function onDeleteVideo() {
+    if (!window.confirm(t("detail.confirm_delete_video", "Delete the video of {avid}? The metadata and covers stay.", { avid: view.full }))) return;
+    const r = await api(`api/resource/${enc(view.full)}/video`, { method: "DELETE" });
+    if (r.status !== 200) { failed(r, t("detail.delete_video", "Delete video")); return; }
+    showNotice(t("detail.video_deleted", "The video was deleted."), "info");
+    if (view.meta) view.meta.has_video = false;
+    renderMedia();
+    page.refreshLibrary();
+    reloadSoon(0);
+  }
+
+  async function onDeleteAll() {
+    if (!window.confirm(t("detail.confirm_delete_all", "Delete {avid} entirely: video, metadata, covers and NFO?", { avid: view.full }))) return;
+    const r = await api(`api/resource/${enc(view.full)}`, { method: "DELETE" });
+    if (r.status !== 200) { failed(r, t("detail.delete_all", "Delete all")); return; }
+    page.refreshLibrary();
+    clearRoute();
+    dialog.close();
+  }
+
+  if (i18n.onChange) {
+    i18n.onChange(() => {
+      labelFrame();
+      if (dialog.open) { render(); followJob(page.liveJob(view.avid)); }
+    });
+  }
+
+  route(); // an address like /#/ABC-123 opens the title at once
+})();
