@@ -232,4 +232,5 @@ def routes() -> list:
     ]
     # nassav's routes for the calls not translated (here or in tasks.py); gateway/compat's
     # api_routes() keeps only the first route of each path and method.
-    return [*own, *resources_api.routes(), *sources_api.routes(), *downloads_api.routes(), *ops_api.routes()]
+    return [*own, *media.routes(), *resources_api.routes(), *sources_api.routes(), *downloads_api.routes(),
+            *ops_api.routes()]

@@ -118,6 +118,16 @@ def test_delete_downloads_deletes_only_the_video(lib):
     assert again.status_code == 404 and again.json()["code"] == 404
 
 
+def test_the_video_plays_under_the_old_prefix_too(lib):
+    """Not a call of the old client, but a player pointed at the old prefix: the same MP4, by range."""
+    whole = lib.get(f"{API}/resource/ABC-001/video")
+    assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+    assert whole.content == (lib.data / "ABC-001" / "ABC-001.mp4").read_bytes()
+    part = lib.get(f"{API}/resource/ABC-001/video", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == whole.content[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{len(whole.content)}"
+
+
 def test_batch_delete_video_and_all_with_an_honest_status(lib):
     body = lib.post(f"{API}/resources/batch", json={"actions": [
         {"action": "delete-video", "avid": "ABC-001"}, {"action": "delete-all", "avid": "XYZ-010"}]})
