@@ -237,7 +237,7 @@
       case "cover": return t("stage.cover", "cover");
       case "download": return t("stage.download", "download");
       case "download-wait": return t("stage.download_wait", "download wait");
-      default: return stage.replace(/-/g, " "); // a stage this page does not know yet
+      default: return String(stage || "").replace(/-/g, " "); // a stage this page does not know yet
     }
   }
 
@@ -654,7 +654,7 @@
 
   // What the detail view (detail.js, loaded next) shares with this page.
   window.nassavPage = {
-    api, withToken,
+    api, withToken, stageName,
     bytes: typeof bytes === "function" ? bytes : undefined, // i18n.js may format sizes instead
     onEvent: (fn) => { eventListeners.push(fn); },
     liveJob: (avid) => [...jobs.values()].find((j) => j.avid === avid && !isDone(j)) || null,

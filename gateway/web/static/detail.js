@@ -8,7 +8,7 @@
 (() => {
   const page = window.nassavPage;
   if (!page) return; // app.js did not start: nothing to attach to
-  const { api, withToken } = page;
+  const { api, withToken, stageName } = page; // stage words: the same (and keys) as the queue's
   const i18n = window.nassavI18n || {};
   // Sizes and dates in the page's language when i18n.js formats them, else app.js's way.
   const bytes = (n) => (i18n.bytes ? i18n.bytes(n) : page.bytes(n));
@@ -29,19 +29,6 @@
     return b;
   };
   const enc = encodeURIComponent;
-
-  // The same words (and keys) as the queue's.
-  function stageName(stage) {
-    switch (stage) {
-      case "queued": return t("stage.queued", "queued");
-      case "resolve": return t("stage.resolve", "resolve");
-      case "scrape": return t("stage.scrape", "scrape");
-      case "cover": return t("stage.cover", "cover");
-      case "download": return t("stage.download", "download");
-      case "download-wait": return t("stage.download_wait", "download wait");
-      default: return String(stage || "").replace(/-/g, " ");
-    }
-  }
 
   // -- the dialog's frame (built once) ------------------------------------------------------
 
