@@ -54,7 +54,8 @@ class Upstream:
         self.https = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port or (443 if self.https else 80)
-        self.ws_base = f"{'wss' if self.https else 'ws'}://{parts.netloc}"
+        self.ws_scheme = "wss" if self.https else "ws"
+        self.netloc = parts.netloc
 
     def connection(self) -> http.client.HTTPConnection:
         cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
@@ -110,13 +111,15 @@ def build_app(dist: Path, gateway: str) -> Starlette:
         return streamed
 
     async def proxy_ws(ws: WebSocket) -> None:
-        target = up.ws_base + ws.url.path + (f"?{ws.url.query}" if ws.url.query else "")
-        passed = {k: v for k, v in ws.headers.items()
-                  if k.lower() in ("host", "origin", "cookie", "authorization", "user-agent")}
-        origin = passed.pop("origin", None)
+        # The URI carries the browser's Host (websockets writes its Host header from the URI);
+        # host/port send the connection to the gateway, as nginx's `proxy_set_header Host $host`.
+        path = ws.url.path + (f"?{ws.url.query}" if ws.url.query else "")
+        target = f"{up.ws_scheme}://{ws.headers.get('host') or up.netloc}{path}"
+        passed = {k: v for k, v in ws.headers.items() if k.lower() in ("cookie", "authorization", "user-agent")}
         try:
-            upstream = await ws_connect(target, additional_headers=passed, origin=origin,
-                                        open_timeout=10, max_size=None)
+            upstream = await ws_connect(target, host=up.host, port=up.port, additional_headers=passed,
+                                        origin=ws.headers.get("origin"), open_timeout=10, max_size=None,
+                                        server_hostname=up.host if up.https else None)
         except Exception:
             await ws.close(code=1011)
             return

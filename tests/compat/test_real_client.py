@@ -1,0 +1,226 @@
+"""The original NASSAV Vue client (v1.3.2), built, driven in Chromium against nassav.
+
+The client is not part of this repository: build it and point ``NASSAV_OLD_CLIENT_DIST`` at its
+``dist/`` (docs/compat.md, "Running the old client", has the commands). Without it this test
+skips (CI has no built client). The page is served by ``tools/old_client.py`` (one origin,
+``/nassav/`` passed to a real ``nassav up`` on the fixture site), as the old nginx served it.
+
+One walk, as a user: add a title, see it and its cover in the library, download it from the
+detail page and watch the live queue, favourite/watched across a reload, delete only the video,
+open an actor's and a genre's page from the detail page, and save the display settings. Any page
+error, console error or failed request to the page's own origin fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, free_port, stop_group, wait_for
+from tests.e2e_helpers import Service, http
+from tests.test_web_browser import ARGS, BROWSER_MARKS, CHROMIUM, sync_playwright
+from tools.fixture_site import FixtureSite
+
+DIST = os.environ.get("NASSAV_OLD_CLIENT_DIST", "")
+
+pytestmark = [
+    *BROWSER_MARKS,
+    pytest.mark.skipif(not DIST or not (Path(DIST) / "index.html").is_file(),
+                       reason="real-client test skipped: set NASSAV_OLD_CLIENT_DIST to a built dist/ of the "
+                              "original Vue client (Florenz0707/NASSAV vue_frontend, npm run build); CI has "
+                              "none — docs/compat.md 'Running the old client' has the commands"),
+]
+
+AVID = "DEMO-001"
+
+
+class Problems:
+    """What the browser reports that a working page never does."""
+
+    def __init__(self, origin: str):
+        self.origin, self.seen = origin, []
+
+    def watch(self, page) -> None:
+        page.on("pageerror", lambda e: self.seen.append(f"page error: {e}"))
+        page.on("console", self._console)
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+
+    def _console(self, msg) -> None:
+        # Resource failures are reported by the request handlers (which know the origin).
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.seen.append(f"console error: {msg.text[:300]}")
+
+    def _failed(self, req) -> None:
+        # The client asks Google Fonts for a web font; a machine offline cannot reach it.
+        if req.url.startswith(self.origin) and "aborted" not in (req.failure or ""):
+            self.seen.append(f"request failed: {req.method} {req.url} {req.failure}")
+
+    def _response(self, resp) -> None:
+        if resp.url.startswith(self.origin) and resp.status >= 400:
+            self.seen.append(f"HTTP {resp.status}: {resp.request.method} {resp.url}")
+
+    def take(self) -> list[str]:
+        out, self.seen = self.seen, []
+        return out
+
+
+@pytest.fixture
+def served(tmp_path):
+    site = FixtureSite.start(titles=(AVID,), stream_kind="clear", duration_s=8.0, segment_s=1.0)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    # One segment at a time, each slowed at the CDN, so the queue can be watched mid-download.
+    cfg = site.write_config(tmp_path / "config.yaml", data_dir=data_dir, extra={"download": {"concurrency": 1}})
+    svc = Service(cfg, data_dir, drop_redis_env=True)
+    proxy = None
+    try:
+        svc.wait_ready()
+        port = free_port()
+        proxy_log = open(tmp_path / "old_client.log", "wb")
+        proxy = subprocess.Popen([sys.executable, "-m", "tools.old_client", "--dist", DIST,
+                                  "--gateway", svc.base, "--port", str(port)],
+                                 cwd=ROOT, stdout=proxy_log, stderr=subprocess.STDOUT, start_new_session=True)
+        origin = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _up(origin), 20, 0.2, "tools/old_client.py to answer")
+        yield svc, site, origin, data_dir
+    finally:
+        if proxy is not None:
+            stop_group(proxy, timeout_s=10)
+        svc.stop()
+        site.stop()
+
+
+def _up(origin: str) -> bool:
+    try:
+        return http("GET", origin + "/nassav/api/source/list", timeout_s=2)[0] == 200
+    except OSError:
+        return False
+
+
+def test_the_old_client_walk(served, tmp_path):
+    svc, site, origin, data_dir = served
+    problems = Problems(origin)
+    with sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            viewport={"width": 1360, "height": 900}, locale="zh-CN")
+        try:
+            page = ctx.new_page()
+            problems.watch(page)
+
+            # Add page: the sources are listed (names), and one AVID is added.
+            page.goto(origin + "/add")
+            page.wait_for_selector("select.form-select option[value=missav]", state="attached", timeout=15_000)
+            page.fill("textarea.form-textarea", AVID)
+            page.click("button[type=submit]")
+            card = page.wait_for_selector(".result-card", timeout=30_000).inner_text()
+            assert "添加成功" in card and AVID in card and "missav" in card, card
+            # A metadata job is no download: no "started/finished downloading" toast.
+            page.wait_for_timeout(1500)
+            assert "开始下载" not in page.inner_text("body") and "下载完成" not in page.inner_text("body")
+            assert problems.take() == []
+
+            # Library: the card and its cover.
+            page.goto(origin + "/resources")
+            cover = page.wait_for_selector(f"img[src*='avid={AVID}']", timeout=15_000)
+            wait_for(lambda: cover.evaluate("i => i.complete && i.naturalWidth > 0"), 10, 0.1, "the cover to load")
+            assert problems.take() == []
+
+            # Detail page: not downloaded; source and actors as names.
+            page.goto(origin + f"/resource/{AVID}")
+            page.wait_for_selector("text=未下载", timeout=15_000)
+            body = page.inner_text("body")
+            assert "missav" in body and "{" not in body, body[:2000]
+            assert "Mio Stubbington" in body, body[:2000]
+
+            # Download from the detail page; the live queue shows it with progress until it ends.
+            site.set_faults(latency_ms=400)
+            page.click("text=下载视频")
+            page.wait_for_selector("text=下载任务已提交", timeout=15_000)
+            page.click("a[href='/downloads']")
+            page.wait_for_selector(f".task-row:has-text('{AVID}')", timeout=30_000)
+            # Every 50 ms, what the list shows, until the download ends (a blink would show as a gap).
+            page.evaluate("""() => { window.seenRows = []; window.seenTimer = setInterval(() =>
+                window.seenRows.push([...document.querySelectorAll('.task-row')].map(r => r.innerText)), 50) }""")
+            page.wait_for_selector(f".task-row.is-active:has-text('{AVID}') .progress-text:not(.pending)",
+                                   timeout=60_000)
+            page.wait_for_selector("text=暂无下载任务", timeout=120_000)
+            seen = page.evaluate("() => { clearInterval(window.seenTimer); return window.seenRows }")
+            present = [any(AVID in r for r in rows) for rows in seen]
+            first, last = present.index(True), len(present) - 1 - present[::-1].index(True)
+            assert all(present[first:last + 1]), "the row left the live list while its download ran"
+            percents = {r.split()[-1] for rows in seen for r in rows if AVID in r and r.split()[-1].endswith("%")}
+            assert len(percents) >= 2, percents  # progress moved while watched
+            page.wait_for_selector("text=下载完成", timeout=10_000)  # the client's own toast
+            assert (data_dir / AVID / f"{AVID}.mp4").is_file()
+            assert problems.take() == []
+
+            # Detail page again: downloaded; favourite and watched survive a reload.
+            page.goto(origin + f"/resource/{AVID}")
+            page.wait_for_selector("text=已下载", timeout=15_000)
+            page.click("button:has-text('收藏')")
+            page.wait_for_selector("text=已收藏", timeout=10_000)
+            page.click("button:has-text('标记观看')")
+            page.wait_for_selector("text=已观看", timeout=10_000)
+            page.reload()
+            page.wait_for_selector("text=已下载", timeout=15_000)
+            page.wait_for_selector("text=已收藏", timeout=10_000)
+            page.wait_for_selector("text=已观看", timeout=10_000)
+
+            # Delete only the video: the metadata, the cover and the page stay.
+            page.click("button:has-text('删除数据')")
+            page.click("button:has-text('删除视频')")
+            page.click("button:has-text('确认删除')")
+            page.wait_for_selector("text=未下载", timeout=15_000)
+            assert not (data_dir / AVID / f"{AVID}.mp4").exists()
+            assert any((data_dir / AVID).glob("*.json")), list((data_dir / AVID).iterdir())
+            assert "Mio Stubbington" in page.inner_text("body")
+            assert problems.take() == []
+
+            # The actor's and the genre's pages, opened from the detail page, head with their name.
+            page.click("button:has-text('Mio Stubbington')")
+            page.wait_for_url("**/actors/*", timeout=10_000)
+            page.wait_for_selector(".text-xl:has-text('Mio Stubbington')", timeout=10_000)
+            page.go_back()
+            page.wait_for_selector("text=未下载", timeout=15_000)
+            genre = page.inner_text("button:has-text('旅行')").strip().rstrip(",").strip()
+            page.click("button:has-text('旅行')")
+            page.wait_for_url("**/genres/*", timeout=10_000)
+            page.wait_for_selector(f".text-2xl:has-text('{genre}')", timeout=10_000)
+            assert problems.take() == []
+
+            # The actor and genre lists, and the cookie tab (one row per source).
+            page.goto(origin + "/resources/actors")
+            page.wait_for_selector("text=Mio Stubbington", timeout=10_000)
+            page.goto(origin + "/resources/genres")
+            page.wait_for_selector(f"text={genre}", timeout=10_000)
+            page.goto(origin + "/settings")
+            page.click("text=Cookie 管理")
+            page.wait_for_selector("td:has-text('missav')", timeout=10_000)
+            assert problems.take() == []
+
+            # Settings: read, changed, saved, read back after a reload (and by the API).
+            page.goto(origin + "/settings")
+            page.click("text=通用设置")
+            select = page.wait_for_selector("select:has(option[value=original_title])", timeout=10_000)
+            code, before = http("GET", svc.base + "/nassav/api/setting")
+            assert code == 200 and select.input_value() == before["data"]["display_title"], before
+            page.select_option("select:has(option[value=original_title])", "original_title")
+            page.click("button.inline-flex.h-6.w-11")  # the avatar switch
+            page.click("button:has-text('保存设置')")
+            page.wait_for_selector("text=设置已保存", timeout=10_000)
+            code, after = http("GET", svc.base + "/nassav/api/setting")
+            assert after["data"]["display_title"] == "original_title", after
+            assert after["data"]["enable_avatar"] != before["data"]["enable_avatar"], (before, after)
+            page.reload()
+            page.click("text=通用设置")
+            wait_for(lambda: page.input_value("select:has(option[value=original_title])") == "original_title",
+                     10, 0.1, "the saved title field after a reload")
+            assert problems.take() == []
+        finally:
+            ctx.close()
