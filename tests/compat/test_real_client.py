@@ -172,6 +172,18 @@ def test_the_old_client_walk(served, tmp_path):
             page.wait_for_selector("text=已收藏", timeout=10_000)
             page.wait_for_selector("text=已观看", timeout=10_000)
 
+            # Play copies the file's path (GET /downloads/abspath); a full refresh succeeds.
+            ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
+            page.click("button:has-text('点击播放')")
+            page.wait_for_selector("text=视频路径已复制到剪贴板", timeout=10_000)
+            copied = page.evaluate("() => navigator.clipboard.readText()")
+            assert copied.startswith("file:/") and copied.endswith(f"{AVID}/{AVID}.mp4"), copied
+            page.click("button:has-text('刷新信息')")
+            page.click("button:has-text('全部刷新')")
+            page.wait_for_selector("text=刷新成功", timeout=30_000)
+            page.wait_for_selector("text=已下载", timeout=15_000)
+            assert problems.take() == []
+
             # Delete only the video: the metadata, the cover and the page stay.
             page.click("button:has-text('删除数据')")
             page.click("button:has-text('删除视频')")
