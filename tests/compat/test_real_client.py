@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ class Problems:
 
 @pytest.fixture
 def served(tmp_path):
-    site = FixtureSite.start(titles=(AVID,), stream_kind="clear", duration_s=8.0, segment_s=1.0)
+    site = FixtureSite.start(titles=(AVID, "DEMO-002", "DEMO-003"), stream_kind="clear", duration_s=8.0, segment_s=1.0)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     # One segment at a time, each slowed at the CDN, so the queue can be watched mid-download.
@@ -102,9 +103,9 @@ def _up(origin: str) -> bool:
         return False
 
 
-def test_the_old_client_walk(served, tmp_path):
-    svc, site, origin, data_dir = served
-    problems = Problems(origin)
+@contextmanager
+def browser_page(tmp_path: Path, problems: Problems):
+    """A Chromium page watched by ``problems``; yields (context, page)."""
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
@@ -112,127 +113,189 @@ def test_the_old_client_walk(served, tmp_path):
         try:
             page = ctx.new_page()
             problems.watch(page)
-
-            # Add page: the sources are listed (names), and one AVID is added.
-            page.goto(origin + "/add")
-            page.wait_for_selector("select.form-select option[value=missav]", state="attached", timeout=15_000)
-            page.fill("textarea.form-textarea", AVID)
-            page.click("button[type=submit]")
-            card = page.wait_for_selector(".result-card", timeout=30_000).inner_text()
-            assert "添加成功" in card and AVID in card and "missav" in card, card
-            # A metadata job is no download: no "started/finished downloading" toast.
-            page.wait_for_timeout(1500)
-            assert "开始下载" not in page.inner_text("body") and "下载完成" not in page.inner_text("body")
-            assert problems.take() == []
-
-            # Library: the card and its cover.
-            page.goto(origin + "/resources")
-            cover = page.wait_for_selector(f"img[src*='avid={AVID}']", timeout=15_000)
-            wait_for(lambda: cover.evaluate("i => i.complete && i.naturalWidth > 0"), 10, 0.1, "the cover to load")
-            assert problems.take() == []
-
-            # Detail page: not downloaded; source and actors as names.
-            page.goto(origin + f"/resource/{AVID}")
-            page.wait_for_selector("text=未下载", timeout=15_000)
-            body = page.inner_text("body")
-            assert "missav" in body and "{" not in body, body[:2000]
-            assert "Mio Stubbington" in body, body[:2000]
-
-            # Download from the detail page; the live queue shows it with progress until it ends.
-            site.set_faults(latency_ms=400)
-            page.click("text=下载视频")
-            page.wait_for_selector("text=下载任务已提交", timeout=15_000)
-            page.click("a[href='/downloads']")
-            page.wait_for_selector(f".task-row:has-text('{AVID}')", timeout=30_000)
-            # Every 50 ms, what the list shows, until the download ends (a blink would show as a gap).
-            page.evaluate("""() => { window.seenRows = []; window.seenTimer = setInterval(() =>
-                window.seenRows.push([...document.querySelectorAll('.task-row')].map(r => r.innerText)), 50) }""")
-            page.wait_for_selector(f".task-row.is-active:has-text('{AVID}') .progress-text:not(.pending)",
-                                   timeout=60_000)
-            page.wait_for_selector("text=暂无下载任务", timeout=120_000)
-            seen = page.evaluate("() => { clearInterval(window.seenTimer); return window.seenRows }")
-            present = [any(AVID in r for r in rows) for rows in seen]
-            first, last = present.index(True), len(present) - 1 - present[::-1].index(True)
-            assert all(present[first:last + 1]), "the row left the live list while its download ran"
-            percents = {r.split()[-1] for rows in seen for r in rows if AVID in r and r.split()[-1].endswith("%")}
-            assert len(percents) >= 2, percents  # progress moved while watched
-            page.wait_for_selector("text=下载完成", timeout=10_000)  # the client's own toast
-            assert (data_dir / AVID / f"{AVID}.mp4").is_file()
-            assert problems.take() == []
-
-            # Detail page again: downloaded; favourite and watched survive a reload.
-            page.goto(origin + f"/resource/{AVID}")
-            page.wait_for_selector("text=已下载", timeout=15_000)
-            page.click("button:has-text('收藏')")
-            page.wait_for_selector("text=已收藏", timeout=10_000)
-            page.click("button:has-text('标记观看')")
-            page.wait_for_selector("text=已观看", timeout=10_000)
-            page.reload()
-            page.wait_for_selector("text=已下载", timeout=15_000)
-            page.wait_for_selector("text=已收藏", timeout=10_000)
-            page.wait_for_selector("text=已观看", timeout=10_000)
-
-            # Play copies the file's path (GET /downloads/abspath); a full refresh succeeds.
-            ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
-            page.click("button:has-text('点击播放')")
-            page.wait_for_selector("text=视频路径已复制到剪贴板", timeout=10_000)
-            copied = page.evaluate("() => navigator.clipboard.readText()")
-            assert copied.startswith("file:/") and copied.endswith(f"{AVID}/{AVID}.mp4"), copied
-            page.click("button:has-text('刷新信息')")
-            page.click("button:has-text('全部刷新')")
-            page.wait_for_selector("text=刷新成功", timeout=30_000)
-            page.wait_for_selector("text=已下载", timeout=15_000)
-            assert problems.take() == []
-
-            # Delete only the video: the metadata, the cover and the page stay.
-            page.click("button:has-text('删除数据')")
-            page.click("button:has-text('删除视频')")
-            page.click("button:has-text('确认删除')")
-            page.wait_for_selector("text=未下载", timeout=15_000)
-            assert not (data_dir / AVID / f"{AVID}.mp4").exists()
-            assert any((data_dir / AVID).glob("*.json")), list((data_dir / AVID).iterdir())
-            assert "Mio Stubbington" in page.inner_text("body")
-            assert problems.take() == []
-
-            # The actor's and the genre's pages, opened from the detail page, head with their name.
-            page.click("button:has-text('Mio Stubbington')")
-            page.wait_for_url("**/actors/*", timeout=10_000)
-            page.wait_for_selector(".text-xl:has-text('Mio Stubbington')", timeout=10_000)
-            page.go_back()
-            page.wait_for_selector("text=未下载", timeout=15_000)
-            genre = page.inner_text("button:has-text('旅行')").strip().rstrip(",").strip()
-            page.click("button:has-text('旅行')")
-            page.wait_for_url("**/genres/*", timeout=10_000)
-            page.wait_for_selector(f".text-2xl:has-text('{genre}')", timeout=10_000)
-            assert problems.take() == []
-
-            # The actor and genre lists, and the cookie tab (one row per source).
-            page.goto(origin + "/resources/actors")
-            page.wait_for_selector("text=Mio Stubbington", timeout=10_000)
-            page.goto(origin + "/resources/genres")
-            page.wait_for_selector(f"text={genre}", timeout=10_000)
-            page.goto(origin + "/settings")
-            page.click("text=Cookie 管理")
-            page.wait_for_selector("td:has-text('missav')", timeout=10_000)
-            assert problems.take() == []
-
-            # Settings: read, changed, saved, read back after a reload (and by the API).
-            page.goto(origin + "/settings")
-            page.click("text=通用设置")
-            select = page.wait_for_selector("select:has(option[value=original_title])", timeout=10_000)
-            code, before = http("GET", svc.base + "/nassav/api/setting")
-            assert code == 200 and select.input_value() == before["data"]["display_title"], before
-            page.select_option("select:has(option[value=original_title])", "original_title")
-            page.click("button.inline-flex.h-6.w-11")  # the avatar switch
-            page.click("button:has-text('保存设置')")
-            page.wait_for_selector("text=设置已保存", timeout=10_000)
-            code, after = http("GET", svc.base + "/nassav/api/setting")
-            assert after["data"]["display_title"] == "original_title", after
-            assert after["data"]["enable_avatar"] != before["data"]["enable_avatar"], (before, after)
-            page.reload()
-            page.click("text=通用设置")
-            wait_for(lambda: page.input_value("select:has(option[value=original_title])") == "original_title",
-                     10, 0.1, "the saved title field after a reload")
-            assert problems.take() == []
+            yield ctx, page
         finally:
             ctx.close()
+
+
+def record_rows(page) -> None:
+    """From now on, every 50 ms, the texts of the live queue's rows (read back by ``recorded_rows``)."""
+    page.evaluate("""() => { window.seenRows = []; window.seenTimer = setInterval(() =>
+        window.seenRows.push([...document.querySelectorAll('.task-row')].map(r => r.innerText)), 50) }""")
+
+
+def recorded_rows(page) -> list[list[str]]:
+    """What ``record_rows`` saw, oldest first; stops the recording."""
+    return page.evaluate("() => { clearInterval(window.seenTimer); return window.seenRows }")
+
+
+def test_the_old_client_walk(served, tmp_path):
+    svc, site, origin, data_dir = served
+    problems = Problems(origin)
+    with browser_page(tmp_path, problems) as (ctx, page):
+        # Add page: the sources are listed (names), and one AVID is added.
+        page.goto(origin + "/add")
+        page.wait_for_selector("select.form-select option[value=missav]", state="attached", timeout=15_000)
+        page.fill("textarea.form-textarea", AVID)
+        page.click("button[type=submit]")
+        card = page.wait_for_selector(".result-card", timeout=30_000).inner_text()
+        assert "添加成功" in card and AVID in card and "missav" in card, card
+        # A metadata job is no download: no "started/finished downloading" toast.
+        page.wait_for_timeout(1500)
+        assert "开始下载" not in page.inner_text("body") and "下载完成" not in page.inner_text("body")
+        assert problems.take() == []
+
+        # Library: the card and its cover.
+        page.goto(origin + "/resources")
+        cover = page.wait_for_selector(f"img[src*='avid={AVID}']", timeout=15_000)
+        wait_for(lambda: cover.evaluate("i => i.complete && i.naturalWidth > 0"), 10, 0.1, "the cover to load")
+        assert problems.take() == []
+
+        # Detail page: not downloaded; source and actors as names.
+        page.goto(origin + f"/resource/{AVID}")
+        page.wait_for_selector("text=未下载", timeout=15_000)
+        body = page.inner_text("body")
+        assert "missav" in body and "{" not in body, body[:2000]
+        assert "Mio Stubbington" in body, body[:2000]
+
+        # Download from the detail page; the live queue shows it with progress until it ends.
+        site.set_faults(latency_ms=400)
+        page.click("text=下载视频")
+        page.wait_for_selector("text=下载任务已提交", timeout=15_000)
+        page.click("a[href='/downloads']")
+        page.wait_for_selector(f".task-row:has-text('{AVID}')", timeout=30_000)
+        record_rows(page)  # until the download ends: a blink of the list would show as a gap
+        page.wait_for_selector(f".task-row.is-active:has-text('{AVID}') .progress-text:not(.pending)",
+                               timeout=60_000)
+        page.wait_for_selector("text=暂无下载任务", timeout=120_000)
+        seen = recorded_rows(page)
+        present = [any(AVID in r for r in rows) for rows in seen]
+        first, last = present.index(True), len(present) - 1 - present[::-1].index(True)
+        assert all(present[first:last + 1]), "the row left the live list while its download ran"
+        percents = {r.split()[-1] for rows in seen for r in rows if AVID in r and r.split()[-1].endswith("%")}
+        assert len(percents) >= 2, percents  # progress moved while watched
+        page.wait_for_selector("text=下载完成", timeout=10_000)  # the client's own toast
+        assert (data_dir / AVID / f"{AVID}.mp4").is_file()
+        assert problems.take() == []
+
+        # Detail page again: downloaded; favourite and watched survive a reload.
+        page.goto(origin + f"/resource/{AVID}")
+        page.wait_for_selector("text=已下载", timeout=15_000)
+        page.click("button:has-text('收藏')")
+        page.wait_for_selector("text=已收藏", timeout=10_000)
+        page.click("button:has-text('标记观看')")
+        page.wait_for_selector("text=已观看", timeout=10_000)
+        page.reload()
+        page.wait_for_selector("text=已下载", timeout=15_000)
+        page.wait_for_selector("text=已收藏", timeout=10_000)
+        page.wait_for_selector("text=已观看", timeout=10_000)
+
+        # Play copies the file's path (GET /downloads/abspath); a full refresh succeeds.
+        ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
+        page.click("button:has-text('点击播放')")
+        page.wait_for_selector("text=视频路径已复制到剪贴板", timeout=10_000)
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied.startswith("file:/") and copied.endswith(f"{AVID}/{AVID}.mp4"), copied
+        page.click("button:has-text('刷新信息')")
+        page.click("button:has-text('全部刷新')")
+        page.wait_for_selector("text=刷新成功", timeout=30_000)
+        page.wait_for_selector("text=已下载", timeout=15_000)
+        assert problems.take() == []
+
+        # Delete only the video: the metadata, the cover and the page stay.
+        page.click("button:has-text('删除数据')")
+        page.click("button:has-text('删除视频')")
+        page.click("button:has-text('确认删除')")
+        page.wait_for_selector("text=未下载", timeout=15_000)
+        assert not (data_dir / AVID / f"{AVID}.mp4").exists()
+        assert any((data_dir / AVID).glob("*.json")), list((data_dir / AVID).iterdir())
+        assert "Mio Stubbington" in page.inner_text("body")
+        assert problems.take() == []
+
+        # The actor's and the genre's pages, opened from the detail page, head with their name.
+        page.click("button:has-text('Mio Stubbington')")
+        page.wait_for_url("**/actors/*", timeout=10_000)
+        page.wait_for_selector(".text-xl:has-text('Mio Stubbington')", timeout=10_000)
+        page.go_back()
+        page.wait_for_selector("text=未下载", timeout=15_000)
+        genre = page.inner_text("button:has-text('旅行')").strip().rstrip(",").strip()
+        page.click("button:has-text('旅行')")
+        page.wait_for_url("**/genres/*", timeout=10_000)
+        page.wait_for_selector(f".text-2xl:has-text('{genre}')", timeout=10_000)
+        assert problems.take() == []
+
+        # The actor and genre lists, and the cookie tab (one row per source).
+        page.goto(origin + "/resources/actors")
+        page.wait_for_selector("text=Mio Stubbington", timeout=10_000)
+        page.goto(origin + "/resources/genres")
+        page.wait_for_selector(f"text={genre}", timeout=10_000)
+        page.goto(origin + "/settings")
+        page.click("text=Cookie 管理")
+        page.wait_for_selector("td:has-text('missav')", timeout=10_000)
+        assert problems.take() == []
+
+        # Settings: read, changed, saved, read back after a reload (and by the API).
+        page.goto(origin + "/settings")
+        page.click("text=通用设置")
+        select = page.wait_for_selector("select:has(option[value=original_title])", timeout=10_000)
+        code, before = http("GET", svc.base + "/nassav/api/setting")
+        assert code == 200 and select.input_value() == before["data"]["display_title"], before
+        page.select_option("select:has(option[value=original_title])", "original_title")
+        page.click("button.inline-flex.h-6.w-11")  # the avatar switch
+        page.click("button:has-text('保存设置')")
+        page.wait_for_selector("text=设置已保存", timeout=10_000)
+        code, after = http("GET", svc.base + "/nassav/api/setting")
+        assert after["data"]["display_title"] == "original_title", after
+        assert after["data"]["enable_avatar"] != before["data"]["enable_avatar"], (before, after)
+        page.reload()
+        page.click("text=通用设置")
+        wait_for(lambda: page.input_value("select:has(option[value=original_title])") == "original_title",
+                 10, 0.1, "the saved title field after a reload")
+        assert problems.take() == []
+
+
+def test_the_old_client_batch_walk(served, tmp_path):
+    """Batch add (added, existing, failed), batch download (one active, the rest waiting, as the
+    old queue showed) and batch delete of the videos, from the library's batch mode."""
+    svc, site, origin, data_dir = served
+    avids = (AVID, "DEMO-002", "DEMO-003")
+    code, body = http("POST", origin + "/nassav/api/resource", {"avid": AVID, "source": "any"}, timeout_s=30)
+    assert code == 201, body
+    problems = Problems(origin)
+    with browser_page(tmp_path, problems) as (ctx, page):
+        page.goto(origin + "/add")
+        page.wait_for_selector("select.form-select option[value=missav]", state="attached", timeout=15_000)
+        page.fill("textarea.form-textarea", " ".join(avids) + " NOPE-999")
+        page.click("button[type=submit]")
+        stats = page.wait_for_selector(".batch-result-stats", timeout=40_000).inner_text().split()
+        assert stats == ["✓", "成功", "2", "ℹ", "已存在", "1", "✕", "失败", "1"], stats
+        assert problems.take() == []
+
+        site.set_faults(latency_ms=300)
+        page.goto(origin + "/resources")
+        page.wait_for_selector("text=DEMO-003", timeout=15_000)
+        page.click("text=批量操作")
+        page.click("text=已选择")
+        page.wait_for_selector("text=已选择 3 项", timeout=5_000)
+        page.click("text=批量下载")
+        page.wait_for_selector("text=已提交 3 个下载任务", timeout=15_000)
+        page.click("a[href='/downloads']")
+        record_rows(page)
+        page.wait_for_selector(".task-row.is-active", timeout=60_000)
+        page.wait_for_selector("text=暂无下载任务", timeout=180_000)
+        seen = recorded_rows(page)
+        # At some moment one row downloads while another waits ("排队中"), as the old queue showed.
+        assert any(len(rows) >= 2 and sum("排队中" in r for r in rows) == len(rows) - 1 for rows in seen), seen[:20]
+        assert all((data_dir / a / f"{a}.mp4").is_file() for a in avids)
+        assert problems.take() == []
+
+        page.goto(origin + "/resources")
+        page.wait_for_selector("text=DEMO-003", timeout=15_000)
+        page.click("text=批量操作")
+        page.click("text=已选择")
+        page.click("text=批量删除")
+        page.click("button:has-text('删除视频')")
+        page.wait_for_selector("text=已删除视频: 3 个资源", timeout=15_000)
+        assert not any((data_dir / a / f"{a}.mp4").exists() for a in avids)
+        assert all((data_dir / a / f"{a}.json").is_file() for a in avids)
+        assert problems.take() == []
