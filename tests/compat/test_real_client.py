@@ -118,6 +118,16 @@ def browser_page(tmp_path: Path, problems: Problems):
             ctx.close()
 
 
+def pump_until(page, predicate, timeout_s: float, what: str) -> None:
+    """Wait for ``predicate`` while Playwright dispatches the page's events (console, requests,
+    routed sockets): its sync API delivers them only inside its own calls, never during a sleep."""
+    for _ in range(int(timeout_s * 10)):
+        if predicate():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
 def record_rows(page) -> None:
     """From now on, every 50 ms, the texts of the live queue's rows (read back by ``recorded_rows``)."""
     page.evaluate("""() => { window.seenRows = []; window.seenTimer = setInterval(() =>
@@ -299,3 +309,46 @@ def test_the_old_client_batch_walk(served, tmp_path):
         assert not any((data_dir / a / f"{a}.mp4").exists() for a in avids)
         assert all((data_dir / a / f"{a}.json").is_file() for a in avids)
         assert problems.take() == []
+
+
+def test_the_downloads_page_polls_when_the_socket_is_lost(served, tmp_path):
+    """With the task socket cut (and every reconnect refused), the downloads page falls back to
+    polling GET /tasks/queue/status each second: the running download shows with its progress."""
+    svc, site, origin, data_dir = served
+    cut = {"now": False, "open": []}
+
+    def task_socket(ws) -> None:
+        if cut["now"]:
+            ws.close(code=1011)
+        else:
+            ws.connect_to_server()
+            cut["open"].append(ws)
+
+    problems = Problems(origin)
+    with browser_page(tmp_path, problems) as (ctx, page):
+        page.route_web_socket("**/nassav/ws/tasks/", task_socket)
+        polls: list[str] = []
+        logged: list[str] = []
+        page.on("request", lambda r: "/nassav/api/tasks/queue/status" in r.url and polls.append(r.url))
+        page.on("console", lambda m: logged.append(m.text))
+        page.goto(origin + "/downloads")
+        page.wait_for_selector("text=暂无下载任务", timeout=15_000)
+        # The page polls only after a socket that was up goes down.
+        pump_until(page, lambda: any("连接成功" in t for t in logged), 10, "the client's task socket to open")
+        cut["now"] = True
+        for ws in cut["open"]:
+            ws.close(code=1001)
+        pump_until(page, lambda: polls, 10, "the page to poll the queue")
+
+        site.set_faults(latency_ms=400)
+        code, body = http("POST", origin + "/nassav/api/downloads/" + AVID)
+        assert code == 202, body
+        record_rows(page)
+        page.wait_for_selector(f".task-row.is-active:has-text('{AVID}') .progress-text:not(.pending)",
+                               timeout=60_000)
+        page.wait_for_selector("text=暂无下载任务", timeout=120_000)
+        percents = {r.split()[-1] for rows in recorded_rows(page) for r in rows if AVID in r}
+        assert any(p.endswith("%") and p != "0.0%" for p in percents), percents
+        assert (data_dir / AVID / f"{AVID}.mp4").is_file()
+        # The refused reconnects are the test's doing; nothing else may have gone wrong.
+        assert [p for p in problems.take() if "WebSocket" not in p] == []
