@@ -26,11 +26,17 @@ from tests.e2e_helpers import Service, http
 from tests.test_web_browser import ARGS, BROWSER_MARKS, CHROMIUM, sync_playwright
 from tools.fixture_site import FixtureSite
 
-DIST = os.environ.get("NASSAV_OLD_CLIENT_DIST", "")
+
+
+def built_client() -> Path | None:
+    """The built client's ``dist/`` named by ``NASSAV_OLD_CLIENT_DIST``, when it has an index.html."""
+    dist = os.environ.get("NASSAV_OLD_CLIENT_DIST", "")
+    return Path(dist) if dist and (Path(dist) / "index.html").is_file() else None
+
 
 pytestmark = [
     *BROWSER_MARKS,
-    pytest.mark.skipif(not DIST or not (Path(DIST) / "index.html").is_file(),
+    pytest.mark.skipif(built_client() is None,
                        reason="real-client test skipped: set NASSAV_OLD_CLIENT_DIST to a built dist/ of the "
                               "original Vue client (Florenz0707/NASSAV vue_frontend, npm run build); CI has "
                               "none — docs/compat.md 'Running the old client' has the commands"),
@@ -83,7 +89,7 @@ def served(tmp_path):
         svc.wait_ready()
         port = free_port()
         proxy_log = open(tmp_path / "old_client.log", "wb")
-        proxy = subprocess.Popen([sys.executable, "-m", "tools.old_client", "--dist", DIST,
+        proxy = subprocess.Popen([sys.executable, "-m", "tools.old_client", "--dist", str(built_client()),
                                   "--gateway", svc.base, "--port", str(port)],
                                  cwd=ROOT, stdout=proxy_log, stderr=subprocess.STDOUT, start_new_session=True)
         origin = f"http://127.0.0.1:{port}"
