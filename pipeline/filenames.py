@@ -58,7 +58,9 @@ _DATE = re.compile(
 _JUNK = re.compile(
     r"(?<![A-Z0-9])(?:\d{3,4}[PI]|[248]K|X\.?26[45]|H\.?26[45]|HEVC|AVC|AAC\d?|AC3|DTS|FLAC"
     r"|[FU]?HD|SD|HDR\d*|\d{2,3}FPS|1?[08]BIT|WEB-?DL|WEB-?RIP|BLU-?RAY|BD-?RIP|DVD-?RIP"
-    r"|DVD\d?|MP4|MKV|AVI)(?![A-Z0-9])")
+    r"|DVD\d?|MP4|MKV|AVI"
+    # Camera and phone file names ("IMG_2023.mp4") are not product codes.
+    r"|(?:IMG|DSCN?|VID|MVI|PXL|GOPR|DJI)[-_ ]?\d+)(?![A-Z0-9])")
 _NOT_CODE = re.compile(r"[^A-Z0-9_\- .]+")  # brackets, @, non-ASCII like [中文字幕]
 
 # Codes, tried in this order at each position. Separators are "-", "_", " " and ".".
