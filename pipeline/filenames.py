@@ -88,8 +88,11 @@ def identify(name: str) -> Identified | Unidentified:
     text = _clean(base)
 
     found: dict[str, Identified] = {}
+    tail_end = 0
     for m in _CODE.finditer(text):
-        hit = _candidate(m, text)
+        if m.start() < tail_end:  # "CD10" after "ABC-123-" is the part, not a code
+            continue
+        hit, tail_end = _candidate(m, text)
         if hit is None:
             continue
         prior = found.get(hit.avid.code)
@@ -111,20 +114,20 @@ def _clean(base: str) -> str:
     return text
 
 
-def _candidate(m: re.Match[str], text: str) -> Identified | None:
-    """The match as a parsed AVID with what follows it, or None when it is not a valid code."""
+def _candidate(m: re.Match[str], text: str) -> tuple[Identified | None, int]:
+    """The match as a parsed AVID (None when not a valid code) and where its tail ends."""
     if m.group("fc2"):
         code = f"FC2-PPV-{m.group('fc2n')}"
     elif m.group("sq"):
         code = f"{m.group('sq')}-{_unpad(m.group('sqn'))}"
     else:
         code = f"{m.group('pre')}-{m.group('num')}"
-    edition, part = _tail(text, m.end())
+    edition, part, end = _tail(text, m.end())
     try:
         avid = parse(f"{code}-{edition}" if edition else code)
     except InvalidAvid:
-        return None
-    return Identified(avid, part)
+        return None, m.end()
+    return Identified(avid, part), end
 
 
 def _unpad(number: str) -> str:
@@ -134,8 +137,8 @@ def _unpad(number: str) -> str:
     return number
 
 
-def _tail(text: str, pos: int) -> tuple[str, int | None]:
-    """Edition and part written right after the code, in either order."""
+def _tail(text: str, pos: int) -> tuple[str, int | None, int]:
+    """Edition and part written right after the code, in either order, and where they end."""
     edition, part = "", None
     for _ in range(2):
         if part is None and (m := _PART.match(text, pos)):
@@ -148,7 +151,7 @@ def _tail(text: str, pos: int) -> tuple[str, int | None]:
             part, pos = int(m.group(1)), m.end()
         else:
             break
-    return edition, part
+    return edition, part, pos
 
 
 def _merge(a: Identified, b: Identified) -> Identified:

@@ -183,7 +183,7 @@ def test_unidentified_says_why(name, words):
 
 # Canonical AVIDs and the messy ways people write each of them.
 CANONICAL = ["ABC-123", "SSIS-001", "IPX-999", "MIDV-045", "HEYZO-1234", "STARS-800",
-             "JUL-7", "ABP-12", "CAWD-1000", "PRED-321", "FSDSS-555", "FC2-PPV-1234567",
+             "JUL-777", "ABP-12", "CAWD-1000", "PRED-321", "FSDSS-555", "FC2-PPV-1234567",
              "FC2-PPV-765432", "259LUXU-1234"]
 FORMS = [
     "{c}", "{l}", "{u}", "{s}", "[site.com]{c}", "{l}@site", "site.com@{c}", "{c}_site.com",
