@@ -39,8 +39,9 @@ def generate(count: int, rng: random.Random) -> list[tuple[str, str | None]]:
         else:
             letters, num = rng.choice(_LETTERS), rng.randint(1, 999)
             code = f"{letters}-{num:03d}"
-            body = rng.choice([code, code.lower(), f"{letters}{num:03d}", f"{letters.lower()}_{num:03d}",
-                               f"{letters.lower()}{num:05d}", f"h_123{letters.lower()}{num:05d}"])
+            low = letters.lower()
+            body = rng.choice([code, code.lower(), f"{letters}{num:03d}", f"{low}_{num:03d}",
+                               f"{low}{num:05d}", f"h_123{low}{num:05d}"])
             body += rng.choice(_TAILS)
         name = rng.choice(_WRAPS).format(n=body) + rng.choice([".mp4", ".mkv", ".avi"])
         out.append((name, code))
