@@ -51,7 +51,8 @@ def is_video(path: str | PurePath) -> bool:
 # Junk removed before looking for codes: each of these contains letters next to digits and
 # would otherwise read as a code ("x264" → X-264, "hhd800.com" → HHD-800).
 _DOMAIN = re.compile(
-    r"(?:WWW\.)?[A-Z0-9]+(?:\.[A-Z0-9]+)*\.(?:COM|NET|ORG|TV|CC|ME|XYZ|INFO|IO|CO|TOP|VIP|CLUB"
+    # The look-behind starts matches at label boundaries only: linear on "xxxx…" names.
+    r"(?<![A-Z0-9.])(?:WWW\.)?[A-Z0-9]+(?:\.[A-Z0-9]+)*\.(?:COM|NET|ORG|TV|CC|ME|XYZ|INFO|IO|CO|TOP|VIP|CLUB"
     r"|LA|JP|CN|TW|RU|TO|LINK|SITE|LIFE|FUN|LIVE|APP|PRO|ONE|WS|BIZ|CLICK|MOBI|WIN)(?![A-Z0-9])")
 _DATE = re.compile(
     r"(?<!\d)(?:19|20)\d\d([-._ ]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?!\d)")

@@ -131,6 +131,8 @@ NAMES = [
     ("(ABC-123).mp4", "ABC-123", None, ""),
     ("ABC-123 [DVDRip].avi", "ABC-123", None, ""),
     ("ABC-123.mp4.mp4", "ABC-123", None, ""),
+    ("x" * 300 + " ABC-123.mp4", "ABC-123", None, ""),
+    ("a." * 200 + "com ABC-123.mp4", "ABC-123", None, ""),
     # the same code twice is one code
     ("ABC-123/ABC-123.mp4", "ABC-123", None, ""),
     ("[ABC-123] abc-123-C.mp4", "ABC-123", None, "C"),
