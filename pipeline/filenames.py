@@ -49,13 +49,13 @@ def is_video(path: str | PurePath) -> bool:
 
 
 # Junk removed before looking for codes: each of these contains letters next to digits and
-# would otherwise read as a code ("x264" → X-264, "hhd800.com" → HHD-800).
+# would otherwise read as a code ("x264" → X-264, "hhd800.com" → HHD-800). Dates need no
+# removal: digits without letters never read as a code.
 _DOMAIN = re.compile(
     # The look-behind starts matches at label boundaries only: linear on "xxxx…" names.
-    r"(?<![A-Z0-9.])(?:WWW\.)?[A-Z0-9]+(?:\.[A-Z0-9]+)*\.(?:COM|NET|ORG|TV|CC|ME|XYZ|INFO|IO|CO|TOP|VIP|CLUB"
-    r"|LA|JP|CN|TW|RU|TO|LINK|SITE|LIFE|FUN|LIVE|APP|PRO|ONE|WS|BIZ|CLICK|MOBI|WIN)(?![A-Z0-9])")
-_DATE = re.compile(
-    r"(?<!\d)(?:19|20)\d\d([-._ ]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?!\d)")
+    r"(?<![A-Z0-9.])(?:WWW\.)?[A-Z0-9]+(?:\.[A-Z0-9]+)*\.(?:COM|NET|ORG|TV|CC|ME|XYZ|INFO|IO|CO"
+    r"|TOP|VIP|CLUB|LA|JP|CN|TW|RU|TO|LINK|SITE|LIFE|FUN|LIVE|APP|PRO|ONE|WS|BIZ|CLICK|MOBI"
+    r"|WIN)(?![A-Z0-9])")
 _JUNK = re.compile(
     r"(?<![A-Z0-9])(?:\d{3,4}[PI]|[248]K|X\.?26[45]|H\.?26[45]|HEVC|AVC|AAC\d?|AC3|DTS|FLAC"
     r"|[FU]?HD|SD|HDR\d*|\d{2,3}FPS|1?[08]BIT|WEB-?DL|WEB-?RIP|BLU-?RAY|BD-?RIP|DVD-?RIP"
@@ -109,8 +109,8 @@ def identify(name: str) -> Identified | Unidentified:
 def _clean(base: str) -> str:
     """Upper-case, with junk tokens and non-code characters turned into spaces."""
     text = base.upper()
-    text = _NOT_CODE.sub(" ", text.replace("@", " @ "))
-    for junk in (_DOMAIN, _DATE, _JUNK):
+    text = _NOT_CODE.sub(" ", text)
+    for junk in (_DOMAIN, _JUNK):
         text = junk.sub(" ", text)
     return text
 
