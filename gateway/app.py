@@ -155,7 +155,8 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def ws_tasks(websocket: WebSocket) -> None:
-    """Old-client WebSocket: ``queue_status`` first, then live events (see ``gateway/ws.py``)."""
+    """nassav's own task WebSocket ``/ws/tasks/``: ``queue_status`` first, then live events (see
+    ``gateway/ws.py``); the old client's socket is ``gateway/compat/task_socket.py``."""
     st = _state(websocket)
     await serve_tasks(websocket, st.relay, st.queue_status, st.ws_limit)
 
