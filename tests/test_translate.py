@@ -138,3 +138,15 @@ def test_the_key_is_not_in_the_config_repr():
 def test_translator_needs_url_and_model():
     with pytest.raises(ValueError):
         Translator(load(None, {}).translation, HttpConfig())
+
+
+def test_post_keeps_the_url_rules_for_unconfigured_urls():
+    """``check=False`` is for the configured endpoint only: a checked POST still refuses loopback."""
+    from pipeline.errors import UnsafeURL
+    from pipeline.http import HttpClient
+
+    with fake_openai() as srv, HttpClient(HttpConfig()) as client:
+        with pytest.raises(UnsafeURL, match="non-public address"):
+            client.post(srv.url, b"{}", check=True)
+        assert client.post(srv.url, b"{}", check=False).status == 400  # reached: the server's own answer
+    assert len(srv.requests) == 1
