@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.config import HttpConfig, TranslationConfig
-from pipeline.errors import TranslationError, UnsafeURL, UpstreamError
+from pipeline.errors import TranslationError, UpstreamError
 from pipeline.http import HttpClient
 
 __all__ = ["Translator", "TranslationError", "clean_reply", "parse_reply", "system_prompt"]
@@ -74,8 +74,6 @@ class Translator:
                 reason = (f"no answer within {self.cfg.timeout_s:g} s (translation.timeout_s)" if slow
                           else f"unreachable ({self._scrub(e.detail)})")
                 raise TranslationError(self.endpoint, reason) from None
-            except UnsafeURL as e:  # not reached with check=False; kept so no URL error escapes as a crash
-                raise TranslationError(self.endpoint, e.reason) from None
         if r.status != 200:
             raise TranslationError(self.endpoint, f"HTTP {r.status}{_error_detail(r.content, self._scrub)}"
                                    + (" (redirects are not followed: set translation.url to the endpoint itself)"
