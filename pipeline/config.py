@@ -165,6 +165,24 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True)
+class SubscriptionsConfig:
+    """How workers check followed actresses, makers, labels, series, directors and searches."""
+
+    # How often each subscription is checked, unless it sets its own interval; every next
+    # check is moved by up to ±jitter of it, so many subscriptions do not fire together.
+    interval_s: float = 43_200.0
+    jitter: float = 0.1
+    # How often a worker looks for subscriptions that are due; 0 = this worker checks none.
+    tick_s: float = 30.0
+    # Listing pages one check may read (30 titles a page on JavBus).
+    max_pages: int = 20
+    # Titles a new subscription's first check may queue, unless it sets its own backfill.
+    backfill: int = 20
+    # Check records kept per subscription (GET /api/subscriptions/{id}).
+    checks_kept: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "resource"
     redis_url: str | None = None  # None = start an embedded Redis under data_dir
@@ -194,6 +212,7 @@ class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     sources: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     catalogues: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_CATALOGUES))
+    subscriptions: SubscriptionsConfig = field(default_factory=SubscriptionsConfig)
 
     @property
     def data_path(self) -> Path:
@@ -390,6 +409,7 @@ def _check(cfg: Config) -> None:
     if not _variant_ok(d.variant):
         raise ConfigError("download.variant", 'highest, lowest or a maximum height from 1 to 4320 such as "720"',
                           d.variant)
+    _check_subscriptions(cfg.subscriptions)
     for table in ("sources", "catalogues"):
         for name, s in getattr(cfg, table).items():
             for key in ("base_url", "cdn_url"):
@@ -421,3 +441,12 @@ def _check_gateway(g: GatewayConfig) -> None:
     _bound("gateway.max_connections", g.max_connections, 16, 100_000, "an integer from 16 to 100000")
     _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
     _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")
+
+
+def _check_subscriptions(s: SubscriptionsConfig) -> None:
+    _bound("subscriptions.interval_s", s.interval_s, 60, 30 * 86400, "seconds from 60 to 2592000 (30 days)")
+    _bound("subscriptions.jitter", s.jitter, 0, 0.5, "a fraction from 0 to 0.5")
+    _bound("subscriptions.tick_s", s.tick_s, 0, 3600, "seconds from 0 (off) to 3600")
+    _bound("subscriptions.max_pages", s.max_pages, 1, 500, "an integer from 1 to 500")
+    _bound("subscriptions.backfill", s.backfill, 0, 10_000, "an integer from 0 to 10000")
+    _bound("subscriptions.checks_kept", s.checks_kept, 1, 1000, "an integer from 1 to 1000")
