@@ -123,3 +123,31 @@ def test_a_bad_or_unknown_id(gw):
     status, res = call(gw, "GET", "/api/subscriptions/nope")
     assert status == 400 and "12 hexadecimal digits" in res["message"]
     assert call(gw, "GET", "/api/subscriptions/0123456789ab")[0] == 404
+
+
+def test_the_command_line_follows_lists_and_unfollows(gw, capsys, monkeypatch):
+    from gateway.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps the table to the terminal's width
+    from pipeline.subscriptions import subscription_id
+
+    url = ["--url", gw.base]
+    assert main(["follow", "actress", "okq", "--backfill", "5", "--since", "2024-01-01",
+                 "--edition", "C", "--action", "download", *url]) == 0
+    sub_id = subscription_id("actress", "okq")
+    assert f"id {sub_id}" in capsys.readouterr().out
+    assert main(["follow", "actress", "okq", *url]) == 1
+    assert "already followed" in capsys.readouterr().out
+    assert main(["follow", "maker", "x", "--since", "2024-1-1", *url]) == 1
+    assert "filters.since must be a date YYYY-MM-DD" in capsys.readouterr().out
+
+    shown = http("GET", f"{gw.base}/api/subscriptions/{sub_id}")[1]["data"]
+    assert (shown["action"], shown["backfill"], shown["filters"]["editions"]) == ("download", 5, ["C"])
+    assert main(["subscriptions", *url]) == 0
+    out = capsys.readouterr().out
+    assert sub_id in out and "not checked yet" in out
+    assert main(["subscriptions", sub_id, "--check", *url]) == 0
+    assert "due now" in capsys.readouterr().out
+    assert main(["unfollow", sub_id, *url]) == 0
+    assert main(["unfollow", sub_id, *url]) == 1
+    assert "no subscription" in capsys.readouterr().out
