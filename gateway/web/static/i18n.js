@@ -175,7 +175,37 @@
     "detail.save_status": "保存",
     "detail.confirm_delete_video": "删除 {avid} 的视频？元数据和封面会保留。",
     "detail.video_deleted": "视频已删除。",
-    "detail.confirm_delete_all": "彻底删除 {avid}：视频、元数据、封面和 NFO？"
+    "detail.confirm_delete_all": "彻底删除 {avid}：视频、元数据、封面和 NFO？",
+
+    "subs.title": "订阅",
+    "subs.kind_actress": "女优",
+    "subs.kind_maker": "制作商",
+    "subs.kind_label": "发行商",
+    "subs.kind_series": "系列",
+    "subs.kind_director": "导演",
+    "subs.kind_search": "搜索",
+    "subs.kind_label_field": "要订阅的对象",
+    "subs.key_placeholder": "列表网址中的编号，或搜索词",
+    "subs.key_label": "目录站的编号或搜索词",
+    "subs.action_label": "新作品的处理方式",
+    "subs.action_metadata": "仅元数据",
+    "subs.action_download": "下载",
+    "subs.backfill_placeholder": "首次检查：最多 N 部",
+    "subs.backfill_label": "首次检查最多加入队列的作品数",
+    "subs.since_label": "只要在此日期或之后发行的作品",
+    "subs.follow": "订阅",
+    "subs.empty": "还没有订阅。",
+    "subs.not_checked": "尚未检查",
+    "subs.check_error": "出错：{message}",
+    "subs.check_result": "读取 {pages} 页，{queued} 部加入队列",
+    "subs.checked": "{when}检查",
+    "subs.check_now": "立即检查",
+    "subs.check_queued": "工作进程很快会检查它",
+    "subs.unfollow": "取消订阅",
+    "subs.confirm_unfollow": "不再订阅 {name}？",
+    "subs.unfollowed": "已取消订阅",
+    "subs.failed": "失败（HTTP {status}）",
+    "subs.followed": "已订阅 {name}"
   };
 
   const dictionaries = { en: {}, "zh-CN": zhCN };
