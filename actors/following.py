@@ -67,7 +67,8 @@ def check_one(ctx: Context, subs: Subscriptions, sub: Subscription,
         return check(sub, subs, reader(ctx, sub, sites),
                      lambda avid, kind, fields: submit_job(ctx.jobs, ctx.store, parse(avid), kind, start, fields),
                      events=ctx.events, max_pages=ctx.config.subscriptions.max_pages,
-                     backfill=ctx.config.subscriptions.backfill, keep=ctx.config.subscriptions.checks_kept)
+                     backfill=ctx.config.subscriptions.backfill, keep=ctx.config.subscriptions.checks_kept,
+                     worker=ctx.worker_id)
     finally:
         for s in sites:
             s.close()

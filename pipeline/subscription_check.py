@@ -51,6 +51,7 @@ class CheckRecord:
 
     subscription: str
     ts: float
+    worker: str = ""  # host:pid of the worker that checked
     first: bool = False
     duration_ms: float = 0.0
     pages: int = 0  # listing pages read
@@ -76,14 +77,14 @@ class Reader:
 
 def check(sub: Subscription, subs: Subscriptions, reader: Reader,
           submit: Callable[[str, str, dict[str, str]], Any], *, events: Events | None = None,
-          max_pages: int = 20, backfill: int = 20, keep: int = 20) -> CheckRecord:
+          max_pages: int = 20, backfill: int = 20, keep: int = 20, worker: str = "") -> CheckRecord:
     """Check ``sub`` once. ``submit(avid, kind, fields)`` returns a
     :class:`pipeline.submit.Submitted`; it is called only for AVIDs this check won.
 
     Returns the :class:`CheckRecord`, also stored and announced.
     """
     started = time.monotonic()
-    rec = CheckRecord(subscription=sub.id, ts=time.time(), first=subs.checks_done(sub.id) == 0)
+    rec = CheckRecord(subscription=sub.id, ts=time.time(), worker=worker, first=subs.checks_done(sub.id) == 0)
     cap = (sub.backfill if sub.backfill is not None else backfill) if rec.first else None
     requests0 = reader.requests()
     # A check that failed on page N left titles below page N-1 unseen: read past seen ones
