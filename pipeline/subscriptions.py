@@ -233,7 +233,10 @@ def _add(sub: Subscription, due_at: float) -> _Op:
     created = yield ("hsetnx", (SUBS, sub.id, json.dumps(sub.to_json())), {})
     if not created:
         return False
-    yield ("zadd", (DUE, {sub.id: due_at}), {})
+    # Followed again after an unfollow: a check that was running then may have left its seen
+    # set behind, which would make this new subscription's first check stop at once.
+    yield [("delete", tuple(key_of(sub.id, w) for w in ("seen", "state", "checks")), {}),
+           ("zadd", (DUE, {sub.id: due_at}), {})]
     return True
 
 

@@ -337,7 +337,7 @@ def test_the_sweep_checks_a_due_subscription_on_one_worker_and_reschedules_it(fx
         other.redis.close()
 
 
-def test_unfollowing_forgets_everything(world, r):
+def test_unfollowing_forgets_everything(fx, world, r):
     ctx, actors = world
     sub = follow(r, backfill=1)
     following.check_one(ctx, Subscriptions(r), sub, actors.start)
@@ -346,3 +346,8 @@ def test_unfollowing_forgets_everything(world, r):
     assert subs.get(sub.id) is None and r.zscore(DUE, sub.id) is None
     assert not [k for k in r.scan_iter(match=f"nassav:sub:{sub.id}:*")]
     assert not subs.remove(sub.id)
+    newest = expected(fx, "search", "SUBA")[0]
+    subs.mark_seen(sub.id, newest)  # what a check still running at the unfollow may leave
+    assert subs.add(sub)  # followed again: starts afresh
+    rec = following.check_one(ctx, subs, sub, actors.start)
+    assert rec.first and rec.new[:1] == [newest]
