@@ -351,3 +351,21 @@ def test_unfollowing_forgets_everything(fx, world, r):
     assert subs.add(sub)  # followed again: starts afresh
     rec = following.check_one(ctx, subs, sub, actors.start)
     assert rec.first and rec.new[:1] == [newest]
+
+
+def test_listing_requests_take_the_catalogue_pacing_shared_by_every_worker(fx, r, redis_url, tmp_path):
+    """A paced catalogue's listing pages take their slots from the one Redis pacer (the key every
+    worker's requests to that site share), not from a per-process timer."""
+    cfg = load(fx.write_config(tmp_path / "p.yaml", data_dir=tmp_path / "data", redis_url=redis_url,
+                               extra={"catalogues": {"javbus": {"min_interval_s": 0.05}}}), {})
+    ctx = Context.create(cfg, redis_url)
+    broker = make_broker(redis_url, cfg.workers)
+    try:
+        assert not r.exists("nassav:pace:javbus")
+        sub = follow(r, backfill=1000)
+        rec = following.check_one(ctx, Subscriptions(r), sub, declare(broker, cfg).start)
+        assert rec.pages == 3
+        assert r.exists("nassav:pace:javbus")  # the shared slot the next request of any worker waits for
+    finally:
+        broker.close()
+        ctx.redis.close()
