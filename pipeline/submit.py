@@ -15,16 +15,19 @@ from typing import Any, Callable, Mapping
 
 from pipeline import jobs as jobstates
 from pipeline.avid import Avid
+from pipeline.errors import NassavError
 from pipeline.jobs import Jobs
 from pipeline.store import ResourceStore
 
-QUEUED, IN_LIBRARY, EXISTS = "queued", "in_library", "exists"
+QUEUED, IN_LIBRARY, EXISTS, REFUSED = "queued", "in_library", "exists", "refused"
 
 
 @dataclass(frozen=True)
 class Submitted:
     avid: str
-    status: str  # QUEUED, IN_LIBRARY (nothing to do) or EXISTS (a job holds the claim)
+    # QUEUED; IN_LIBRARY (nothing to do); EXISTS (a job holds the claim); REFUSED (a guard of
+    # the submit script said no, e.g. the AVID is on the user's blocklist: the message says why)
+    status: str
     job_id: str = ""
     message: str = ""
 
@@ -52,7 +55,10 @@ def submit(jobs: Jobs, store: ResourceStore, avid: Avid, kind: str, start: Calla
     refusal = library_refusal(store, avid, kind)
     if refusal:
         return Submitted(avid.code, IN_LIBRARY, message=refusal)
-    res = jobs.submit(avid.code, kind, fields=fields)
+    try:
+        res = jobs.submit(avid.code, kind, fields=fields)
+    except NassavError as e:  # refused by the script (Redis failures are not NassavErrors)
+        return Submitted(avid.code, REFUSED, message=str(e))
     if not res.accepted:
         return Submitted(avid.code, EXISTS, res.job_id, f"{avid.code} already has a job in progress")
     try:

@@ -369,3 +369,17 @@ def test_listing_requests_take_the_catalogue_pacing_shared_by_every_worker(fx, r
     finally:
         broker.close()
         ctx.redis.close()
+
+
+def test_a_blocklisted_title_is_skipped_and_not_asked_again(fx, world, r):
+    """Runs once the blocklist (pipeline/blocklist.py, refused in the submit script) is merged."""
+    blocklist = pytest.importorskip("pipeline.blocklist")
+    ctx, actors = world
+    order = expected(fx, "search", "SUBB")
+    blocklist.Blocklist(r).add_avid(order[0], "not wanted")
+    sub = parse_request({"kind": "search", "id_or_query": "SUBB", "backfill": 100})
+    Subscriptions(r).add(sub)
+    rec = following.check_one(ctx, Subscriptions(r), sub, actors.start)
+    assert "blocklist" in rec.skipped[order[0]] and rec.errors == []
+    assert list(rec.queued) == order[1:]
+    assert Jobs(r).live_job(order[0]) is None
