@@ -133,7 +133,8 @@ def check(sub: Subscription, subs: Subscriptions, reader: Reader,
         subs.record(sub.id, asdict(rec), newest=newest, keep=keep, resume_page=rec.resume_page)
     if events is not None:
         events.emit(SUBSCRIPTION_CHECKED, avid="", job_id="", stage="subscription",
-                    data={"subscription": sub.id, "kind": sub.kind, "key": sub.key, "pages": rec.pages,
+                    data={"subscription": sub.id, "kind": sub.kind, "key": sub.key, "name": sub.label,
+                          "pages": rec.pages,
                           "requests": rec.requests, "new": len(rec.new), "queued": len(rec.queued),
                           "errors": rec.errors, "stopped": rec.stopped, "duration_ms": rec.duration_ms})
     log.info("subscription %s (%s %s): %d pages, %d new, %d queued, stopped: %s%s", sub.id, sub.kind,
@@ -168,7 +169,8 @@ def _consider(sub: Subscription, subs: Subscriptions, reader: Reader, submit, it
     rec.queued[item.avid] = res.job_id
     if events is not None:
         events.emit(SUBSCRIPTION_FOUND, avid=item.avid, job_id=res.job_id, stage="subscription",
-                    data={"subscription": sub.id, "kind": sub.kind, "key": sub.key, "action": sub.action,
+                    data={"subscription": sub.id, "kind": sub.kind, "key": sub.key, "name": sub.label,
+                          "action": sub.action,
                           "title": item.title, "release_date": item.release_date})
 
 

@@ -112,6 +112,11 @@ class Subscription:
     name: str = ""
     created_at: float = 0.0
 
+    @property
+    def label(self) -> str:
+        """What to call it in a message: its name, else kind and key ("actress okq")."""
+        return self.name or f"{self.kind} {self.key}"
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["id_or_query"] = d["key"]

@@ -188,6 +188,7 @@ def test_first_check_is_capped_by_backfill_then_only_a_new_release_is_queued(fx,
     found = events_of(r, SUBSCRIPTION_FOUND)
     assert [e.avid for e in found] == [*newest_two, "SUBN-004"]
     assert found[-1].data["subscription"] == sub.id and found[-1].job_id == rec2.queued["SUBN-004"]
+    assert found[-1].data["name"] == "search SUBN"  # what a notification says found it
     checked = events_of(r, SUBSCRIPTION_CHECKED)
     assert [e.data["queued"] for e in checked] == [2, 1]
 
