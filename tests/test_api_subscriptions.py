@@ -151,3 +151,12 @@ def test_the_command_line_follows_lists_and_unfollows(gw, capsys, monkeypatch):
     assert main(["unfollow", sub_id, *url]) == 0
     assert main(["unfollow", sub_id, *url]) == 1
     assert "no subscription" in capsys.readouterr().out
+
+
+def test_the_routes_are_in_the_openapi_document(gw):
+    paths = http("GET", gw.base + "/openapi.json")[1]["paths"]
+    assert {"get", "post"} <= set(paths["/api/subscriptions"])
+    assert {"get", "delete"} <= set(paths["/api/subscriptions/{sub_id}"])
+    assert "post" in paths["/api/subscriptions/{sub_id}/check"]
+    body = str(paths["/api/subscriptions"]["post"])
+    assert "id_or_query" in body and "backfill" in body
