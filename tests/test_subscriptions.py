@@ -8,6 +8,7 @@ Dramatiq message on the Redis broker.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -329,7 +330,6 @@ def test_the_sweep_checks_a_due_subscription_on_one_worker_and_reschedules_it(fx
         assert sorted(len(x) for x in recs) == [0, 1]  # one worker checked, the other found it locked/not due
         assert Subscriptions(r).status(sub.id)["checks_done"] == 1
         due = r.zscore(DUE, sub.id)
-        import time
         assert 600 * 0.9 - 5 <= due - time.time() <= 600 * 1.1  # ± jitter (0.1 by default)
         assert following.tick(ctx, actors.start) == []  # not due again yet
         assert Subscriptions(r).check_now(sub.id)
