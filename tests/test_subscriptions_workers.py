@@ -66,7 +66,8 @@ def test_two_worker_processes_queue_each_title_once(cluster, r):
     assert queued == Counter({a: 1 for a in [*TITLES, "SUBW-100"]}), log.read_text()[-3000:]
     found = Counter(e.avid for e in events if e.type == "subscription_found")
     assert found == queued  # each title found (and queued) by one subscription only
-    maker_found = {e.avid for e in events if e.type == "subscription_found" and e.data["subscription"] == followed[2].id}
+    maker_found = {e.avid for e in events
+                   if e.type == "subscription_found" and e.data["subscription"] == followed[2].id}
     assert maker_found <= {t.avid for t in listing_titles(site.titles, "studio", listing_id(maker))}
 
     for s in followed:

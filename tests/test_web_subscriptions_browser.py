@@ -58,8 +58,8 @@ def test_follow_watch_a_check_and_unfollow(world, r):
 
             [rec] = tick()  # a worker checks it; the page hears subscription_checked
             assert len(rec.queued) == 2
-            page.wait_for_function(f"document.querySelector(\"{row}\").textContent.includes('pages read: 1, queued: 2')",
-                                   timeout=10_000)
+            shown = f"document.querySelector(\"{row}\").textContent.includes('pages read: 1, queued: 2')"
+            page.wait_for_function(shown, timeout=10_000)
 
             page.click(f"{row} button:has-text('Check now')")
             page.wait_for_selector(".toast:has-text('a worker checks it shortly')", timeout=10_000)
