@@ -152,7 +152,8 @@ def parse_request(body: Mapping[str, Any], *, now: float | None = None) -> Subsc
     if kind not in KINDS:
         raise SubscriptionInvalid("kind", f"one of {', '.join(KINDS)}", kind)
     key = body.get("id_or_query")
-    if not isinstance(key, str) or not key.strip() or len(key.strip()) > MAX_KEY_LEN \
+    # Only dots would climb out of the listing path ("/star/..").
+    if not isinstance(key, str) or not key.strip(" .") or len(key.strip()) > MAX_KEY_LEN \
             or not _KEY.match(key.strip()):
         raise SubscriptionInvalid("id_or_query", f"the catalogue's id of the {kind} (as in its listing URL, "
                                   f"e.g. /star/okq) or a search query: 1 to {MAX_KEY_LEN} characters, "

@@ -81,6 +81,7 @@ def test_a_request_becomes_a_subscription_with_a_stable_id():
     ({"kind": "genre", "id_or_query": "x"}, "kind"),
     ({"kind": "actress", "id_or_query": ""}, "id_or_query"),
     ({"kind": "actress", "id_or_query": "a/b"}, "id_or_query"),
+    ({"kind": "search", "id_or_query": ".."}, "id_or_query"),
     ({"kind": "actress", "id_or_query": "x", "action": "both"}, "action"),
     ({"kind": "actress", "id_or_query": "x", "backfill": -1}, "backfill"),
     ({"kind": "actress", "id_or_query": "x", "backfill": True}, "backfill"),
