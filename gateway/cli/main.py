@@ -2,12 +2,12 @@
 
     nassav up       the whole service on this machine (embedded Redis unless one is configured)
     nassav serve    the HTTP gateway only
+    nassav follow / unfollow / subscriptions   follow actresses, makers, labels, series, searches
     nassav worker   a Dramatiq worker for some queues (run several, on several machines)
     nassav hls      download any HLS URL to an MP4 with the built-in engine
     nassav add      submit AVIDs through the API (and follow their progress)
     nassav status   queues, workers and jobs of a running service
     nassav reindex  rebuild the library index from the data dir
-    nassav follow / unfollow / subscriptions   follow actresses, makers, labels, series, searches
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pipeline.errors import ConfigError
 EPILOG = """examples:
   nassav up                                  start everything on http://127.0.0.1:8000
   nassav up --config deploy/config.yaml --data-dir /srv/nassav
+  nassav follow actress okq --backfill 10    queue an actress's new titles (metadata only)
   nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
-  nassav follow actress okq --backfill 10    queue an actress's new titles (metadata only)
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
 
 environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
