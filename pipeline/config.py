@@ -117,6 +117,24 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class SubscriptionsConfig:
+    """How workers check followed actresses, makers, labels, series, directors and searches."""
+
+    # How often each subscription is checked, unless it sets its own interval; every next
+    # check is moved by up to ±jitter of it, so many subscriptions do not fire together.
+    interval_s: float = 43_200.0
+    jitter: float = 0.1
+    # How often a worker looks for subscriptions that are due; 0 = this worker checks none.
+    tick_s: float = 30.0
+    # Listing pages one check may read (30 titles a page on JavBus).
+    max_pages: int = 20
+    # Titles a new subscription's first check may queue, unless it sets its own backfill.
+    backfill: int = 20
+    # Check records kept per subscription (GET /api/subscriptions/{id}).
+    checks_kept: int = 20
+
+
+@dataclass(frozen=True)
 class LibraryConfig:
     write_nfo: bool = True
     write_poster: bool = True
@@ -227,6 +245,7 @@ class Config:
     translation: TranslationConfig = field(default_factory=TranslationConfig)
     sources: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     catalogues: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_CATALOGUES))
+    subscriptions: SubscriptionsConfig = field(default_factory=SubscriptionsConfig)
 
     @property
     def data_path(self) -> Path:
@@ -381,6 +400,7 @@ def _check(cfg: Config) -> None:
     if not 0 < cfg.port < 65536:
         raise ConfigError("port", "an integer between 1 and 65535", cfg.port)
     _check_gateway(cfg.gateway)
+    _check_subscriptions(cfg.subscriptions)
     if cfg.http.impersonate not in IMPERSONATE_UA:
         raise ConfigError("http.impersonate", f"one of {', '.join(IMPERSONATE_UA)}", cfg.http.impersonate)
     if cfg.download.concurrency < 1 or cfg.download.concurrency > 128:
@@ -436,6 +456,15 @@ def _check(cfg: Config) -> None:
                     raise ConfigError(f"{table}.{name}.{key}", f"{SITE_URL_FORM} ({problem})", getattr(s, key))
             _bound(f"{table}.{name}.weight", s.weight, 0, 1000, "an integer from 0 to 1000")
             _bound(f"{table}.{name}.min_interval_s", s.min_interval_s, 0, 60, "seconds from 0 to 60")
+
+
+def _check_subscriptions(s: SubscriptionsConfig) -> None:
+    _bound("subscriptions.interval_s", s.interval_s, 60, 30 * 86400, "seconds from 60 to 2592000 (30 days)")
+    _bound("subscriptions.jitter", s.jitter, 0, 0.5, "a fraction from 0 to 0.5")
+    _bound("subscriptions.tick_s", s.tick_s, 0, 3600, "seconds from 0 (off) to 3600")
+    _bound("subscriptions.max_pages", s.max_pages, 1, 500, "an integer from 1 to 500")
+    _bound("subscriptions.backfill", s.backfill, 0, 10_000, "an integer from 0 to 10000")
+    _bound("subscriptions.checks_kept", s.checks_kept, 1, 1000, "an integer from 1 to 1000")
 
 
 _VARIANT = re.compile(r"highest|lowest|(\d{1,4})p?")
