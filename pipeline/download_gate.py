@@ -84,6 +84,12 @@ class DownloadGate:
         """The total rate cap in force now (bytes/s, 0 = unlimited)."""
         return self.schedule.speed_limit(self.now(), base)
 
+    def state(self, base: int = 0) -> dict[str, object]:
+        """What ``/health`` shows: paused or not, every reason, the rate cap in force now."""
+        found = self.pauses()
+        return {"paused": bool(found), "message": "; ".join(p.message for p in found),
+                "reasons": [p.data() for p in found], "speed_limit_bytes_per_s": self.speed_limit(base)}
+
     def describe_limit(self, base: int = 0) -> str:
         limit = self.speed_limit(base)
         return format_rate(limit) if limit else "unlimited"
