@@ -259,3 +259,20 @@ def test_health_says_why_downloads_are_paused(tmp_path, r, redis_url):
         gate.disk.min_free_bytes = 0
         d = c.get("/health").json()["data"]["downloads"]
         assert d == {"paused": False, "message": "", "reasons": [], "speed_limit_bytes_per_s": 1 << 20}
+
+
+def test_disk_and_schedule_settings_are_changeable_through_the_api(tmp_path, r, redis_url):
+    with gateway(tmp_path / "data", redis_url) as c:
+        got = c.get("/api/setting").json()["data"]["settings"]["download"]
+        assert (got["min_free_gb"], got["hours"], got["bandwidth"]) == (5.0, "", [])
+        change = {"download": {"min_free_gb": 20, "hours": "01:00-07:00",
+                               "bandwidth": [{"hours": "08:00-23:00", "limit": "2MiB/s"}]}}
+        res = c.put("/api/setting", json=change)
+        assert res.status_code == 200, res.text
+        nxt = res.json()["data"]["next_start"]["download"]
+        assert nxt["bandwidth"] == [{"hours": "08:00-23:00", "limit": "2MiB/s"}] and nxt["min_free_gb"] == 20
+        for bad, named in (({"hours": "1am-7am"}, "HH:MM-HH:MM"),
+                           ({"bandwidth": [{"hours": "08:00-23:00", "limit": "fast"}]}, "2MiB/s"),
+                           ({"min_free_gb": -1}, "min_free_gb")):
+            res = c.put("/api/setting", json={"download": bad})
+            assert res.status_code == 400 and named in res.json()["message"], res.text
