@@ -86,7 +86,7 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class BandwidthWindow:
-    """A total download rate cap in force during a daily window (see ``pipeline/schedule.py``)."""
+    """A cap on each download's rate in force during a daily window (see ``pipeline/schedule.py``)."""
 
     hours: str = ""  # "08:00-23:00"
     limit: Any = ""  # "2MiB/s", or bytes per second as a number; Any: _check names the form
@@ -109,7 +109,7 @@ class DownloadConfig:
     variant: str = "highest"  # highest | lowest | a max height such as "720"
     # Disk and schedule (pipeline/download_gate.py): below min_free_gb free under the data dir
     # downloads wait (0 = never); outside ``hours`` ("01:00-07:00", empty = always) they wait;
-    # ``bandwidth`` caps the total rate during given windows. A waiting download gives its
+    # ``bandwidth`` caps each download's rate during given windows. A waiting download gives its
     # message back to the queue after pause_resend_s, so no wait meets the stage's time limit.
     min_free_gb: float = 5.0
     hours: str = ""

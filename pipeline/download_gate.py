@@ -81,7 +81,7 @@ class DownloadGate:
         return found[0] if found else None
 
     def speed_limit(self, base: int = 0) -> int:
-        """The total rate cap in force now (bytes/s, 0 = unlimited)."""
+        """The rate cap for a download in force now (bytes/s, 0 = unlimited)."""
         return self.schedule.speed_limit(self.now(), base)
 
     def state(self, base: int = 0) -> dict[str, object]:

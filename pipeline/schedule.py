@@ -1,7 +1,7 @@
 """When downloads may run, and how fast: daily windows read from the config.
 
 ``download.hours: "01:00-07:00"`` is the window in which downloads run (empty = always);
-``download.bandwidth: [{hours: "08:00-23:00", limit: "2MiB/s"}]`` caps the total rate in
+``download.bandwidth: [{hours: "08:00-23:00", limit: "2MiB/s"}]`` caps each download's rate in
 given windows. Times are the server's local wall clock; a window may cross midnight
 (``"22:00-06:00"``). Every function takes the time as a parameter, so callers (and tests)
 decide what "now" is.
