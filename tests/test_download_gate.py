@@ -276,3 +276,22 @@ def test_disk_and_schedule_settings_are_changeable_through_the_api(tmp_path, r, 
                            ({"min_free_gb": -1}, "min_free_gb")):
             res = c.put("/api/setting", json={"download": bad})
             assert res.status_code == 400 and named in res.json()["message"], res.text
+
+
+def test_nassav_status_says_why_downloads_are_paused(tmp_path, r, redis_url):
+    import io
+
+    from rich.console import Console
+
+    from gateway.cli.client import ApiClient, status
+    from tests.live_server import live_gateway
+
+    with live_gateway(tmp_path / "data", redis_url, download={"min_free_gb": 10_000_000}) as g:
+        out = io.StringIO()
+        status(ApiClient(g.base), console=Console(file=out, width=160))
+        assert "downloads paused: disk has " in out.getvalue()
+        assert "needs 10000000 GB" in out.getvalue()
+        g.st.download_gate.disk.min_free_bytes = 0
+        out = io.StringIO()
+        status(ApiClient(g.base), console=Console(file=out, width=160))
+        assert "redis ok" in out.getvalue() and "paused" not in out.getvalue()
