@@ -138,19 +138,25 @@ def download(ctx: Context, avid: Avid, job_id: str) -> None:
     alarm = DiskAlarm(ctx.redis, ctx.events)
     began = time.monotonic()
     # The gate (free space, download hours, rate caps by the hour) may stop a download; it
-    # then waits for the gate and starts again from its part directory.
+    # then waits for the gate and starts again from its part directory. After a stop for a
+    # low disk it waits for what the stop freed on top of the threshold (the engine's temp MP4
+    # grows beside the parts and is deleted on a stop): else it would restart and stop again.
+    extra = int(float((ctx.jobs.get(job_id) or {}).get("disk_extra") or 0))
     while True:
-        _wait_for_gate(ctx, avid, job_id, alarm, began)
-        if _download_once(ctx, avid, job_id, alarm):
+        _wait_for_gate(ctx, avid, job_id, alarm, began, extra)
+        extra = _download_once(ctx, avid, job_id, alarm)
+        if extra is None:
             return
+        ctx.jobs.update(job_id, disk_extra=extra)  # kept for the message sent again after a long wait
 
 
-def _wait_for_gate(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm, began: float) -> None:
+def _wait_for_gate(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm, began: float,
+                   extra_bytes: int = 0) -> None:
     """Return once downloads may run. Waiting holds no slot and uses no retry: after
     ``download.pause_resend_s`` in this message :class:`Paused` gives it back to the queue."""
     gate = ctx.gate
     while True:
-        reading = gate.disk.read()
+        reading = gate.disk.read(extra_bytes)
         alarm.observe(reading, avid=avid.code, job_id=job_id)
         pause = gate.check(reading)
         if pause is None:
@@ -171,13 +177,14 @@ def _wait_for_gate(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm, bega
         ctx.shutdown.wait(gate.poll_s)
 
 
-def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> bool:
-    """Take a slot and download: True when done, False when the gate stopped it (the part
-    directory is kept for the next try)."""
+def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> int | None:
+    """Take a slot and download: None when done; when the gate stopped it (the part directory
+    is kept for the next try), the bytes the stop freed if it stopped for a low disk, else 0."""
     cfg = ctx.config.download
     gate = ctx.gate
     limit = gate.speed_limit(cfg.speed_limit_bytes_per_s)
     stopped: list[str] = []
+    free_at_stop: list[int] = []
 
     def gate_stops() -> bool:
         reading = gate.disk.read()
@@ -185,6 +192,8 @@ def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> b
         if pause is not None:
             alarm.observe(reading, avid=avid.code, job_id=job_id)
             stopped.append(pause.message)
+            if pause.disk is not None:
+                free_at_stop.append(reading.free_bytes)
         elif gate.speed_limit(cfg.speed_limit_bytes_per_s) != limit:
             stopped.append(f"the rate cap is now {gate.describe_limit(cfg.speed_limit_bytes_per_s)}")
         return bool(stopped)
@@ -202,7 +211,7 @@ def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> b
                 ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
                 data={"message": "waiting for a download slot"}))
             _download_holding_slot(ctx, avid, job_id, cancel, limit)
-            return True
+            return None
         except Cancelled:
             if mutex.lost.is_set():
                 raise MutexLost("download mutex lost while downloading; will retry") from None
@@ -210,15 +219,19 @@ def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> b
                 raise
         except OSError as e:
             # The disk filled before the guard's next reading: wait like any low disk.
-            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or gate.check() is None:
+            reading = gate.disk.read()
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not reading.low:
                 raise
             stopped.append(str(e))
+            free_at_stop.append(reading.free_bytes)
         finally:
             mutex.release()
+    freed = max(0, gate.disk.read().free_bytes - free_at_stop[0]) if free_at_stop else 0
     log.info("download stopped: %s; parts kept", stopped[0])
     ctx.events.emit(ev.STAGE_FINISHED, avid=avid.code, job_id=job_id, stage="download-stop",
-                    data={"message": f"stopped: {stopped[0]}; the parts are kept", "worker": ctx.worker_id})
-    return False
+                    data={"message": f"stopped: {stopped[0]}; the parts are kept", "freed_bytes": freed,
+                          "worker": ctx.worker_id})
+    return freed
 
 
 def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event,

@@ -26,7 +26,9 @@ GB = 10 ** 9
 
 
 def gb(n_bytes: float) -> str:
-    """Bytes as GB for people: ``3.1 GB``, ``5 GB``."""
+    """Bytes for people: ``3.1 GB``, ``5 GB``; under 1 GB in MB (``850 MB``), not ``0 GB``."""
+    if n_bytes < GB:
+        return f"{n_bytes / 10 ** 6:.0f} MB"
     return f"{n_bytes / GB:.1f}".removesuffix(".0") + " GB"
 
 
@@ -35,18 +37,30 @@ class DiskReading:
     path: str
     free_bytes: int
     min_free_bytes: int
+    # What this reading is held to: min_free_bytes, plus what a download stopped for a low disk
+    # freed when it stopped (see actors/stages.py) so that it does not restart only to stop again.
+    need_bytes: int = -1
+
+    @property
+    def needed(self) -> int:
+        return self.min_free_bytes if self.need_bytes < 0 else self.need_bytes
 
     @property
     def low(self) -> bool:
-        return self.free_bytes < self.min_free_bytes
+        return self.free_bytes < self.needed
 
     @property
     def message(self) -> str:
-        return f"disk has {gb(self.free_bytes)} free, needs {gb(self.min_free_bytes)}"
+        return f"disk has {gb(self.free_bytes)} free, needs {gb(self.needed)}"
 
     def data(self) -> dict[str, object]:
-        """The ``disk_low`` / ``disk_ok`` event's data."""
-        return {"free_bytes": self.free_bytes, "min_free_bytes": self.min_free_bytes, "path": self.path}
+        """The ``disk_low`` / ``disk_ok`` event's data (``needed_bytes`` only when it is more
+        than ``min_free_bytes``)."""
+        out: dict[str, object] = {"free_bytes": self.free_bytes, "min_free_bytes": self.min_free_bytes,
+                                  "path": self.path}
+        if self.needed > self.min_free_bytes:
+            out["needed_bytes"] = self.needed
+        return out
 
 
 class DiskSpace:
@@ -60,13 +74,15 @@ class DiskSpace:
     def from_gb(cls, path: str | Path, min_free_gb: float) -> "DiskSpace":
         return cls(path, int(min_free_gb * GB))
 
-    def read(self) -> DiskReading:
-        """One reading. The data dir may not exist yet: its nearest existing parent is on the
-        same disk as far as anything here can tell."""
+    def read(self, extra_bytes: int = 0) -> DiskReading:
+        """One reading, held to ``min_free_bytes + extra_bytes`` (extra only when there is a
+        threshold at all). The data dir may not exist yet: its nearest existing parent is on
+        the same disk as far as anything here can tell."""
         p = self.path
         while not p.exists() and p != p.parent:
             p = p.parent
-        return DiskReading(str(self.path), shutil.disk_usage(p).free, self.min_free_bytes)
+        need = self.min_free_bytes + (max(0, extra_bytes) if self.min_free_bytes > 0 else 0)
+        return DiskReading(str(self.path), shutil.disk_usage(p).free, self.min_free_bytes, need)
 
 
 class DiskAlarm:

@@ -112,7 +112,7 @@ def test_disk_space_reads_the_real_disk_against_its_threshold(tmp_path):
                               "path": str(tmp_path / "not" / "made" / "yet")}
     disk.min_free_bytes = 0
     assert not disk.read().low
-    assert gb(3.1e9) == "3.1 GB" and gb(5e9) == "5 GB"
+    assert gb(3.1e9) == "3.1 GB" and gb(5e9) == "5 GB" and gb(850e6) == "850 MB" and gb(0) == "0 MB"
 
 
 def test_the_gate_names_every_reason_hours_first(tmp_path):
