@@ -142,3 +142,15 @@ def test_disk_alarm_emits_low_and_ok_once_per_change(tmp_path, r):
     assert got == [(DISK_LOW, "ABC-123", 10 ** 18), (DISK_OK, "", 0)]
     low = events.after("0")[0]
     assert set(low.data) == {"free_bytes", "min_free_bytes", "path"} and low.data["path"] == str(tmp_path)
+
+
+def test_a_reading_after_a_stop_is_held_to_the_threshold_plus_what_the_stop_freed(tmp_path):
+    free = shutil.disk_usage(tmp_path).free
+    disk = DiskSpace(tmp_path, free // 2)
+    assert not disk.read().low
+    held = disk.read(extra_bytes=free)  # more than the disk has: still waiting
+    assert held.low and held.needed == free // 2 + free and held.min_free_bytes == free // 2
+    assert held.message.endswith(f"needs {gb(free // 2 + free)}")
+    assert held.data()["needed_bytes"] == free // 2 + free and "needed_bytes" not in disk.read().data()
+    disk.min_free_bytes = 0  # no guard: nothing to hold to
+    assert not disk.read(extra_bytes=free * 10).low
