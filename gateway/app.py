@@ -158,6 +158,13 @@ async def health(request: Request) -> JSONResponse:
         out["downloads"] = st.download_gate.state(st.config.download.speed_limit_bytes_per_s)
     except OSError as e:
         out["downloads"] = {"error": str(e)}
+    if ok:  # the download jobs waiting at the gate, each with its own reason
+        try:
+            out["downloads"]["waiting"] = [
+                {"avid": j.get("avid"), "job_id": j.get("job_id"), "message": j.get("message", "")}
+                for j in await st.jobs.active() if j.get("wait_reason")]
+        except RedisError as e:
+            out["downloads"]["waiting_error"] = str(e)
     code = 200 if ok else 503
     return envelope(out, code=code, message="ok" if ok else "redis unreachable")
 

@@ -24,6 +24,7 @@ from pipeline.config import load
 from pipeline.diskspace import DISK_LOW, DISK_OK
 from pipeline.download_gate import Pause, Paused
 from pipeline.errors import Cancelled
+from pipeline.jobs import Jobs
 from pipeline.mutex import Mutex
 from pipeline.schedule import Schedule
 from tests.api_helpers import gateway
@@ -258,7 +259,17 @@ def test_health_says_why_downloads_are_paused(tmp_path, r, redis_url):
         gate.now = lambda: datetime(2026, 3, 14, 2, 0)
         gate.disk.min_free_bytes = 0
         d = c.get("/health").json()["data"]["downloads"]
-        assert d == {"paused": False, "message": "", "reasons": [], "speed_limit_bytes_per_s": 1 << 20}
+        assert d == {"paused": False, "message": "", "reasons": [], "speed_limit_bytes_per_s": 1 << 20,
+                     "waiting": []}
+        # A job waiting at the gate is listed with its own reason (here: held to more than the
+        # threshold after a stop, which the gateway's own reading cannot know).
+        jobs = Jobs(r)
+        job = jobs.submit("ABC-123")
+        jobs.update(job.job_id, status="running", stage="download", wait_reason="disk",
+                    message="waiting: disk has 7 MB free, needs 9 MB")
+        d = c.get("/health").json()["data"]["downloads"]
+        assert d["waiting"] == [{"avid": "ABC-123", "job_id": job.job_id,
+                                 "message": "waiting: disk has 7 MB free, needs 9 MB"}], d
 
 
 def test_disk_and_schedule_settings_are_changeable_through_the_api(tmp_path, r, redis_url):
@@ -295,3 +306,9 @@ def test_nassav_status_says_why_downloads_are_paused(tmp_path, r, redis_url):
         out = io.StringIO()
         status(ApiClient(g.base), console=Console(file=out, width=160))
         assert "redis ok" in out.getvalue() and "paused" not in out.getvalue()
+        jobs = Jobs(r)
+        job = jobs.submit("ABC-123")
+        jobs.update(job.job_id, status="running", wait_reason="hours", message="waiting: quiet hours until 01:00")
+        out = io.StringIO()
+        status(ApiClient(g.base), console=Console(file=out, width=160))
+        assert "ABC-123 waiting: quiet hours until 01:00" in out.getvalue()
