@@ -157,7 +157,9 @@ def _wait_for_gate(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm, bega
     gate = ctx.gate
     while True:
         reading = gate.disk.read(extra_bytes)
-        alarm.observe(reading, avid=avid.code, job_id=job_id)
+        # disk_low / disk_ok speak of min_free_gb alone: one job's hold is its own business
+        # (workers holding different amounts would otherwise announce low and ok in turn).
+        alarm.observe(dataclasses.replace(reading, need_bytes=-1), avid=avid.code, job_id=job_id)
         pause = gate.check(reading)
         if pause is None:
             return

@@ -3,10 +3,12 @@
 The data dir is a 10 MiB tmpfs and ``download.min_free_gb`` is 6 MB; the stream is ~6 MB, so
 the free space goes under the threshold while the download runs. The download stops (or
 its remux meets the full disk first), keeps its parts, and the job waits — still running, no
-retry used, "waiting: disk has … free, needs 6 MB" — with one ``disk_low`` event. Growing
-the tmpfs (``mount -o remount,size=64m``) is the space coming back: the same job resumes
-from its parts by itself and completes, with one ``disk_ok``. Needs permission to mount a
-tmpfs (root, as in CI); skipped otherwise with the reason.
+retry used, "waiting: disk has … free, needs …" (the threshold plus what the stop freed, so it
+does not restart only to stop again) — with one ``disk_low`` event. Growing the tmpfs
+(``mount -o remount,size=64m``) is the space coming back: the same job resumes from its parts
+by itself and completes; the events were one ``disk_low`` and one ``disk_ok`` (the latter as
+soon as the free space is above the threshold). Needs permission to mount a tmpfs (root, as
+in CI); skipped otherwise with the reason.
 """
 
 from __future__ import annotations
