@@ -139,6 +139,8 @@
     "health.free": "剩余 {size}",
     "health.workers_title": "元数据工作进程：{metadata}，下载工作进程：{download}",
     "health.data_title": "数据目录：{path}",
+    "health.wait_hours": "下载等待中：不在下载时段，{until} 恢复",
+    "health.wait_disk": "下载等待中：剩余 {free}，需要 {need}",
 
     "token.title": "API 令牌",
     "token.explain": "此服务器需要 API 令牌。令牌只保存在这个浏览器中。",
