@@ -25,7 +25,9 @@ def reason_of(e: Event) -> str:
     reasons = d.get("reasons")
     if isinstance(reasons, list) and reasons:
         return "; ".join(str(r) for r in reasons)
-    for key in ("reason", "detail", "message"):
+    # A completion's message ("ABC-123 done") is no reason.
+    keys = ("reason", "detail") if e.type == "task_completed" else ("reason", "detail", "message")
+    for key in keys:
         if d.get(key):
             return str(d[key])
     return ""
