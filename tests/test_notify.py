@@ -354,3 +354,20 @@ def test_source_health_announces_backoff_and_recovery_once(r):
     SourceHealth(r).record("missav", "blocked")  # without an event stream: silent, as before
     SourceHealth(r).record("missav", "blocked")
     assert len([e for e in events.after("0") if e.type == HEALTH_EVENT]) == 2
+
+
+def test_the_readme_examples_load(tmp_path):
+    import re
+
+    import yaml
+
+    from tests.conftest import ROOT
+
+    for readme in ("README.md", "README.zh-CN.md"):
+        blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / readme).read_text(encoding="utf-8"), re.S)
+        ours = [yaml.safe_load(b) for b in blocks if b.startswith(("notify:", "media_servers:"))]
+        assert len(ours) == 2, readme
+        c = load(None, {}, **ours[0], **ours[1])
+        assert [t.name for t in c.notify.targets] == ["phone", "home-assistant"]
+        assert [m.kind for m in c.media_servers] == ["jellyfin", "plex"]
+        assert c.notify.targets[0].template.body == "{title}\n{reason}\n{cover_url}"
