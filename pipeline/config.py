@@ -592,8 +592,9 @@ def _check_notify(n: NotifyConfig) -> None:
         if t.kind == "webhook":
             problem = site_url_problem(t.url) or ("" if t.url else "empty")
             if problem or t.urls:
-                raise ConfigError(f"{where}.url", f"one webhook URL: {SITE_URL_FORM} ({problem or 'urls is for apprise'})",
-                                  t.url)
+                # Not echoed: a webhook URL often carries its token in the path.
+                raise ConfigError(f"{where}.url", f"one webhook URL: {SITE_URL_FORM} "
+                                  f"({problem or 'urls is for apprise'})")
         else:
             urls = [u for u in (t.url, *t.urls) if u]
             if not urls or any("://" not in u for u in urls):
