@@ -29,6 +29,9 @@ from pipeline.store import ResourceStore
 log = logging.getLogger("nassav.notify")
 
 NOTIFY_FAILED = "notify_failed"
+# POST /api/notifications/test appends it: delivered to the one target it names (data.target),
+# whatever that target's events are.
+NOTIFY_TEST = "notify_test"
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,15 @@ class Notifier:
 
     def event_types(self) -> set[str]:
         return {e for t in self.targets.values() for e in t.events} | \
-               {e for m in self.servers.values() for e in m.events}
+               {e for m in self.servers.values() for e in m.events} | {NOTIFY_TEST}
 
     # -- dispatch ------------------------------------------------------------------------
 
     def dispatch(self, e: Event) -> list[str]:
         """Record a delivery for each target that wants ``e``; the ids of the new ones."""
         created = []
+        if e.type == NOTIFY_TEST:
+            return self._dispatch_test(e)
         for t in self.targets.values():
             if e.type not in t.events or (e.type == NOTIFY_FAILED and e.data.get("target") == t.name):
                 continue
@@ -77,6 +82,18 @@ class Notifier:
                 if self._create(e, name, m.kind, {"folder": folder, "avid": e.avid}):
                     created.append(dv.delivery_id(e.id, name))
         return created
+
+    def _dispatch_test(self, e: Event) -> list[str]:
+        name = str(e.data.get("target") or "")
+        if name in self.targets:
+            payload = self._notify_payload(e, self.targets[name])
+        elif name in self.servers:
+            folder = self._folder(e) or str(self.store.root)
+            payload = {"folder": folder, "avid": e.avid}
+        else:
+            return []
+        kind = self.targets[name].kind if name in self.targets else self.servers[name].kind
+        return [dv.delivery_id(e.id, name)] if self._create(e, name, kind, payload) else []
 
     def _create(self, e: Event, name: str, kind: str, payload: dict[str, Any]) -> bool:
         return self.deliveries.create(dv.delivery_id(e.id, name), target=name, kind=kind, event=e.type,

@@ -46,6 +46,8 @@ def summary_of(e: Event) -> str:
         return "disk space is low"
     if e.type == "disk_ok":
         return "disk space is back"
+    if e.type == "notify_test":
+        return "a test notification"
     if e.type == "subscription_found":
         return f"{avid or 'a new title'} found" + (f" by {d.get('name')}" if d.get("name") else "")
     return f"{e.type} {avid}".strip()

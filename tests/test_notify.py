@@ -204,7 +204,7 @@ def test_a_wrong_signature_is_refused_by_the_receiver(tmp_path, r, redis_url):
 def test_events_not_chosen_make_no_delivery(tmp_path, r, redis_url):
     n = Notifier(cfg(tmp_path, redis_url, targets=[hook("http://127.0.0.1:9/", events=["task_failed"])]), r)
     assert n.dispatch(completed(r)) == []
-    assert n.event_types() == {"task_failed"}
+    assert n.event_types() == {"task_failed", "notify_test"}
 
 
 def test_title_and_cover_come_from_the_library(tmp_path, r, redis_url):

@@ -100,3 +100,30 @@ def test_bad_delivery_queries_are_400s_naming_the_form(tmp_path, r, redis_url):
 
 def test_workers_serve_the_notify_queue_by_default():
     assert build_parser().parse_args(["worker"]).queues == ["metadata", "download", "notify"]
+
+
+def test_a_test_notification_reaches_its_target_only(tmp_path, r, redis_url):
+    from pipeline.notifier import Notifier
+    from pipeline.notify_dispatch import Dispatcher
+
+    with Receiver(secret=SECRET) as rx:
+        notify = {"targets": [{"name": "hook", "url": rx.url, "secret": SECRET, "events": ["disk_low"]},
+                              {"name": "other", "url": rx.url + "/other", "events": ["disk_low"]}]}
+        with gateway(tmp_path / "data", redis_url, notify=notify) as c:
+            sent: list[str] = []
+            d = Dispatcher(r, Notifier(c.st.config, r), sent.append)
+            d.ensure_group()
+            res = c.post("/api/notifications/test", json={"target": "hook", "avid": "abc-123"})
+            assert res.status_code == 202, res.text
+            got = res.json()
+            assert "no live worker serves the notify queue" in got["message"]
+            d.poll(block_ms=None)
+            assert sent == [got["data"]["delivery_id"]]
+            assert Notifier(c.st.config, r).deliver(sent[0], 1).status == "delivered"
+            q = rx.requests[0]
+            assert q.path == "/" and q.signature_ok and q.json()["event"] == "notify_test"
+            assert q.json()["avid"] == "ABC-123" and q.json()["title"] == "nassav: a test notification"
+            bad = c.post("/api/notifications/test", json={"target": "nope"})
+            assert bad.status_code == 400 and "hook, other" in bad.json()["message"]
+            bad = c.post("/api/notifications/test", json={"target": "hook", "avid": "../x"})
+            assert bad.status_code == 400 and "accepted forms" in bad.json()["message"]

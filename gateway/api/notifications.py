@@ -9,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.api.common import ApiError, choice_param, doc, envelope, int_param, state
-from pipeline import deliveries as dv
+from gateway.api.common import ApiError, avid_of, choice_param, doc, envelope, int_param, json_object, state
+from pipeline import deliveries as dv, events as ev
+from pipeline.broker import NOTIFY_QUEUE
+from pipeline.notifier import NOTIFY_TEST
 from pipeline.notify_send import apprise_scheme, mask_url
 
 STATUSES = ("all", dv.QUEUED, dv.RETRYING, dv.DELIVERED, dv.FAILED)
@@ -58,6 +60,33 @@ async def list_deliveries(request: Request) -> JSONResponse:
     return envelope(items[:limit], message=f"{len(items[:limit])} deliveries")
 
 
+@doc(body={"target": "a target's or media server's name (GET /api/notifications/targets)",
+           "avid": "optional: an AVID for the message's fields (a media server rescans its folder)"},
+     responses={202: "the test event is in the stream; its delivery is data.delivery_id"})
+async def send_test(request: Request) -> JSONResponse:
+    """Send a test notification to one target, whatever events it is set for; follow it in
+    GET /api/notifications/deliveries."""
+    from gateway.api.ops import workers  # the live worker registry
+
+    st = state(request)
+    body = await json_object(request)
+    names = sorted(t["name"] for t in _targets(st.config))
+    target = body.get("target")
+    if not isinstance(target, str) or target not in names:
+        raise ApiError(400, f"target must be one of {', '.join(names) or '(none configured: see notify.targets)'}")
+    avid = avid_of(body["avid"]).code if body.get("avid") else ""
+    fields = ev.encode(NOTIFY_TEST, avid=avid, job_id="", stage="notify",
+                       data={"target": target, "message": "a test notification from nassav"})
+    event_id = await st.redis.xadd(ev.STREAM, fields, maxlen=st.config.events_maxlen, approximate=True)
+    serving = [w for w in await workers(st) if NOTIFY_QUEUE in (w.get("queues") or [])]
+    message = f"test notification queued for {target}"
+    if not serving:
+        message += f"; no live worker serves the {NOTIFY_QUEUE} queue, so it waits for one"
+    return envelope({"target": target, "event_id": event_id, "delivery_id": dv.delivery_id(event_id, target)},
+                    code=202, message=message)
+
+
 def routes() -> list:
     return [Route("/notifications/targets", list_targets, methods=["GET"]),
-            Route("/notifications/deliveries", list_deliveries, methods=["GET"])]
+            Route("/notifications/deliveries", list_deliveries, methods=["GET"]),
+            Route("/notifications/test", send_test, methods=["POST"])]
