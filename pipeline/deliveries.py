@@ -23,8 +23,7 @@ LIST = "nassav:notify:deliveries"
 TTL_S = 7 * 24 * 3600
 QUEUED, RETRYING, DELIVERED, FAILED = "queued", "retrying", "delivered", "failed"
 FINAL = (DELIVERED, FAILED)
-# Never shown by the API: the payload is what the target gets (it may name the secret-free
-# event only, but it is bulky and the list is for status).
+# Not shown by the API: what the target gets is bulky, and the list is for status.
 HIDDEN = ("payload",)
 
 # KEYS: the delivery hash, the list. ARGV: ttl, keep, then field pairs. 1 = created.
@@ -86,16 +85,6 @@ class Deliveries:
                   "http_status": "" if http_status is None else str(http_status), "last_error": error[:500]}
         if self.client.exists(key(delivery_id)):
             self.client.hset(key(delivery_id), mapping=fields)
-
-    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
-        ids = self.client.lrange(LIST, 0, max(0, limit - 1))
-        return decoded(self._hashes(ids))
-
-    def _hashes(self, ids: Iterable[str]) -> list[Mapping[str, str]]:
-        p = self.client.pipeline(transaction=False)
-        for i in ids:
-            p.hgetall(key(i))
-        return p.execute()
 
 
 def decoded(hashes: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
