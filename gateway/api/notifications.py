@@ -70,11 +70,11 @@ async def send_test(request: Request) -> JSONResponse:
 
     st = state(request)
     body = await json_object(request)
+    avid = avid_of(body["avid"]).code if "avid" in body else ""
     names = sorted(t["name"] for t in _targets(st.config))
     target = body.get("target")
     if not isinstance(target, str) or target not in names:
         raise ApiError(400, f"target must be one of {', '.join(names) or '(none configured: see notify.targets)'}")
-    avid = avid_of(body["avid"]).code if body.get("avid") else ""
     fields = ev.encode(NOTIFY_TEST, avid=avid, job_id="", stage="notify",
                        data={"target": target, "message": "a test notification from nassav"})
     event_id = await st.redis.xadd(ev.STREAM, fields, maxlen=st.config.events_maxlen, approximate=True)
