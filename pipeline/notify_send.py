@@ -71,6 +71,9 @@ def send_apprise(target: NotifyTarget, title: str, body: str) -> int:
     """Send through every Apprise URL of the target; 200 when all of them took it."""
     import apprise
 
+    # Apprise's own log lines quote whole service URLs, tokens included ("Unparseable Telegram
+    # URL tgram://…"): they stay out of our logs; its failures are reported here, masked.
+    logging.getLogger("apprise").propagate = False
     ap = apprise.Apprise()
     urls = [u for u in (target.url, *target.urls) if u]
     for n, u in enumerate(urls, 1):

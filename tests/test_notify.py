@@ -371,3 +371,17 @@ def test_the_readme_examples_load(tmp_path):
         assert [t.name for t in c.notify.targets] == ["phone", "home-assistant"]
         assert [m.kind for m in c.media_servers] == ["jellyfin", "plex"]
         assert c.notify.targets[0].template.body == "{title}\n{reason}\n{cover_url}"
+
+
+def test_apprise_never_logs_a_service_url(tmp_path, r, redis_url, caplog):
+    import logging
+
+    # Apprise masks some secrets in its log lines, not these: it would log both whole.
+    target = {"name": "tg", "kind": "apprise", "urls": ["discord://BOTTOKEN", "nosuch://BOTTOKEN/x"]}
+    n = Notifier(cfg(tmp_path, redis_url, targets=[target], max_attempts=1), r)
+    [did] = n.dispatch(completed(r))
+    with caplog.at_level(logging.DEBUG):
+        assert n.deliver(did, 1).status == "failed"
+    rec = dv.decode(n.deliveries.get(did))
+    assert rec["last_error"] == "tg: Apprise does not read URL #1 (discord://…)"
+    assert "BOTTOKEN" not in caplog.text and "BOTTOKEN" not in json.dumps(rec)
