@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency event → webhook: p50 {pct(lat, 0.5) * 1000:.0f} ms, p99 {pct(lat, 0.99) * 1000:.0f} ms, "
           f"max {max(lat, default=float('nan')) * 1000:.0f} ms")
     print(f"worker CPU {cpu:.2f} s = {cpu / max(1, len(rx.seen)) * 1000:.2f} ms per delivery")
-    return 0 if len(rx.seen) == args.events and not rx.duplicates and not rx.bad_signatures else 1
+    ok = len(rx.seen) == args.events and not rx.duplicates and not rx.bad_signatures
+    if ok:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"workers' log kept in {tmp / 'workers.log'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
