@@ -17,6 +17,7 @@ from typing import Callable
 import dramatiq
 
 from actors.context import Context
+from pipeline import notify_send as send
 from pipeline.broker import NOTIFY_QUEUE
 from pipeline.config import Config
 from pipeline.notifier import Notifier
@@ -52,6 +53,11 @@ def start_dispatcher(ctx: Context, actor: dramatiq.Actor, stop: threading.Event)
     notifier = Notifier(ctx.config, ctx.redis, store=ctx.store, events=ctx.events)
     if not notifier.configured:
         return None
+    for t in notifier.targets.values():
+        bad = send.unreadable_apprise_urls(t) if t.kind == "apprise" else []
+        if bad:  # said at start-up, not first when an event comes
+            log.error("notify target %s: Apprise cannot read URL %s; its deliveries will fail", t.name,
+                      ", ".join(bad))
     dispatcher = Dispatcher(ctx.redis, notifier, lambda delivery_id: actor.send(delivery_id, 1))
     thread = threading.Thread(target=dispatcher.run, args=(stop,), name="notify-dispatch", daemon=True)
     thread.start()

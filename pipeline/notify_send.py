@@ -89,6 +89,15 @@ def send_apprise(target: NotifyTarget, title: str, body: str) -> int:
     return 200
 
 
+def unreadable_apprise_urls(target: NotifyTarget) -> list[str]:
+    """The target's Apprise URLs that Apprise cannot read, masked (``#2 (tgram://…)``)."""
+    import apprise
+
+    logging.getLogger("apprise").propagate = False  # see send_apprise
+    urls = [u for u in (target.url, *target.urls) if u]
+    return [f"#{n} ({apprise_scheme(u)}://…)" for n, u in enumerate(urls, 1) if not apprise.Apprise().add(u)]
+
+
 def map_path(path: str, path_map: Mapping[str, str]) -> str:
     """``path`` as a media server sees it: the longest matching ``from`` prefix replaced."""
     best = ""

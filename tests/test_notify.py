@@ -400,3 +400,11 @@ def test_apprise_never_logs_a_service_url(tmp_path, r, redis_url):
     assert rec["last_error"] == "tg: Apprise does not read URL #1 (discord://…)"
     assert any("given up after 1 attempts" in line for line in Collect.lines)
     assert not [line for line in Collect.lines if "BOTTOKEN" in line] and "BOTTOKEN" not in json.dumps(rec)
+
+
+def test_unreadable_apprise_urls_are_named_masked():
+    from pipeline.notify_send import unreadable_apprise_urls
+
+    c = load(None, {}, notify={"targets": [{"name": "tg", "kind": "apprise",
+                                            "urls": ["json://127.0.0.1:9/x", "discord://ONLYTOKEN"]}]})
+    assert unreadable_apprise_urls(c.notify.targets[0]) == ["#2 (discord://…)"]
