@@ -199,23 +199,6 @@ class HttpClient:
             url = urljoin(url, location)
         raise UpstreamError(self.site or urlsplit(url).netloc, detail=f"more than {MAX_REDIRECTS} redirects")
 
-    def send(self, method: str, url: str, *, body: bytes | None = None,
-             headers: Mapping[str, str] | None = None, timeout_s: float | None = None) -> Response:
-        """One request to a URL the user configured (a webhook, a media server): its own host is
-        trusted as configured, LAN and localhost included, and redirects are not followed (a
-        3xx is the answer). One attempt: the caller decides about retries.
-
-        Raises:
-            UpstreamError: no answer (refused, timeout, DNS).
-        """
-        pin(self._session, None)
-        try:
-            r = self._session.request(method, url, data=body, headers=dict(headers or {}),
-                                      timeout=timeout_s or self.cfg.timeout_s, allow_redirects=False)
-        except cffi.RequestsError as e:
-            raise UpstreamError(self.site or urlsplit(url).netloc, detail=_short(e)) from None
-        return Response(r.status_code, str(r.url), r.content, dict(r.headers))
-
     def target(self, url: str) -> Target:
         """Check ``url`` with this client's settings and resolver (one DNS answer, to pin)."""
         return check_target(url, allow_private=self.cfg.allow_private_urls, via_proxy=bool(self.cfg.proxy),

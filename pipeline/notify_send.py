@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
 from pipeline.config import HttpConfig, MediaServerConfig, NotifyTarget
-from pipeline.errors import Retriable, UpstreamError
+from pipeline.errors import Retriable, UnsafeURL, UpstreamError
 from pipeline.http import HttpClient
 from pipeline.logs import redact
 
@@ -47,10 +47,17 @@ def client(timeout_s: float) -> HttpClient:
 
 def _answer(name: str, http: HttpClient, method: str, url: str, *, body: bytes | None = None,
             headers: Mapping[str, str] | None = None, shown_url: str = "") -> int:
+    # check=False: the host is the one the user configured (LAN, localhost), trusted as such;
+    # a POST follows no redirect, a GET's redirect to another origin is checked.
     try:
-        r = http.send(method, url, body=body, headers=headers)
+        if method == "POST":
+            r = http.post(url, body or b"", headers=headers, check=False)
+        else:
+            r = http.get(url, headers=headers, check=False)
     except UpstreamError as e:
         raise DeliveryFailed(name, f"no answer from {shown_url or mask_url(url)}: {redact(e.detail)}") from None
+    except UnsafeURL as e:  # a redirect off the configured host, refused
+        raise DeliveryFailed(name, f"{shown_url or mask_url(url)} redirected to a refused URL ({e.reason})") from None
     if not 200 <= r.status < 300:
         raise DeliveryFailed(name, f"{shown_url or mask_url(url)} answered {r.status}: "
                                    f"{redact(r.text[:200].strip())}", r.status)
