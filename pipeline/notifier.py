@@ -68,9 +68,9 @@ class Notifier:
 
     def dispatch(self, e: Event) -> list[str]:
         """Record a delivery for each target that wants ``e``; the ids of the new ones."""
-        created = []
         if e.type == NOTIFY_TEST:
             return self._dispatch_test(e)
+        created = []
         for t in self.targets.values():
             if e.type not in t.events or (e.type == NOTIFY_FAILED and e.data.get("target") == t.name):
                 continue
