@@ -60,7 +60,8 @@ def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, A
     record for the metadata JSON and one line per other outcome."""
     from sources.registry import resolve_with_health, source_record
 
-    found, outcomes = resolve_with_health(avid, ctx.video_sources(), SourceHealth(ctx.redis), prefer=prefer)
+    found, outcomes = resolve_with_health(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
+                                          prefer=prefer)
     return source_record(found), [str(o) for o in outcomes]
 
 

@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     worker = sub.add_parser("worker", help="run a worker for some queues")
     _common(worker)
-    worker.add_argument("--queues", nargs="+", default=["metadata", "download"],
-                        help="queues to consume: metadata, download (default both)")
+    worker.add_argument("--queues", nargs="+", default=["metadata", "download", "notify"],
+                        help="queues to consume: metadata, download, notify (default all three)")
     worker.add_argument("--threads", type=int, help="worker threads (default from config)")
     sub.add_parser("hls", help="download an HLS stream to MP4 (see `nassav hls --help`)", add_help=False)
     add = sub.add_parser("add", help="submit AVIDs to a running service; exit 0 when all succeed")
