@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket
 from gateway import compat, openapi, sse, web
 from gateway.api import downloads as downloads_api, history as history_api, media as media_api, ops as ops_api
 from gateway.api import resources as resources_api
+from gateway.api import blocklist as blocklist_api
 from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
@@ -50,6 +51,7 @@ from gateway.redis_pool import PoolExhausted, open_client
 from gateway.relay import Relay
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
+from pipeline.blocklist import AvidBlocked
 from pipeline.broker import make_broker
 from pipeline.config import Config
 from pipeline.store import ResourceStore
@@ -164,7 +166,8 @@ async def ws_tasks(websocket: WebSocket) -> None:
 def api_routes() -> list:
     """Every REST route of nassav's own API, relative to ``/api``."""
     return [*downloads_api.routes(), *history_api.routes(), *media_api.routes(), *resources_api.routes(),
-            *sources_api.routes(), *settings_api.routes(), *ops_api.routes()]
+            *sources_api.routes(), *settings_api.routes(), *ops_api.routes(),
+            *blocklist_api.routes()]
 
 
 def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
@@ -202,6 +205,10 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
             return envelope(None, code=503, message=f"the gateway is busy: {exc}; try again shortly")
         return envelope(None, code=503, message=f"Redis is unreachable ({exc}); try again shortly")
 
+    async def avid_blocked(request: Request, exc: AvidBlocked) -> JSONResponse:
+        # Any route that submits (an importer's, a subscription's) refuses a blocked AVID alike.
+        return envelope({"avid": exc.avid, "status": "blocked", "reason": exc.reason}, code=403, message=str(exc))
+
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return envelope(exc.data, code=exc.code, message=exc.message)
 
@@ -226,7 +233,8 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
                               failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s))]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={RedisError: redis_down, ConnectionError: redis_down,
-                                        ApiError: api_error, HTTPException: http_error})
+                                        ApiError: api_error, HTTPException: http_error,
+                                        AvidBlocked: avid_blocked})
     app.state.nassav = st
     app.state.openapi = None
     return app
