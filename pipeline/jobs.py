@@ -92,6 +92,9 @@ if status ~= 'queued' then return {1, status} end
 return {2, finish()}
 """
 
+# Job fields the ``queued`` event repeats, so the history can say what was asked.
+ASKED_FIELDS = ("retry_of", "start_stage", "refresh", "source_pref")
+
 SCRIPTS = {"submit": SUBMIT_SCRIPT, "finish": FINISH_SCRIPT, "cancel": CANCEL_SCRIPT}
 
 
@@ -132,7 +135,8 @@ def _flat(m: Mapping[str, Any]) -> list[str]:
 def _submit_args(avid: str, job_id: str, kind: str, *, stream: str, maxlen: int,
                  fields: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
     now = time.time()
-    data = json.dumps({"status": QUEUED, "kind": kind}, separators=(",", ":"))
+    asked = {k: str(v) for k, v in (fields or {}).items() if k in ASKED_FIELDS and v}
+    data = json.dumps({"status": QUEUED, "kind": kind, **asked}, separators=(",", ":"))
     keys = [claim_key(avid), job_key(job_id), ACTIVE, stream, blocklist.KEY]
     return keys, [job_id, avid, kind, f"{now:.6f}", str(maxlen), data, blocklist.claim_field(avid),
                   *_flat(fields or {})]
