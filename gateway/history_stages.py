@@ -124,6 +124,8 @@ def from_event(e: Event) -> StageRow | None:
         row.ended_at, row.outcome, row.detail = e.ts, "queued", {"kind": str(d.get("kind") or ""), **asked}
         return row
     if e.type == ev.STAGE_STARTED:
+        if e.stage == "download-wait":
+            return None  # waiting for a slot: the download's own row starts when it has one
         row.started_at = e.ts
         return row
     if e.type == ev.STAGE_FINISHED:

@@ -39,6 +39,7 @@ def job_events(job: str = "j1", avid: str = "ABC-001", t: float = 100.0) -> list
         Event("5", "stage_started", avid, job, "scrape", t + 2.5, {}),
         Event("6", "stage_finished", avid, job, "scrape", t + 3,
               {"catalogue": None, "warnings": [str(LayoutChanged("javbus", avid, "no title"))]}),
+        Event("7a", "stage_started", avid, job, "download-wait", t + 3.5, {"message": "waiting for a download slot"}),
         Event("7", "stage_started", avid, job, "download", t + 4, {}),
         Event("8", "stage_started", avid, job, "download", t + 6, {}),  # a retried stage starts again
         Event("9", "stage_finished", avid, job, "download", t + 10, {"bytes": 12345, "duration_s": 4.0}),
