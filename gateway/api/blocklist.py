@@ -6,12 +6,17 @@ for one AVID is not asked by resolve for that title.
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.api.common import ApiError, avid_of, doc, envelope, json_object, state
+from pipeline import logs
 from pipeline.blocklist import AsyncBlocklist, InvalidBlockEntry, check_source
+
+log = logging.getLogger("nassav.gateway")
 
 
 def _blocklist(request: Request) -> AsyncBlocklist:
@@ -68,6 +73,8 @@ async def add_entry(request: Request) -> JSONResponse:
     except InvalidBlockEntry as e:
         raise ApiError(400, str(e)) from None
     what = f"{source} is blocked for {avid.code}" if source else f"{avid.code} is blocked"
+    with logs.context(avid=avid.code, stage="blocklist"):
+        log.info("blocklist: %s (%s)", what, entry.reason or "no reason given")
     return envelope(entry.as_item(), code=201, message=what)
 
 
@@ -77,6 +84,8 @@ async def remove_entry(request: Request) -> JSONResponse:
     avid = avid_of(request.path_params["avid"])
     if not await _blocklist(request).remove_avid(avid.code):
         raise ApiError(404, f"{avid.code} is not on the blocklist")
+    with logs.context(avid=avid.code, stage="blocklist"):
+        log.info("blocklist: %s removed", avid.code)
     return envelope({"avid": avid.code}, message=f"{avid.code} removed from the blocklist")
 
 
@@ -91,6 +100,8 @@ async def remove_source(request: Request) -> JSONResponse:
         raise ApiError(400, str(e)) from None
     if not await _blocklist(request).remove_source(avid.code, source):
         raise ApiError(404, f"{source} is not blocked for {avid.code}")
+    with logs.context(avid=avid.code, stage="blocklist"):
+        log.info("blocklist: %s unblocked for %s", source, avid.code)
     return envelope({"avid": avid.code, "source": source}, message=f"{source} unblocked for {avid.code}")
 
 
