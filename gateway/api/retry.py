@@ -8,14 +8,18 @@ found in the index's history (``gateway/attempts.py``), which outlives the job r
 
 from __future__ import annotations
 
+import logging
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.api.common import ApiError, avid_of, doc, envelope, state
-from pipeline import jobs as jobstates
+from pipeline import jobs as jobstates, logs
 from pipeline.blocklist import AvidBlocked
+
+log = logging.getLogger("nassav.gateway")
 
 # Stage names an event may carry that are parts of a chain stage.
 _PART_OF = {"download-wait": "download", "re-resolve": "download"}
@@ -58,6 +62,8 @@ async def retry(request: Request) -> JSONResponse:
     if not res.accepted:
         raise ApiError(409, f"{avid.code} already has a job in progress ({res.job_id})",
                        {"avid": avid.code, "job_id": res.job_id})
+    with logs.context(avid=avid.code, job=res.job_id[:8], stage=stage):
+        log.info("retry of %s queued from %s", last["job_id"][:8], stage)
     return envelope({"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id, "retry_of": last["job_id"],
                      "stage": stage, "kind": kind, "status": jobstates.QUEUED},
                     code=202, message=f"{avid.code} queued again from {stage}")
