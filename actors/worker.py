@@ -14,11 +14,11 @@ import threading
 
 import dramatiq
 
-from actors import sweeping
+from actors import following, sweeping
 from actors.context import Context
 from actors.registry import declare
 from pipeline import logs
-from pipeline.broker import DOWNLOAD_QUEUE, QUEUES, make_broker
+from pipeline.broker import DOWNLOAD_QUEUE, METADATA_QUEUE, QUEUES, make_broker
 from pipeline.config import Config
 from pipeline.worker_registry import WorkerRegistry
 
@@ -52,6 +52,8 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     worker.start()
     if config.workers.sweep_interval_s > 0:
         sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
+    if config.subscriptions.tick_s > 0 and METADATA_QUEUE in queues:
+        following.start(ctx, actors.start, stop=stop)  # checks due subscriptions (one worker each)
     log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
     # A timed wait: an untimed one can miss a signal that lands while the Event's own lock
     # is held (a worker was seen ignoring SIGTERM under `nassav up` once).

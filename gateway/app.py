@@ -38,6 +38,7 @@ from gateway.api import downloads as downloads_api, history as history_api, medi
 from gateway.api import resources as resources_api
 from gateway.api import blocklist as blocklist_api, retry as retry_api
 from gateway.api import settings as settings_api, sources as sources_api
+from gateway.api import subscriptions as subscriptions_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
 from gateway.dashboard import Dashboard
@@ -54,6 +55,7 @@ from pipeline import events as ev, jobs as jobstates
 from pipeline.blocklist import AvidBlocked
 from pipeline.broker import make_broker
 from pipeline.config import Config
+from pipeline.download_gate import DownloadGate
 from pipeline.store import ResourceStore
 from pipeline.worker_registry import WORKERS_KEY, live_workers, workers_per_queue
 
@@ -69,6 +71,8 @@ class State:
         self.config_base = config
         self.redis_url = redis_url
         self.store = ResourceStore(config.data_path, file_mode=config.library.file_mode_bits)
+        # Why downloads wait (free space, download hours), shown by /health.
+        self.download_gate = DownloadGate.from_config(config.download, config.data_path)
         self.index: LibraryIndex | None = None
         self.projection: Projection | None = None
         self.redis: aioredis.Redis | None = None
@@ -138,7 +142,8 @@ def _state(request: Request | WebSocket) -> State:
 # -- routes -----------------------------------------------------------------
 
 async def health(request: Request) -> JSONResponse:
-    """Redis reachable, live workers per queue, free disk space of the data dir (always public)."""
+    """Redis reachable, live workers per queue, free disk space of the data dir, whether
+    downloads are paused and why (always public)."""
     st = _state(request)
     out: dict[str, Any] = {"redis": "down", "workers": workers_per_queue([])}
     ok = True
@@ -155,6 +160,17 @@ async def health(request: Request) -> JSONResponse:
         out["disk"] = {"path": str(st.config.data_path), "free_bytes": du.free, "total_bytes": du.total}
     except OSError as e:
         out["disk"] = {"error": str(e)}
+    try:
+        out["downloads"] = st.download_gate.state(st.config.download.speed_limit_bytes_per_s)
+    except OSError as e:
+        out["downloads"] = {"error": str(e)}
+    if ok:  # the download jobs waiting at the gate, each with its own reason
+        try:
+            out["downloads"]["waiting"] = [
+                {"avid": j.get("avid"), "job_id": j.get("job_id"), "message": j.get("message", "")}
+                for j in await st.jobs.active() if j.get("wait_reason")]
+        except RedisError as e:
+            out["downloads"]["waiting_error"] = str(e)
     code = 200 if ok else 503
     return envelope(out, code=code, message="ok" if ok else "redis unreachable")
 
@@ -170,7 +186,7 @@ def api_routes() -> list:
     """Every REST route of nassav's own API, relative to ``/api``."""
     return [*downloads_api.routes(), *history_api.routes(), *media_api.routes(), *resources_api.routes(),
             *sources_api.routes(), *settings_api.routes(), *ops_api.routes(),
-            *blocklist_api.routes(), *retry_api.routes()]
+            *subscriptions_api.routes(), *blocklist_api.routes(), *retry_api.routes()]
 
 
 def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:

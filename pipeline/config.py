@@ -85,6 +85,14 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class BandwidthWindow:
+    """A cap on each download's rate in force during a daily window (see ``pipeline/schedule.py``)."""
+
+    hours: str = ""  # "08:00-23:00"
+    limit: Any = ""  # "2MiB/s", or bytes per second as a number; Any: _check names the form
+
+
+@dataclass(frozen=True)
 class DownloadConfig:
     concurrency: int = 16
     segment_retries: int = 5
@@ -99,6 +107,14 @@ class DownloadConfig:
     max_retries: int = 3
     ffmpeg: str | None = None  # None = the ffmpeg that imageio-ffmpeg ships
     variant: str = "highest"  # highest | lowest | a max height such as "720"
+    # Disk and schedule (pipeline/download_gate.py): below min_free_gb free under the data dir
+    # downloads wait (0 = never); outside ``hours`` ("01:00-07:00", empty = always) they wait;
+    # ``bandwidth`` caps each download's rate during given windows. A waiting download gives its
+    # message back to the queue after pause_resend_s, so no wait meets the stage's time limit.
+    min_free_gb: float = 5.0
+    hours: str = ""
+    bandwidth: tuple[BandwidthWindow, ...] = ()
+    pause_resend_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,24 @@ class WorkerConfig:
     stage_time_limit_s: int = 300
     stage_max_retries: int = 3
     sweep_interval_s: float = 60.0  # 0 disables the periodic sweep in this worker
+
+
+@dataclass(frozen=True)
+class SubscriptionsConfig:
+    """How workers check followed actresses, makers, labels, series, directors and searches."""
+
+    # How often each subscription is checked, unless it sets its own interval; every next
+    # check is moved by up to ±jitter of it, so many subscriptions do not fire together.
+    interval_s: float = 43_200.0
+    jitter: float = 0.1
+    # How often a worker looks for subscriptions that are due; 0 = this worker checks none.
+    tick_s: float = 30.0
+    # Listing pages one check may read (30 titles a page on JavBus).
+    max_pages: int = 20
+    # Titles a new subscription's first check may queue, unless it sets its own backfill.
+    backfill: int = 20
+    # Check records kept per subscription (GET /api/subscriptions/{id}).
+    checks_kept: int = 20
 
 
 @dataclass(frozen=True)
@@ -227,6 +261,7 @@ class Config:
     translation: TranslationConfig = field(default_factory=TranslationConfig)
     sources: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     catalogues: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_CATALOGUES))
+    subscriptions: SubscriptionsConfig = field(default_factory=SubscriptionsConfig)
 
     @property
     def data_path(self) -> Path:
@@ -351,7 +386,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            raise ConfigError(key, "a list of strings", value)
+            raise ConfigError(key, "a list of mappings" if dataclasses.is_dataclass(args[0]) else "a list of strings",
+                              value)
         return tuple(_coerce(args[0], v, key) for v in value)
     if tp is bool:
         if not isinstance(value, bool):
@@ -381,6 +417,7 @@ def _check(cfg: Config) -> None:
     if not 0 < cfg.port < 65536:
         raise ConfigError("port", "an integer between 1 and 65535", cfg.port)
     _check_gateway(cfg.gateway)
+    _check_subscriptions(cfg.subscriptions)
     if cfg.http.impersonate not in IMPERSONATE_UA:
         raise ConfigError("http.impersonate", f"one of {', '.join(IMPERSONATE_UA)}", cfg.http.impersonate)
     if cfg.download.concurrency < 1 or cfg.download.concurrency > 128:
@@ -425,6 +462,7 @@ def _check(cfg: Config) -> None:
            "seconds from 0 to 604800 (a week)")
     _bound("download.mutex_limit", d.mutex_limit, 1, 64, "an integer from 1 to 64")
     _bound("download.time_limit_s", d.time_limit_s, 1, 7 * 86400, "seconds from 1 to 604800 (a week)")
+    _check_disk_and_schedule(d)
     if not _variant_ok(d.variant):
         raise ConfigError("download.variant", 'highest, lowest or a maximum height from 1 to 4320 such as "720"',
                           d.variant)
@@ -436,6 +474,15 @@ def _check(cfg: Config) -> None:
                     raise ConfigError(f"{table}.{name}.{key}", f"{SITE_URL_FORM} ({problem})", getattr(s, key))
             _bound(f"{table}.{name}.weight", s.weight, 0, 1000, "an integer from 0 to 1000")
             _bound(f"{table}.{name}.min_interval_s", s.min_interval_s, 0, 60, "seconds from 0 to 60")
+
+
+def _check_subscriptions(s: SubscriptionsConfig) -> None:
+    _bound("subscriptions.interval_s", s.interval_s, 60, 30 * 86400, "seconds from 60 to 2592000 (30 days)")
+    _bound("subscriptions.jitter", s.jitter, 0, 0.5, "a fraction from 0 to 0.5")
+    _bound("subscriptions.tick_s", s.tick_s, 0, 3600, "seconds from 0 (off) to 3600")
+    _bound("subscriptions.max_pages", s.max_pages, 1, 500, "an integer from 1 to 500")
+    _bound("subscriptions.backfill", s.backfill, 0, 10_000, "an integer from 0 to 10000")
+    _bound("subscriptions.checks_kept", s.checks_kept, 1, 1000, "an integer from 1 to 1000")
 
 
 _VARIANT = re.compile(r"highest|lowest|(\d{1,4})p?")
@@ -452,6 +499,28 @@ def _bound(key: str, value: float, low: float, high: float, expected: str, *, lo
     fits = (low < value if low_open else low <= value) and value <= high
     if not fits:
         raise ConfigError(key, expected, value)
+
+
+def _check_disk_and_schedule(d: DownloadConfig) -> None:
+    from pipeline.schedule import RATE_FORM, WINDOW_FORM, parse_rate, parse_window
+
+    _bound("download.min_free_gb", d.min_free_gb, 0, 10 ** 7, "gigabytes from 0 (no guard) to 10000000")
+    _bound("download.pause_resend_s", d.pause_resend_s, 1, 86_400, "seconds from 1 to 86400")
+    if d.hours.strip():
+        try:
+            parse_window(d.hours)
+        except ValueError as e:
+            raise ConfigError("download.hours", f"empty (always) or {WINDOW_FORM}; {e}", d.hours) from None
+    for n, b in enumerate(d.bandwidth):
+        key = f"download.bandwidth[{n}]"
+        try:
+            parse_window(b.hours)
+        except ValueError as e:
+            raise ConfigError(f"{key}.hours", f"{WINDOW_FORM}; {e}", b.hours) from None
+        try:
+            parse_rate(b.limit)
+        except ValueError as e:
+            raise ConfigError(f"{key}.limit", f"{RATE_FORM}; {e}", b.limit) from None
 
 
 def _check_gateway(g: GatewayConfig) -> None:

@@ -55,6 +55,18 @@ def test_the_submit_script_refuses_a_blocked_avid_and_writes_nothing(r):
     assert jobs.submit("BLK-001").accepted
 
 
+def test_a_worker_side_submit_is_refused_with_the_reason(r, tmp_path):
+    # The subscription sweep and tools submit through pipeline/submit.py: the same script refuses.
+    from pipeline.store import ResourceStore
+    from pipeline.submit import REFUSED, submit
+
+    Blocklist(r).add_avid("SUB-001", "seen it")
+    sent: list[str] = []
+    got = submit(Jobs(r), ResourceStore(tmp_path), parse("SUB-001"), "download", lambda a, j: sent.append(j))
+    assert got.status == REFUSED and "SUB-001 is on the blocklist (seen it)" in got.message
+    assert sent == [] and Claims(r).all() == {}
+
+
 @pytest.fixture(scope="module")
 def site():
     with FixtureSite.start(titles=("DEMO-001",)) as fx:
