@@ -92,8 +92,9 @@ if status ~= 'queued' then return {1, status} end
 return {2, finish()}
 """
 
-# Job fields the ``queued`` event repeats, so the history can say what was asked.
-ASKED_FIELDS = ("retry_of", "start_stage", "refresh", "source_pref")
+# Job fields the ``queued`` event repeats, so the history can say what was asked (and who asked:
+# a subscription's id, an import's id).
+ASKED_FIELDS = ("retry_of", "start_stage", "refresh", "source_pref", "subscription", "import_id")
 
 SCRIPTS = {"submit": SUBMIT_SCRIPT, "finish": FINISH_SCRIPT, "cancel": CANCEL_SCRIPT}
 

@@ -50,6 +50,8 @@ def job_events(job: str = "j1", avid: str = "ABC-001", t: float = 100.0) -> list
 def test_stage_rows_fold_the_same_in_any_order_and_redelivery(tmp_path):
     events = job_events()
     assert from_event(Event("1", "queued", "ABC-001", "j2", "queued", 1, {"kind": "download"})) is None
+    found = from_event(Event("1", "queued", "ABC-001", "j3", "queued", 1, {"kind": "metadata", "subscription": "s1"}))
+    assert found.detail == {"kind": "metadata", "subscription": "s1"}
     index = LibraryIndex(tmp_path / "a")
     index.record_attempts(fold(events))
     index.record_stages(rows(events))

@@ -419,6 +419,8 @@
         const d = s.detail || {};
         if (d.retry_of) bits.push(t("hist.retry_of", "retry of {job} from {stage}", { job: String(d.retry_of).slice(0, 8), stage: stageName(d.start_stage || "") }));
         if (d.refresh) bits.push(t("hist.refresh", "refresh: {parts}", { parts: d.refresh }));
+        if (d.subscription) bits.push(t("hist.by_subscription", "found by subscription {id}", { id: d.subscription }));
+        if (d.import_id) bits.push(t("hist.by_import", "imported ({id})", { id: d.import_id }));
       } else {
         if (s.source) bits.push(t("detail.via", "via {source}", { source: s.source }));
         if (s.took_s !== null && s.took_s !== undefined) bits.push(t("detail.took", "took {s} s", { s: s.took_s < 10 ? Number(s.took_s).toFixed(1) : Math.round(s.took_s) }));

@@ -215,6 +215,8 @@
     "hist.block": "屏蔽此作品",
     "hist.block_prompt": "屏蔽 {avid}：以后不会再加入队列。原因（可选）：",
     "hist.block_source": "对此作品屏蔽",
+    "hist.by_import": "导入（{id}）",
+    "hist.by_subscription": "由订阅 {id} 发现",
     "hist.block_source_prompt": "对 {avid} 跳过 {source}（该站的版本有问题）。原因（可选）：",
     "hist.blocked": "被站点拦截",
     "hist.blocked_by_user": "已被用户屏蔽",
