@@ -21,6 +21,7 @@ import redis
 from actors.context import Context
 from pipeline import events as ev, library
 from pipeline.avid import Avid
+from pipeline.blocklist import Blocklist
 from pipeline.diskspace import DiskAlarm
 from pipeline.download_gate import Paused
 from pipeline.errors import Cancelled, MutexLost
@@ -56,12 +57,13 @@ def _warn(ctx: Context, avid: Avid, job_id: str, stage: str, message: str) -> No
 
 
 def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, Any], list[str]]:
-    """Ask the sources (see :func:`sources.registry.resolve_with_health`). Returns the source
-    record for the metadata JSON and one line per other outcome."""
+    """Ask the sources (see :func:`sources.registry.resolve_with_health`), never those the user
+    blocked for this AVID. Returns the source record for the metadata JSON and one line per
+    other outcome."""
     from sources.registry import resolve_with_health, source_record
 
     found, outcomes = resolve_with_health(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
-                                          prefer=prefer)
+                                          prefer=prefer, blocked=Blocklist(ctx.redis).blocked_sources(avid.code))
     return source_record(found), [str(o) for o in outcomes]
 
 
@@ -84,6 +86,8 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
             < ctx.config.download.playlist_max_age_s
     else:
         fresh = bool(src.get("playlist_url")) and "m3u8" not in parts
+    if fresh and src.get("name") in Blocklist(ctx.redis).blocked_sources(avid.code):
+        fresh = False  # the user blocked the source this playlist came from, for this title
     if fresh:
         _finished(ctx, avid, job_id, "resolve", source=src.get("name"), reused=True, outcomes=[])
         return
@@ -269,7 +273,8 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     meta = ctx.store.read_meta(avid) or {}
     src = meta.get("source") or {}
     age = time.time() - float(src.get("resolved_at") or 0)
-    if not src.get("playlist_url") or age > cfg.playlist_max_age_s:
+    if not src.get("playlist_url") or age > cfg.playlist_max_age_s \
+            or src.get("name") in Blocklist(ctx.redis).blocked_sources(avid.code):
         record, _ = resolve_now(ctx, avid)
         ctx.store.update_meta(avid, source=record)
         src = record

@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket
 from gateway import compat, openapi, sse, web
 from gateway.api import downloads as downloads_api, history as history_api, media as media_api, ops as ops_api
 from gateway.api import resources as resources_api
+from gateway.api import blocklist as blocklist_api, retry as retry_api
 from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api import notifications as notifications_api, subscriptions as subscriptions_api
 from gateway.api.common import ApiError, envelope
@@ -51,6 +52,7 @@ from gateway.redis_pool import PoolExhausted, open_client
 from gateway.relay import Relay
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
+from pipeline.blocklist import AvidBlocked
 from pipeline.broker import make_broker
 from pipeline.config import Config
 from pipeline.download_gate import DownloadGate
@@ -109,16 +111,19 @@ class State:
         if self.broker:
             self.broker.close()
 
-    async def submit(self, avid: str, kind: str,
-                     fields: dict[str, str] | None = None) -> jobstates.SubmitResult:
+    async def submit(self, avid: str, kind: str, fields: dict[str, str] | None = None,
+                     first: str | None = None) -> jobstates.SubmitResult:
         """Claim, create the job (with ``fields``) and append ``queued`` atomically, then send
-        the chain's first stage."""
+        the chain's first stage (or ``first``: a retry starts where its job failed)."""
         res = await self.jobs.submit(avid, kind, fields=fields)
         if res.accepted:
             try:
                 # Sent on the loop: one sub-millisecond Redis call, cheaper than a thread hop
                 # (bench_pipeline: the hop cost ~0.3 ms of an accepted request's ~2 ms).
-                self.actors.start(avid, res.job_id)
+                if first:
+                    self.actors.send(first, avid, res.job_id)
+                else:
+                    self.actors.start(avid, res.job_id)
             except Exception as e:
                 # Never leave a claim behind a job that no worker will ever see.
                 await self.jobs.finish(res.job_id, avid, jobstates.FAILED,
@@ -181,7 +186,8 @@ def api_routes() -> list:
     """Every REST route of nassav's own API, relative to ``/api``."""
     return [*downloads_api.routes(), *history_api.routes(), *media_api.routes(), *resources_api.routes(),
             *sources_api.routes(), *settings_api.routes(), *ops_api.routes(),
-            *subscriptions_api.routes(), *notifications_api.routes()]
+            *subscriptions_api.routes(), *notifications_api.routes(), *blocklist_api.routes(),
+            *retry_api.routes()]
 
 
 def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
@@ -219,6 +225,10 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
             return envelope(None, code=503, message=f"the gateway is busy: {exc}; try again shortly")
         return envelope(None, code=503, message=f"Redis is unreachable ({exc}); try again shortly")
 
+    async def avid_blocked(request: Request, exc: AvidBlocked) -> JSONResponse:
+        # Any route that submits (an importer's, a subscription's) refuses a blocked AVID alike.
+        return envelope({"avid": exc.avid, "status": "blocked", "reason": exc.reason}, code=403, message=str(exc))
+
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return envelope(exc.data, code=exc.code, message=exc.message)
 
@@ -243,7 +253,8 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
                               failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s))]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={RedisError: redis_down, ConnectionError: redis_down,
-                                        ApiError: api_error, HTTPException: http_error})
+                                        ApiError: api_error, HTTPException: http_error,
+                                        AvidBlocked: avid_blocked})
     app.state.nassav = st
     app.state.openapi = None
     return app

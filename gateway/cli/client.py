@@ -47,6 +47,8 @@ class ApiClient:
                 return r.status, json.loads(r.read() or b"null") or {}
         except urllib.error.HTTPError as e:
             raw = e.read()
+            if e.code == 403 and b'"blocked"' in raw:  # an AVID on the blocklist, not the token
+                return e.code, json.loads(raw) or {}
             if e.code in (401, 403):
                 raise ServiceError(f"{self.base} refused the token (HTTP {e.code}): pass --token or set "
                                    "NASSAV_API_TOKEN") from None

@@ -8,6 +8,7 @@
     nassav add      submit AVIDs through the API (and follow their progress)
     nassav status   queues, workers and jobs of a running service
     nassav reindex  rebuild the library index from the data dir
+    nassav history / retry / block / unblock / blocklist   an AVID's past jobs, a retry, the blocklist
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ EPILOG = """examples:
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
+  nassav history ABC-123                     every job of ABC-123, stage by stage
+  nassav block ABC-123 --source jable --reason "broken copy"
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
 
 environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
 NASSAV_API_TOKEN override the config file; NASSAV_URL is where `add` and `status` find the service."""
+
+
+# The history, retry and blocklist commands (gateway/cli/history.py); clients of the API like add.
+HISTORY_COMMANDS = ("history", "retry", "block", "unblock", "blocklist")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -72,6 +79,26 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="queues, workers and active jobs of a running service")
     status.add_argument("--json", action="store_true", help="print the raw JSON")
     _client(status)
+    hist = sub.add_parser("history", help="what every job of an AVID did, stage by stage, source by source")
+    hist.add_argument("avid", metavar="AVID")
+    hist.add_argument("--json", action="store_true", help="print the raw JSON")
+    _client(hist)
+    retry = sub.add_parser("retry", help="re-run an AVID's latest failed job from the stage that failed")
+    retry.add_argument("avid", metavar="AVID")
+    _client(retry)
+    block = sub.add_parser("block", help="never queue an AVID again, or (--source) skip one site for it")
+    block.add_argument("avid", metavar="AVID")
+    block.add_argument("--source", default="", help="block only this source for the AVID (e.g. jable)")
+    block.add_argument("--reason", default="", help="why (shown in the blocklist and in refusals)")
+    _client(block)
+    unblock = sub.add_parser("unblock", help="take an AVID (or --source for it) off the blocklist")
+    unblock.add_argument("avid", metavar="AVID")
+    unblock.add_argument("--source", default="", help="lift only this source's entry")
+    _client(unblock)
+    bl = sub.add_parser("blocklist", help="list the blocklist")
+    bl.add_argument("--avid", default="", help="only this AVID's entries")
+    bl.add_argument("--json", action="store_true", help="print the raw JSON")
+    _client(bl)
     reindex = sub.add_parser("reindex", help="rebuild the library index from the data dir")
     _common(reindex)
     from gateway.cli import follow
@@ -101,6 +128,18 @@ def _run_client(args: argparse.Namespace) -> int:
     try:
         if args.command == "add":
             return client.add(api, args.avids, follow=args.follow, download=not args.no_download)
+        if args.command in HISTORY_COMMANDS:
+            from gateway.cli import history
+
+            if args.command == "history":
+                return history.history(api, args.avid, as_json=args.json)
+            if args.command == "retry":
+                return history.retry(api, args.avid)
+            if args.command == "block":
+                return history.block(api, args.avid, source=args.source, reason=args.reason)
+            if args.command == "unblock":
+                return history.unblock(api, args.avid, source=args.source)
+            return history.blocklist(api, avid=args.avid, as_json=args.json)
         return client.status(api, as_json=args.json)
     except client.ServiceError as e:
         print(f"nassav: {e}", file=sys.stderr)
@@ -139,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    if args.command in ("add", "status"):
+    if args.command in ("add", "status", *HISTORY_COMMANDS):
         return _run_client(args)
     if args.command in ("follow", "unfollow", "subscriptions"):
         return _run_follow(args)

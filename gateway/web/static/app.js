@@ -66,7 +66,12 @@
       } catch (e) {
         return { status: 0, body: { message: t("token.unreachable", "the server cannot be reached") } };
       }
-      if (res.status === 401 || (res.status === 403 && sent)) {
+      // A 403 for an AVID on the blocklist is an answer, not a refused token.
+      let blocked = false;
+      if (res.status === 403 && sent) {
+        try { const b = await res.clone().json(); blocked = Boolean(b && b.data && b.data.status === "blocked"); } catch (e) { /* not JSON */ }
+      }
+      if (res.status === 401 || (res.status === 403 && sent && !blocked)) {
         // Another request may have been given a new token meanwhile: just retry with it.
         const given = token !== sent ? token : await askToken(Boolean(sent));
         if (!given) return { status: res.status, body: { message: t("token.needed", "an API token is needed") } };
