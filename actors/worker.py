@@ -20,6 +20,7 @@ from actors.registry import declare
 from pipeline import logs
 from pipeline.broker import DOWNLOAD_QUEUE, QUEUES, make_broker
 from pipeline.config import Config
+from pipeline.redis_client import redact
 from pipeline.worker_registry import WorkerRegistry
 
 log = logging.getLogger("nassav.worker")
@@ -52,7 +53,7 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     worker.start()
     if config.workers.sweep_interval_s > 0:
         sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
-    log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
+    log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, redact(redis_url))
     # A timed wait: an untimed one can miss a signal that lands while the Event's own lock
     # is held (a worker was seen ignoring SIGTERM under `nassav up` once).
     while not stop.wait(1.0):
@@ -64,10 +65,3 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     log.info("worker stopped")
     return 0
 
-
-def _safe(url: str) -> str:
-    """The Redis URL without its password."""
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url

@@ -20,6 +20,7 @@ import yaml
 
 from pipeline.errors import ConfigError
 from pipeline.files import FILE_MODE_FORM, parse_file_mode
+from pipeline.redis_client import SENTINEL_FORM, RedisUrlError, is_sentinel, parse_sentinel, redact
 from pipeline.urlcheck import SITE_URL_FORM, site_url_problem
 
 # Impersonation profile and the User-Agent that agrees with its TLS fingerprint.
@@ -353,7 +354,13 @@ def _check(cfg: Config) -> None:
     if not 1000 <= cfg.download.mutex_ttl_ms <= 60_000:
         raise ConfigError("download.mutex_ttl_ms", "milliseconds from 1000 to 60000", cfg.download.mutex_ttl_ms)
     if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
+        if not is_sentinel(cfg.redis_url):
+            raise ConfigError("redis_url", f"a redis://, rediss:// or unix:// URL, or {SENTINEL_FORM}",
+                              redact(cfg.redis_url))
+        try:
+            parse_sentinel(cfg.redis_url)
+        except RedisUrlError as e:
+            raise ConfigError("redis_url", f"{SENTINEL_FORM}: {e.why}", redact(cfg.redis_url)) from None
     for entry in cfg.allowed_hosts:
         if not _HOST_PATTERN.match(entry.strip().lower()):
             raise ConfigError("allowed_hosts", "host names (nas.example.com), wildcards below a name "
