@@ -43,6 +43,11 @@ class WaitingSentinelPool(WaitingPool, SentinelConnectionPool):
     """:class:`WaitingPool` whose connections go to the Sentinels' current master: each new
     connection asks them, so after a failover the pool reconnects to the new master."""
 
+    def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs):
+        # Sentinel.master_for passes these two by position; BlockingConnectionPool's first
+        # positional is max_connections, so hand them on by name to SentinelConnectionPool.
+        super().__init__(service_name=service_name, sentinel_manager=sentinel_manager, **kwargs)
+
 
 class SentinelMasterClient(aioredis.Redis):
     """The master's client; closing it closes the clients of the Sentinels it asks too."""

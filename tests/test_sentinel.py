@@ -1,0 +1,125 @@
+"""``redis+sentinel://`` URLs: parsed in one place, refused with the accepted form, never logged
+with a password, and every client kind (sync, the gateway's asyncio pool, Dramatiq's broker)
+reaches the Sentinels' master and follows it through a real failover (tests/sentinel_helpers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from gateway.redis_pool import open_client
+from pipeline.broker import make_broker, pending_job_ids
+from pipeline.config import WorkerConfig, load
+from pipeline.errors import ConfigError
+from pipeline.redis_client import RedisUrlError, connect, parse_sentinel, redact
+from tests.conftest import wait_for
+from tests.sentinel_helpers import SentinelSet
+
+
+@pytest.mark.parametrize("url, sentinels, service, db, password, sentinel_password", [
+    ("redis+sentinel://h1:26379,h2:26379/mymaster/0", (("h1", 26379), ("h2", 26379)), "mymaster", 0, None, None),
+    ("redis+sentinel://h1,h2:26380/m", (("h1", 26379), ("h2", 26380)), "m", 0, None, None),
+    ("redis+sentinel://:s%40cret@h1/m/3?sentinel_password=sp", (("h1", 26379),), "m", 3, "s@cret", "sp"),
+    ("redis+sentinel://p@ss@[::1]:5000/m", (("::1", 5000),), "m", 0, "p@ss", None),
+])
+def test_the_sentinel_form_parses(url, sentinels, service, db, password, sentinel_password):
+    u = parse_sentinel(url)
+    assert (u.sentinels, u.service, u.db, u.password, u.sentinel_password) == \
+        (sentinels, service, db, password, sentinel_password)
+    assert load(None, {}, redis_url=url).redis_url == url
+
+
+@pytest.mark.parametrize("url, why", [
+    ("redis+sentinel://h1:26379", "service name"),
+    ("redis+sentinel://h1/m/zero", "database number"),
+    ("redis+sentinel://h1,,h2/m", "host is empty"),
+    ("redis+sentinel://h1:99999/m", "host[:port]"),
+    ("redis+sentinel://h1/m?password=x", "unknown parameter"),
+])
+def test_a_bad_sentinel_url_names_the_form(url, why):
+    with pytest.raises(RedisUrlError) as e:
+        parse_sentinel(url)
+    assert why in str(e.value) and "redis+sentinel://" in str(e.value)
+    with pytest.raises(ConfigError) as c:
+        load(None, {}, redis_url=url)
+    assert why in str(c.value) and "host1[:26379]" in str(c.value)
+
+
+def test_other_schemes_are_refused_naming_both_forms():
+    with pytest.raises(ConfigError) as e:
+        load(None, {}, redis_url="sentinel://:hunter2@h/m")
+    assert "redis://" in str(e.value) and "redis+sentinel://" in str(e.value)
+    assert "hunter2" not in str(e.value)
+
+
+def test_passwords_never_reach_the_log_line():
+    url = "redis+sentinel://user:hunter2@h1,h2/m/1?sentinel_password=swordfish"
+    for text in (redact(url), repr(parse_sentinel(url))):
+        assert "hunter2" not in text and "swordfish" not in text and "h1" in text
+    with pytest.raises(RedisUrlError) as e:
+        parse_sentinel("redis+sentinel://:hunter2@h1/m/x?sentinel_password=swordfish")
+    assert "hunter2" not in str(e.value) and "swordfish" not in str(e.value)
+    assert redact("redis://:pw@host:6379/0") == "redis://***@host:6379/0"
+
+
+@pytest.fixture
+def sentinels(tmp_path):
+    s = SentinelSet(tmp_path / "sentinel", password="pw-secret")
+    try:
+        yield s.start()
+    finally:
+        s.stop()
+
+
+def test_every_client_kind_follows_a_failover(sentinels):
+    s = sentinels
+    url = s.url
+    sync = connect(url, socket_timeout=2, socket_connect_timeout=1)
+    broker = make_broker(url, WorkerConfig(), socket_timeout_s=2.0)
+    gw_settings = load(None, {}).gateway
+    try:
+        sync.set("nassav:sentinel-test", "before")
+        assert sync.get("nassav:sentinel-test") == "before"  # decoded, through the master
+        assert s.direct("a").get("nassav:sentinel-test") == "before"
+        from actors.registry import declare
+        actors = declare(broker, load(None, {}))
+        actors.start("SEN-001", "job-before")
+        assert "job-before" in pending_job_ids(sync)
+        assert sync.wait(1, 5000) == 1  # replicated before the master goes
+
+        async def gateway_reads():
+            client = open_client(url, gw_settings)
+            try:
+                return await client.get("nassav:sentinel-test")
+            finally:
+                await client.aclose()
+        assert asyncio.run(gateway_reads()) == "before"
+
+        s.kill("a")
+        wait_for(lambda: s.master_name() == "b", 60, 0.2, "the Sentinels to promote b")
+
+        def writes_again():
+            try:
+                return sync.set("nassav:sentinel-test", "after")
+            except redis.ConnectionError:
+                return False
+        wait_for(writes_again, 30, 0.2, "the sync client to write on the new master")
+        assert s.direct("b").get("nassav:sentinel-test") == "after"
+        assert "job-before" in pending_job_ids(sync), "a replicated message survives the failover"
+
+        def broker_sends():
+            try:
+                actors.start("SEN-002", "job-after")
+                return True
+            except redis.ConnectionError:
+                return False
+        wait_for(broker_sends, 30, 0.2, "the broker to send to the new master")
+        assert {"job-before", "job-after"} <= pending_job_ids(s.direct("b"))
+        assert asyncio.run(gateway_reads()) == "after"
+    finally:
+        sync.close()
+        broker.close()
+
