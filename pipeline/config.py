@@ -163,6 +163,11 @@ class GatewayConfig:
     # projection); a request waits up to redis_pool_timeout_s for a free one.
     redis_pool_size: int = 64
     redis_pool_timeout_s: float = 10.0
+    # With a redis+sentinel:// URL only: before answering 202 the gateway WAITs until this many
+    # replicas hold the new job, for at most redis_wait_timeout_ms (Redis replicates
+    # asynchronously: a failover loses what the replica had not received). 0 = do not wait.
+    redis_wait_replicas: int = 1
+    redis_wait_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -428,3 +433,5 @@ def _check_gateway(g: GatewayConfig) -> None:
     _bound("gateway.max_connections", g.max_connections, 16, 100_000, "an integer from 16 to 100000")
     _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
     _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")
+    _bound("gateway.redis_wait_replicas", g.redis_wait_replicas, 0, 16, "an integer from 0 to 16")
+    _bound("gateway.redis_wait_timeout_ms", g.redis_wait_timeout_ms, 10, 60_000, "milliseconds from 10 to 60000")

@@ -123,3 +123,35 @@ def test_every_client_kind_follows_a_failover(sentinels):
         sync.close()
         broker.close()
 
+
+
+def test_the_gateway_confirms_a_job_on_a_replica_before_202(sentinels, caplog):
+    import os
+    import signal
+
+    from gateway.replication import Replication
+
+    s = sentinels
+    settings = load(None, {}, gateway={"redis_wait_timeout_ms": 300}).gateway
+
+    async def confirm(job_id):
+        client = open_client(s.url, settings)
+        try:
+            await client.set(f"nassav:job:{job_id}", "x")
+            return await Replication(client, 1, settings.redis_wait_timeout_ms).confirm("SEN-003", job_id)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(confirm("j1")) == 1
+    assert s.direct("b").get("nassav:job:j1") == "x"
+    # A replica that does not answer: the wait ends at its timeout, the job is accepted
+    # anyway and the log says a failover now could lose it.
+    replica = s.procs["b"].pid
+    os.kill(replica, signal.SIGSTOP)
+    try:
+        with caplog.at_level("WARNING", logger="nassav.gateway"):
+            assert asyncio.run(confirm("j2")) == 0
+    finally:
+        os.kill(replica, signal.SIGCONT)
+    assert "only 0 of 1 replica" in caplog.text
+    wait_for(lambda: s.direct("b").get("nassav:job:j2") == "x", 10, 0.1, "the replica to catch up")
