@@ -24,7 +24,11 @@ SERVICE = "mymaster"
 
 class SentinelSet:
     def __init__(self, root: Path, *, down_after_ms: int = 1000, failover_timeout_ms: int = 10_000,
-                 password: str | None = None):
+                 password: str | None = None, service: str = SERVICE, redis_conf: Path | None = None,
+                 sentinel_conf: Path | None = None):
+        """``redis_conf`` / ``sentinel_conf``: start from these files (``deploy/sentinel/``),
+        with this set's ports, loopback, temp dir and timings put in place of theirs."""
+        self.service, self.redis_conf, self.sentinel_conf = service, redis_conf, sentinel_conf
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.binary = find_redis_server()
@@ -42,7 +46,7 @@ class SentinelSet:
         """The ``redis+sentinel://`` URL nassav is given."""
         auth = f":{self.password}@" if self.password else ""
         hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
-        return f"redis+sentinel://{auth}{hosts}/{SERVICE}/0"
+        return f"redis+sentinel://{auth}{hosts}/{self.service}/0"
 
     def direct(self, name: str) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.ports[name], password=self.password,
@@ -62,7 +66,12 @@ class SentinelSet:
     def start_server(self, name: str, replica_of: str | None = None) -> None:
         """Start data server ``name`` ("a" or "b"), a replica of ``replica_of`` when given."""
         port = self.ports[name]
-        args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.root), "--save", "",
+        args = []
+        if self.redis_conf:  # Redis applies `dir` as it reads it: ours goes in place of the file's
+            conf = self.root / f"redis-{name}.conf"
+            conf.write_text(_with_lines(self.redis_conf, {"dir": f"dir {self.root}"}))
+            args.append(str(conf))
+        args += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.root), "--save", "",
                 "--appendonly", "no", "--dbfilename", f"dump-{name}.rdb",
                 "--logfile", str(self.root / f"redis-{name}.log"), "--daemonize", "no"]
         if self.password:
@@ -87,15 +96,18 @@ class SentinelSet:
     def start_sentinel(self, i: int, master: str) -> None:
         port = self.sentinel_ports[i]
         conf = self.root / f"sentinel-{i}.conf"  # a Sentinel rewrites its own config: one each
-        lines = [f"port {port}", "bind 127.0.0.1", f"dir {self.root}",
-                 f"logfile {self.root / f'sentinel-{i}.log'}",
-                 f"sentinel monitor {SERVICE} 127.0.0.1 {self.ports[master]} 2",
-                 f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}",
-                 f"sentinel failover-timeout {SERVICE} {self.failover_timeout_ms}",
-                 f"sentinel parallel-syncs {SERVICE} 1"]
+        mine = {"port": f"port {port}", "bind": "bind 127.0.0.1", "dir": f"dir {self.root}",
+                "logfile": f"logfile {self.root / f'sentinel-{i}.log'}",
+                "sentinel monitor": f"sentinel monitor {self.service} 127.0.0.1 {self.ports[master]} 2",
+                "sentinel down-after-milliseconds":
+                    f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}",
+                "sentinel failover-timeout": f"sentinel failover-timeout {self.service} {self.failover_timeout_ms}"}
         if self.password:
-            lines.append(f"sentinel auth-pass {SERVICE} {self.password}")
-        conf.write_text("\n".join(lines) + "\n")
+            mine["sentinel auth-pass"] = f"sentinel auth-pass {self.service} {self.password}"
+        if self.sentinel_conf:
+            conf.write_text(_with_lines(self.sentinel_conf, mine))
+        else:
+            conf.write_text("\n".join([*mine.values(), f"sentinel parallel-syncs {self.service} 1"]) + "\n")
         self._spawn(f"sentinel-{i}", [str(conf), "--sentinel"])
 
     def start(self) -> "SentinelSet":
@@ -114,8 +126,8 @@ class SentinelSet:
         for port in self.sentinel_ports:
             s = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True)
             try:
-                addr = s.sentinel_get_master_addr_by_name(SERVICE)
-                state = s.sentinel_master(SERVICE)
+                addr = s.sentinel_get_master_addr_by_name(self.service)
+                state = s.sentinel_master(self.service)
             except (redis.RedisError, OSError):
                 return False
             finally:
@@ -132,7 +144,7 @@ class SentinelSet:
         for port in self.sentinel_ports:
             s = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True)
             try:
-                addr = s.sentinel_get_master_addr_by_name(SERVICE)
+                addr = s.sentinel_get_master_addr_by_name(self.service)
             except (redis.RedisError, OSError):
                 continue
             finally:
@@ -157,3 +169,14 @@ class SentinelSet:
     def stop(self) -> None:
         for p in [*self.procs.values(), *self.retired]:
             stop_group(p, signal.SIGKILL, timeout_s=1)
+
+
+def _with_lines(path: Path, mine: dict[str, str]) -> str:
+    """``path``'s config lines with ``mine`` (directive → line) in place of the file's own
+    (the machine-specific ones: addresses, ports, dirs); those it lacks are appended."""
+    mine = dict(mine)
+    lines = []
+    for line in path.read_text().splitlines():
+        key = next((k for k in mine if line.startswith(k + " ")), None)
+        lines.append(mine.pop(key) if key else line)
+    return "\n".join([*lines, *mine.values()]) + "\n"

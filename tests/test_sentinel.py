@@ -1,6 +1,7 @@
 """``redis+sentinel://`` URLs: parsed in one place, refused with the accepted form, never logged
 with a password, and every client kind (sync, the gateway's asyncio pool, Dramatiq's broker)
-reaches the Sentinels' master and follows it through a real failover (tests/sentinel_helpers.py).
+reaches the Sentinels' master and follows it through a real failover (tests/sentinel_helpers.py,
+running deploy/sentinel/'s redis.conf and sentinel.conf).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pipeline.broker import make_broker, pending_job_ids
 from pipeline.config import WorkerConfig, load
 from pipeline.errors import ConfigError
 from pipeline.redis_client import RedisUrlError, connect, parse_sentinel, redact
-from tests.conftest import wait_for
+from tests.conftest import ROOT, wait_for
 from tests.sentinel_helpers import SentinelSet
+
+DEPLOY = ROOT / "deploy" / "sentinel"
 
 
 @pytest.mark.parametrize("url, sentinels, service, db, password, sentinel_password", [
@@ -67,7 +70,10 @@ def test_passwords_never_reach_the_log_line():
 
 @pytest.fixture
 def sentinels(tmp_path):
-    s = SentinelSet(tmp_path / "sentinel", password="pw-secret")
+    """The set as deploy/sentinel/ configures it (its files, with loopback ports, a temp dir
+    and a 1 s down-after in place of the machine-specific lines)."""
+    s = SentinelSet(tmp_path / "sentinel", password="change-me", service="nassav",
+                    redis_conf=DEPLOY / "redis.conf", sentinel_conf=DEPLOY / "sentinel.conf")
     try:
         yield s.start()
     finally:
