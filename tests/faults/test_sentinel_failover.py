@@ -211,7 +211,8 @@ def test_sentinel_failover_mid_run(setup):
         f"two downloads overlapped for {overlap:.2f} s (renewal interval {RENEW_S:.1f} s)"
     record("Redis Sentinel: master SIGKILLed mid-run (2+2 workers, 20 AVIDs)",
            failover_s=round(failover_s, 1), gateway_back_s=round(back_wall - kill_wall, 1),
-           refused_503=len(refusals), recover_s=round(max(failover_s, back_wall - kill_wall), 1),
+           refused_503=len(refusals), slowest_answer_s=round(max(a[3] for a in after), 2),
+           refusal=refusals[0][2] if refusals else None, recover_s=round(max(failover_s, back_wall - kill_wall), 1),
            download_overlap_s=round(overlap, 2), renew_interval_s=RENEW_S,
            download_attempts_stopped=len(lost_slots), running_download_ended=victim_ends, jobs=N, completed=len(completed),
            data_lost="none")
