@@ -53,7 +53,6 @@ from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
 from pipeline.broker import make_broker
 from pipeline.config import Config
-from pipeline.redis_client import is_sentinel
 from pipeline.store import ResourceStore
 from pipeline.worker_registry import WORKERS_KEY, live_workers, workers_per_queue
 
@@ -86,8 +85,7 @@ class State:
         self.jobs = jobstates.AsyncJobs(self.redis, stream=ev.STREAM, maxlen=self.config.events_maxlen)
         # Sentinel mode: an accepted job is on a replica before the 202 (gateway/replication.py).
         g = self.config.gateway
-        self.replication = Replication(self.redis, g.redis_wait_replicas if is_sentinel(self.redis_url) else 0,
-                                       g.redis_wait_timeout_ms)
+        self.replication = Replication.for_pool(self.redis, g.redis_wait_replicas, g.redis_wait_timeout_ms)
         # A short timeout: the gateway sends on its event loop (below), so a hung Redis may
         # stall it for at most this long, as the async client's own timeout already allows.
         self.broker = make_broker(self.redis_url, self.config.workers, socket_timeout_s=5.0)
