@@ -4,6 +4,9 @@ redis-py's default asyncio pool holds at most 100 connections and raises "Too ma
 connections" at once when all are busy, so 500 submits in flight answered 402 of them 503
 although Redis was fine. The blocking pool queues them instead; only a request that waited
 ``redis_pool_timeout_s`` in vain fails, with :class:`PoolExhausted` naming both settings.
+
+With a ``redis+sentinel://`` URL the same blocking pool opens its connections on the master
+the Sentinels name (asked on each new connection), so after a failover it reconnects by itself.
 """
 
 from __future__ import annotations
