@@ -20,8 +20,8 @@ from actors.registry import declare
 from pipeline import logs
 from pipeline.broker import DOWNLOAD_QUEUE, QUEUES, make_broker
 from pipeline.config import Config
-from pipeline.redis_client import redact
 from pipeline.worker_registry import WorkerRegistry
+from pipeline.redis_client import redact
 
 log = logging.getLogger("nassav.worker")
 
@@ -53,7 +53,7 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     worker.start()
     if config.workers.sweep_interval_s > 0:
         sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
-    log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, redact(redis_url))
+    log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
     # A timed wait: an untimed one can miss a signal that lands while the Event's own lock
     # is held (a worker was seen ignoring SIGTERM under `nassav up` once).
     while not stop.wait(1.0):
@@ -65,3 +65,7 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     log.info("worker stopped")
     return 0
 
+
+def _safe(url: str) -> str:
+    """The Redis URL without its passwords (a Sentinel URL's too)."""
+    return redact(url)

@@ -431,7 +431,7 @@ def _bound(key: str, value: float, low: float, high: float, expected: str, *, lo
 def _check_gateway(g: GatewayConfig) -> None:
     _bound("gateway.header_timeout_s", g.header_timeout_s, 1, 300, "seconds from 1 to 300")
     _bound("gateway.max_connections", g.max_connections, 16, 100_000, "an integer from 16 to 100000")
-    _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
-    _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")
     _bound("gateway.redis_wait_replicas", g.redis_wait_replicas, 0, 16, "an integer from 0 to 16")
     _bound("gateway.redis_wait_timeout_ms", g.redis_wait_timeout_ms, 10, 60_000, "milliseconds from 10 to 60000")
+    _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
+    _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")
