@@ -7,6 +7,7 @@
     nassav add      submit AVIDs through the API (and follow their progress)
     nassav status   queues, workers and jobs of a running service
     nassav reindex  rebuild the library index from the data dir
+    nassav import   bring an existing collection into the library
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EPILOG = """examples:
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
+  nassav import /mnt/old --mode hardlink --dry-run   what an import would do
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
 
 environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
@@ -72,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     _client(status)
     reindex = sub.add_parser("reindex", help="rebuild the library index from the data dir")
     _common(reindex)
+    imp = sub.add_parser("import", help="bring an existing collection (any folder) into the library")
+    imp.add_argument("path", metavar="PATH", help="the folder holding the videos")
+    imp.add_argument("--mode", choices=("move", "hardlink", "copy", "in-place"), default="move",
+                     help="how files reach the library (default move; in-place leaves them and "
+                          "writes NFO and artwork beside them)")
+    imp.add_argument("--dry-run", action="store_true", help="print the plan (file → AVID → target) only")
+    _common(imp)
     return p
 
 
@@ -152,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"indexed {n} resources ({counts['downloaded']} downloaded, {counts['pending']} pending) "
               f"from {cfg.data_path} in {time.monotonic() - t0:.1f} s")
         return 0
+    if args.command == "import":
+        from gateway.cli import importing
+
+        return importing.run(cfg, args.path, args.mode, args.dry_run, cfg.redis_url)
     if args.command == "up":
         from gateway.cli import supervisor
         from pipeline import logs
