@@ -32,7 +32,9 @@ def print_plan(plan: Plan, out: TextIO, *, dry_run: bool) -> None:
 
 
 def run(cfg: Config, path: str, mode: str, dry_run: bool, redis_url: str | None,
-        out: TextIO = sys.stdout) -> int:
+        out: TextIO | None = None) -> int:
+    """Import (or with ``dry_run`` plan) ``path``; the exit code (2 when refused)."""
+    out = out or sys.stdout
     store = ResourceStore(cfg.data_path, file_mode=cfg.library.file_mode_bits)
     if dry_run:
         try:
