@@ -25,21 +25,23 @@ ACTOR = "import_library"  # actors.importing.ACTOR; sent by name, as the gateway
 
 
 def allowed_root(st: ApiState, path: Path) -> Path:
-    """``path`` resolved, when it lies under an import root; else a 403 naming the roots."""
+    """``path`` resolved, when it lies under an import root; else a 400 naming the roots.
+
+    400, not 403: the web page reads a 403 as "the API token was refused" and asks for another."""
     roots = [Path(r).resolve() for r in st.config.library.import_roots]
     if not roots:
-        raise ApiError(403, "importing through the API is disabled: list the folders it may import "
+        raise ApiError(400, "importing through the API is disabled: list the folders it may import "
                             "from in library.import_roots (or run `nassav import PATH` on the server)")
     real = path.resolve()
     if not any(real == r or r in real.parents for r in roots):
-        raise ApiError(403, f"{path} is not under an import root; allowed: "
+        raise ApiError(400, f"{path} is not under an import root; allowed: "
                             f"{', '.join(str(r) for r in roots)}")
     return real
 
 
 @doc(body={"path": "the folder to import (under library.import_roots)",
            "mode": "move (default), hardlink, copy or in-place", "dry_run": "true: only plan"},
-     responses={202: "the import job, queued", 400: "path or mode refused", 403: "not an import root"})
+     responses={202: "the import job, queued", 400: "path or mode refused, or not under an import root"})
 async def start_import(request: Request) -> JSONResponse:
     st = state(request)
     body = await json_object(request)
