@@ -151,8 +151,7 @@ class Importer:
             meta = dict(fields)
             if avid.edition:
                 meta["edition"] = avid.edition
-            self.store.update_meta(avid, **meta)
-            self._place_and_finish(avid, placing, plan.mode, str(plan.root))
+            self._place_and_finish(avid, placing, plan.mode, str(plan.root), meta)
         except OSError as e:
             _leave(placing, f"not imported: {e}")
             self.hooks.release(avid, job_id, False, f"import failed: {e}")
@@ -160,19 +159,21 @@ class Importer:
             return
         self.hooks.release(avid, job_id, True, f"{avid.code} imported ({plan.mode})")
 
-    def _place_and_finish(self, avid: Avid, items: list[Item], mode: str, root: str) -> None:
+    def _place_and_finish(self, avid: Avid, items: list[Item], mode: str, root: str,
+                          meta: dict[str, Any] | None = None) -> None:
+        """Journal, place, artwork and NFO, records; ``meta`` (the catalogue's fields) is
+        written with the first record (each metadata write costs two fsyncs)."""
         files = [{"source": str(i.source), "target": str(i.target), "part": i.part} for i in items]
         entry = {"avid": avid.full, "mode": mode, "root": root, "files": files, "at": time.time()}
         atomic_write(self._entry(avid), json.dumps(entry).encode())
-        self.store.update_meta(avid, **{"import": {"state": "placing", **entry}})
+        self.store.update_meta(avid, **(meta or {}), **{"import": {"state": "placing", **entry}})
         for i in items:
             if mode != "in-place":
                 place(i.source, i.target, mode, on_chunk=lambda: self.hooks.touch(avid))
         videos = [{"file": i.target.name if mode != "in-place" else str(i.target), "part": i.part,
                    "bytes": _size(i.target)} for i in items]
-        self.store.update_meta(avid, video=_video_record(videos))
         warnings = self.hooks.finish(avid)
-        self.store.update_meta(avid, **{"import": {"state": "done", **entry, "warnings": warnings,
+        self.store.update_meta(avid, video=_video_record(videos), **{"import": {"state": "done", **entry, "warnings": warnings,
                                                    "files": [str(i.target) for i in items],
                                                    "sources": [str(i.source) for i in items]}})
         if mode == "in-place":
