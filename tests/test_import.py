@@ -305,3 +305,51 @@ def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path):
     with redirect_stderr(err):
         assert cli_main(["import", str(tmp_path / "missing"), "--dry-run"]) == 2
     assert "is not a folder" in err.getvalue()
+
+
+@pytest.fixture
+def other_device(tmp_path):
+    """A folder on another file system than tmp_path (/dev/shm is a tmpfs), removed after."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second file system to cross (/dev/shm missing or on the same device)")
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(dir=shm, prefix="nassav-import-test-"))
+    yield d
+    import shutil
+
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_across_devices_hardlink_is_refused_and_move_copies(other_device, tmp_path):
+    store = ResourceStore(tmp_path / "data")
+    with pytest.raises(ImportRefused, match="hardlinks cannot cross devices.*use --mode copy or move"):
+        check_source(other_device, store, "hardlink")
+    src = other_device / "ABC-123.mp4"
+    src.write_bytes(tiny_videos()[0].read_bytes())
+    with pytest.raises(OSError, match="hardlinks cannot cross devices"):
+        place(src, tmp_path / "lib" / "ABC-123.mp4", "hardlink")
+    assert not (tmp_path / "lib" / "ABC-123.mp4").exists() and src.exists()
+    data = src.read_bytes()
+    place(src, tmp_path / "lib" / "ABC-123.mp4", "move")
+    assert not src.exists() and (tmp_path / "lib" / "ABC-123.mp4").read_bytes() == data
+    assert not list((tmp_path / "lib").glob(".*"))
+
+
+def test_the_sweeps_message_ends_an_abandoned_import_job(r, redis_url, tmp_path):
+    from dramatiq.brokers.stub import StubBroker
+
+    from actors.registry import declare
+
+    cfg = load(None, {}, data_dir=str(tmp_path / "data"), redis_url=redis_url)
+    ctx = Context.create(cfg, redis_url)
+    try:
+        actors = declare(StubBroker(), cfg, lambda: ctx)
+        job = ctx.jobs.submit("ABC-123", "import", fields={"stage": "import", "status": "running"})
+        actors.by_name["import"].fn("ABC-123", job.job_id)  # what Sweeper.requeue sends
+        rec = ctx.jobs.get(job.job_id)
+        assert rec["status"] == "failed" and "run the import again" in rec["message"]
+        assert ctx.redis.get(claim_key("ABC-123")) is None
+    finally:
+        ctx.redis.close()
