@@ -110,7 +110,9 @@ def run_import(ctx: Context, import_id: str, path: str, mode: str, dry_run: bool
     and emitting its events. Raises :class:`ImportRefused` for a path or mode refused."""
     key = import_jobs.key(import_id)
     r = ctx.redis
-    r.hset(key, mapping={**import_jobs.initial(path, mode, dry_run), "status": "running"})
+    if not r.exists(key):  # the command line's import; the API wrote the record already
+        r.hset(key, mapping=import_jobs.initial(path, mode, dry_run))
+    r.hset(key, mapping={"status": "running", "updated_at": f"{time.time():.3f}"})
     try:
         root = check_source(path, ctx.store, mode)
         importer = Importer(ctx.store, ServiceHooks(ctx, import_id),

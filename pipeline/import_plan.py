@@ -18,7 +18,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from pipeline.avid import Avid
 from pipeline.errors import NassavError
@@ -141,11 +141,11 @@ def target_name(avid: Avid, part: int | None, suffix: str) -> str:
     return f"{avid.code}{f'-cd{part}' if part else ''}{suffix.lower()}"
 
 
-def build(root: Path, store: ResourceStore, mode: str, files: Iterable[Path] | None = None) -> Plan:
+def build(root: Path, store: ResourceStore, mode: str) -> Plan:
     """The plan for the files under ``root`` (already checked by :func:`check_source`)."""
     items: list[Item] = []
     by_code: dict[str, list[Item]] = {}
-    for path in (walk(root) if files is None else files):
+    for path in walk(root):
         try:
             st = path.lstat()
         except OSError as e:

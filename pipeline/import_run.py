@@ -108,7 +108,7 @@ class Importer:
             if job_id is None:
                 continue  # another job holds it; the next run tries again
             try:
-                self._place_and_finish(avid, items, entry["mode"], entry.get("root", ""))
+                self._place_and_finish(avid, items, entry["mode"], entry.get("root", ""), entry.get("meta"))
             except OSError as e:
                 self.hooks.release(avid, job_id, False, f"import not finished: {e}")
                 raise
@@ -157,6 +157,13 @@ class Importer:
             self.hooks.release(avid, job_id, False, f"import failed: {e}")
             log.warning("import of %s failed: %s", avid.code, e)
             return
+        except Exception as e:
+            # One title's bug must not stop the others (nor keep its claim); its journal
+            # entry, if written, lets the next run finish it.
+            log.exception("internal error importing %s", avid.code)
+            _leave(placing, f"not imported: internal error: {e}")
+            self.hooks.release(avid, job_id, False, f"internal error: {e}")
+            return
         self.hooks.release(avid, job_id, True, f"{avid.code} imported ({plan.mode})")
 
     def _place_and_finish(self, avid: Avid, items: list[Item], mode: str, root: str,
@@ -164,20 +171,22 @@ class Importer:
         """Journal, place, artwork and NFO, records; ``meta`` (the catalogue's fields) is
         written with the first record (each metadata write costs two fsyncs)."""
         files = [{"source": str(i.source), "target": str(i.target), "part": i.part} for i in items]
-        entry = {"avid": avid.full, "mode": mode, "root": root, "files": files, "at": time.time()}
+        entry = {"avid": avid.full, "mode": mode, "root": root, "files": files, "at": time.time(),
+                 "meta": meta or {}}
         atomic_write(self._entry(avid), json.dumps(entry).encode())
-        self.store.update_meta(avid, **(meta or {}), **{"import": {"state": "placing", **entry}})
+        record = {k: v for k, v in entry.items() if k != "meta"}
+        self.store.update_meta(avid, **(meta or {}), **{"import": {"state": "placing", **record}})
         for i in items:
             if mode != "in-place":
                 place(i.source, i.target, mode, on_chunk=lambda: self.hooks.touch(avid))
         videos = [{"file": i.target.name if mode != "in-place" else str(i.target), "part": i.part,
                    "bytes": _size(i.target)} for i in items]
         warnings = self.hooks.finish(avid)
-        self.store.update_meta(avid, video=_video_record(videos), **{"import": {"state": "done", **entry, "warnings": warnings,
-                                                   "files": [str(i.target) for i in items],
-                                                   "sources": [str(i.source) for i in items]}})
         if mode == "in-place":
             self._beside(avid, items)
+        done = {"state": "done", **record, "warnings": warnings,
+                "files": [str(i.target) for i in items], "sources": [str(i.source) for i in items]}
+        self.store.update_meta(avid, video=_video_record(videos), **{"import": done})
         self._entry(avid).unlink(missing_ok=True)
         fsync_path(self.journal)
 
