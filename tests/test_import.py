@@ -353,3 +353,35 @@ def test_the_sweeps_message_ends_an_abandoned_import_job(r, redis_url, tmp_path)
         assert ctx.redis.get(claim_key("ABC-123")) is None
     finally:
         ctx.redis.close()
+
+
+def test_a_title_with_a_job_in_progress_is_left_for_later(tmp_path, r, redis_url):
+    root = tmp_path / "old"
+    root.mkdir()
+    v = tiny_videos()
+    (root / "DEMO-001.mp4").write_bytes(v[0].read_bytes())
+    (root / "demo002.mkv").write_bytes(v[1].read_bytes())
+    site = FixtureSite.start(titles=("DEMO-001", "DEMO-002"))
+    ctx = Context.create(load(site.write_config(tmp_path / "c.yaml", data_dir=tmp_path / "data",
+                                                redis_url=redis_url), {}), redis_url)
+    try:
+        download = ctx.jobs.submit("DEMO-001", "download")  # a download is running for it
+        plan = run_import(ctx, "imp-busy", str(root), "move", False)
+        got = {i.source.name: i for i in plan.items}
+        assert got["DEMO-001.mp4"].action == "skipped" and "in progress" in got["DEMO-001.mp4"].reason
+        assert (root / "DEMO-001.mp4").exists() and ctx.redis.get(claim_key("DEMO-001")) == download.job_id
+        assert got["demo002.mkv"].action == PLACE and (tmp_path / "data" / "DEMO-002" / "DEMO-002.mkv").is_file()
+        ctx.jobs.finish(download.job_id, "DEMO-001", "completed")
+        again = run_import(ctx, "imp-busy2", str(root), "move", False)
+        assert {i.source.name: i.action for i in again.items} == {"DEMO-001.mp4": PLACE}
+    finally:
+        ctx.redis.close()
+        site.stop()
+
+
+def test_import_roots_must_be_absolute():
+    from pipeline.errors import ConfigError
+
+    assert load(None, {}, library={"import_roots": ["/srv/old"]}).library.import_roots == ("/srv/old",)
+    with pytest.raises(ConfigError, match="library.import_roots.*absolute folder paths"):
+        load(None, {}, library={"import_roots": ["old"]})
