@@ -10,6 +10,7 @@ stage's library functions; no video site is asked, since the video is already he
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from typing import Any, Callable
 import dramatiq
 
 from actors.context import Context
-from pipeline import events as ev, import_jobs, jobs as jobstates, library
+from pipeline import import_jobs, jobs as jobstates, library
 from pipeline.avid import Avid
 from pipeline.broker import METADATA_QUEUE
 from pipeline.http import HttpClient
@@ -83,8 +84,6 @@ class ServiceHooks:
         warnings = [str(p) for p in problems]
         if entry is None:
             return None, warnings
-        import dataclasses
-
         return library.catalogue_fields(dataclasses.asdict(entry), warnings, {}), warnings
 
     def finish(self, avid: Avid) -> list[str]:

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from pipeline import logs
 from pipeline.avid import Avid, parse
 from pipeline.files import atomic_write, fsync_path, make_dirs
-from pipeline.import_plan import (CONFLICT, DONE, PLACE, SKIPPED, Item, Plan, Title, same_content)
+from pipeline.import_plan import PLACE, SKIPPED, Item, Plan, Title, same_content
 from pipeline.store import ResourceStore
 
 log = logging.getLogger("nassav.import")
@@ -126,7 +127,8 @@ class Importer:
                 done += 1
                 self.on_item(Progress(done, total, item))
         for title in plan.titles.values():
-            self._title(title, plan)
+            with logs.context(avid=title.avid.code, stage="import"):
+                self._title(title, plan)
             for item in title.items:
                 done += 1
                 self.on_item(Progress(done, total, item))
@@ -155,16 +157,17 @@ class Importer:
         except OSError as e:
             _leave(placing, f"not imported: {e}")
             self.hooks.release(avid, job_id, False, f"import failed: {e}")
-            log.warning("import of %s failed: %s", avid.code, e)
+            log.warning("not imported: %s", e)
             return
         except Exception as e:
             # One title's bug must not stop the others (nor keep its claim); its journal
             # entry, if written, lets the next run finish it.
-            log.exception("internal error importing %s", avid.code)
+            log.exception("internal error while importing")
             _leave(placing, f"not imported: internal error: {e}")
             self.hooks.release(avid, job_id, False, f"internal error: {e}")
             return
         self.hooks.release(avid, job_id, True, f"{avid.code} imported ({plan.mode})")
+        log.info("imported %d file(s) (%s)", len(placing), plan.mode)
 
     def _place_and_finish(self, avid: Avid, items: list[Item], mode: str, root: str,
                           meta: dict[str, Any] | None = None) -> None:
