@@ -385,3 +385,26 @@ def test_import_roots_must_be_absolute():
     assert load(None, {}, library={"import_roots": ["/srv/old"]}).library.import_roots == ("/srv/old",)
     with pytest.raises(ConfigError, match="library.import_roots.*absolute folder paths"):
         load(None, {}, library={"import_roots": ["old"]})
+
+
+def test_the_cli_finds_the_embedded_redis_of_a_running_service(tmp_path, monkeypatch):
+    for name in ("REDIS_URL", "NASSAV_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from gateway.cli.main import main as cli_main
+    from pipeline.embedded_redis import EmbeddedRedis
+
+    root, data = tmp_path / "old", tmp_path / "data"
+    root.mkdir()
+    (root / "notes.txt").write_text("not a video")
+    args = ["import", str(root), "--data-dir", str(data)]
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert cli_main(args) == 2  # no service running, no Redis configured
+    assert "nassav up" in err.getvalue() and "--dry-run needs none" in err.getvalue()
+    with EmbeddedRedis(data):  # what `nassav up` starts
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli_main(args) == 0
+    assert "skipped: notes.txt: not a video file (.txt)" in out.getvalue()

@@ -31,6 +31,28 @@ def print_plan(plan: Plan, out: TextIO, *, dry_run: bool) -> None:
     print(f"{'plan' if dry_run else 'import'} of {plan.root} ({plan.mode}): {counts or 'no files'}", file=out)
 
 
+def service_redis(cfg: Config) -> str | None:
+    """The configured Redis, else the embedded one a running ``nassav up`` keeps in the data
+    dir (``.redis/redis.sock``) when it answers; None when there is neither."""
+    if cfg.redis_url:
+        return cfg.redis_url
+    import redis
+
+    from pipeline.redis_client import connect
+
+    sock = cfg.data_path / ".redis" / "redis.sock"
+    if not sock.exists():
+        return None
+    url = f"unix://{sock}"
+    client = connect(url, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        return url if client.ping() else None
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()
+
+
 def run(cfg: Config, path: str, mode: str, dry_run: bool, redis_url: str | None,
         out: TextIO | None = None) -> int:
     """Import (or with ``dry_run`` plan) ``path``; the exit code (2 when refused)."""
@@ -45,8 +67,9 @@ def run(cfg: Config, path: str, mode: str, dry_run: bool, redis_url: str | None,
         print_plan(plan, out, dry_run=True)
         return 0
     if not redis_url:
-        print("nassav: no Redis URL: set NASSAV_REDIS_URL or redis_url in the config "
-              "(the import takes each title's claim there), or use --dry-run", file=sys.stderr)
+        print("nassav: no Redis: start the service (`nassav up`), or set NASSAV_REDIS_URL or redis_url "
+              "in the config (the import takes each title's claim there); --dry-run needs none",
+              file=sys.stderr)
         return EXIT_REFUSED
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

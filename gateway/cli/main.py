@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "import":
         from gateway.cli import importing
 
-        return importing.run(cfg, args.path, args.mode, args.dry_run, cfg.redis_url)
+        return importing.run(cfg, args.path, args.mode, args.dry_run, importing.service_redis(cfg))
     if args.command == "up":
         from gateway.cli import supervisor
         from pipeline import logs
