@@ -6,16 +6,17 @@ Per title (an AVID with its parts), in this order:
 2. look the AVID up in the catalogues (``Hooks.lookup``): a title no catalogue knows stays
    where it is, reported with the reason;
 3. write the journal entry (``{data}/.import/pending/{AVID}.json``: every source → target);
-4. record the catalogue fields in the metadata JSON, then place the files: ``move`` renames
-   (across file systems: copy to a temp file beside the target, fsync, rename, then unlink
-   the source), ``copy`` the same without the unlink, ``hardlink`` links, ``in-place`` leaves
-   the file and writes NFO and artwork beside it;
+4. record the catalogue fields in the metadata JSON, then place the files: ``move`` links
+   the file into place and unlinks the old name (``link`` fails where ``rename`` would replace
+   a file that appeared meanwhile; across file systems: copy to a temp file beside the target,
+   fsync, link it into place, then unlink the source), ``copy`` the same without the unlink,
+   ``hardlink`` links, ``in-place`` leaves the file and writes NFO and artwork beside it;
 5. cover, artwork and NFO (``Hooks.finish``), the ``video`` and ``import`` records, and the
    journal entry is removed.
 
 Nothing is ever overwritten: a target that exists is either this file already (an earlier
 run) or a conflict found by the plan. A run killed anywhere is finished by the next one:
-:func:`resume` replays the journal's entries before the new plan is made.
+:meth:`Importer.resume` replays the journal's entries before the new plan is made.
 """
 
 from __future__ import annotations
