@@ -104,7 +104,10 @@ def check_source(path: str | Path, store: ResourceStore, mode: str) -> Path:
         raise ImportRefused(f"{root} is not a folder (give the folder that holds the videos)")
     if not os.access(root, os.R_OK | os.X_OK):
         raise ImportRefused(f"{root} cannot be read by this process")
-    root = root.resolve()
+    try:
+        root = root.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop is a RuntimeError before Python 3.13
+        raise ImportRefused(f"{root} cannot be resolved: {e}") from None
     lib = store.root
     if root == lib or lib in root.parents or root in lib.parents:
         raise ImportRefused(f"{root} overlaps the library {lib}; import from a folder outside it")

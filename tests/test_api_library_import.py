@@ -37,12 +37,15 @@ def test_the_api_refuses_what_it_may_not_import(tmp_path, r, redis_url, site):
     with TestClient(app) as client:
         res = client.post("/api/library/import", json={"path": str(tmp_path / "old")})
         assert res.status_code == 400 and "library.import_roots" in res.json()["message"]
+    (tmp_path / "old" / "loop").symlink_to(tmp_path / "old" / "loop")
     _, app = _app(tmp_path, redis_url, site, [str(tmp_path / "old")])
     with TestClient(app) as client:
-        cases = [({"path": str(tmp_path / "elsewhere")}, 400, "not under an import root"),
+        cases = [({"path": str(tmp_path / "old" / "loop")}, 400, "loop"),({"path": str(tmp_path / "elsewhere")}, 400, "not under an import root"),
                  ({"path": str(tmp_path / "old" / ".." / "elsewhere")}, 400, "not under an import root"),
                  ({"path": "old"}, 400, "absolute folder path"),
                  ({"path": 7}, 400, "absolute folder path"),
+                 ({"path": str(tmp_path / "old") + "\x00x"}, 400, "absolute folder path"),
+                 ({"path": "/" + "a" * 5000}, 400, "absolute folder path"),
                  ({"path": str(tmp_path / "old"), "mode": "rename"}, 400, "move, hardlink, copy or in-place"),
                  ({"path": str(tmp_path / "old"), "dry_run": "yes"}, 400, "true or false"),
                  ({"path": str(tmp_path / "old" / "missing")}, 400, "is not a folder")]

@@ -32,7 +32,10 @@ def allowed_root(st: ApiState, path: Path) -> Path:
     if not roots:
         raise ApiError(400, "importing through the API is disabled: list the folders it may import "
                             "from in library.import_roots (or run `nassav import PATH` on the server)")
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop is a RuntimeError before Python 3.13
+        raise ApiError(400, f"{path} cannot be resolved: {e}") from None
     if not any(real == r or r in real.parents for r in roots):
         raise ApiError(400, f"{path} is not under an import root; allowed: "
                             f"{', '.join(str(r) for r in roots)}")
@@ -46,7 +49,7 @@ async def start_import(request: Request) -> JSONResponse:
     st = state(request)
     body = await json_object(request)
     path, mode = body.get("path"), body.get("mode", "move")
-    if not isinstance(path, str) or not path.strip() or not os.path.isabs(path):
+    if not isinstance(path, str) or not os.path.isabs(path) or "\x00" in path or len(path) > 4096:
         raise ApiError(400, "path must be an absolute folder path such as /srv/old-collection")
     if mode not in MODES:
         raise ApiError(400, f"mode must be {MODES_FORM}")
