@@ -129,10 +129,10 @@ def _device(path: Path) -> int | None:
     return None
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Every regular file under ``root``, sorted, without hidden files or folders and
-    without following symbolic links to folders."""
-    for dirpath, dirnames, filenames in os.walk(root):
+def walk(root: Path, errors: list[OSError] | None = None) -> Iterator[Path]:
+    """Every file under ``root``, sorted, without hidden files or folders and without
+    following symbolic links to folders; folders that cannot be read go to ``errors``."""
+    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append if errors is not None else None):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith("."):
@@ -148,7 +148,8 @@ def build(root: Path, store: ResourceStore, mode: str) -> Plan:
     """The plan for the files under ``root`` (already checked by :func:`check_source`)."""
     items: list[Item] = []
     by_code: dict[str, list[Item]] = {}
-    for path in walk(root):
+    unreadable: list[OSError] = []
+    for path in walk(root, unreadable):
         try:
             st = path.lstat()
         except OSError as e:
@@ -170,6 +171,8 @@ def build(root: Path, store: ResourceStore, mode: str) -> Plan:
         item = Item(path, PLACE, avid=found.avid, part=found.part, size_bytes=st.st_size)
         items.append(item)
         by_code.setdefault(found.avid.code, []).append(item)
+    for e in unreadable:
+        items.append(Item(Path(e.filename or root), SKIPPED, reason=f"a folder that cannot be read: {e.strerror}"))
     titles = {}
     for code, group in by_code.items():
         title = _plan_title(group, store, mode)

@@ -408,3 +408,18 @@ def test_the_cli_finds_the_embedded_redis_of_a_running_service(tmp_path, monkeyp
         with redirect_stdout(out):
             assert cli_main(args) == 0
     assert "skipped: notes.txt: not a video file (.txt)" in out.getvalue()
+
+
+def test_an_unreadable_folder_is_reported(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder")
+    root = tmp_path / "old"
+    (root / "locked").mkdir(parents=True)
+    (root / "locked" / "ABC-123.mp4").write_bytes(b"x")
+    (root / "locked").chmod(0)
+    try:
+        plan = build(root, ResourceStore(tmp_path / "data"), "move")
+    finally:
+        (root / "locked").chmod(0o755)
+    assert [(i.source.name, i.action, i.reason) for i in plan.items] == \
+        [("locked", "skipped", "a folder that cannot be read: Permission denied")]
