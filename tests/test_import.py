@@ -257,7 +257,10 @@ def test_cli_import_killed_midway_then_run_again_completes(world, tmp_path):
         proc.wait(10)
     finally:
         stop_group(proc)
-    assert any((tmp_path / "data").glob("*/*.nfo")) and any(col.root.rglob("*.mp4"))
+    placed = [(rel, e) for rel, e in col.files.items() if e.action == PLACE]
+    moved = [rel for rel, e in placed if (tmp_path / "data" / e.avid / e.target).exists()]
+    assert 0 < len(moved) < len(placed)  # killed mid-way
+    assert all(not (col.root / rel).exists() for rel in moved)
     for name in ctx.config.catalogues:
         site.set_scenario(name, None, avid=stuck)
 
