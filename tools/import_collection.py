@@ -33,9 +33,6 @@ class Collection:
     known: list[str] = field(default_factory=list)           # AVIDs the fixture site must serve
     conflicts: list[str] = field(default_factory=list)       # AVIDs pre-seeded in the library
 
-    def videos(self) -> int:
-        return sum(1 for e in self.files.values() if e.action != "skipped" or e.reason != "not a video")
-
 
 def tiny_videos(ffmpeg: str | None = None) -> list[Path]:
     """Three real MP4s (1, 2 and 3 s, 32×24), generated once and cached."""
