@@ -10,6 +10,7 @@ it checks what the store already has and rewrites files atomically.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import threading
 import time
@@ -20,6 +21,8 @@ import redis
 from actors.context import Context
 from pipeline import events as ev, library
 from pipeline.avid import Avid
+from pipeline.diskspace import DiskAlarm
+from pipeline.download_gate import Paused
 from pipeline.errors import Cancelled, MutexLost
 from pipeline.events import ProgressThrottle
 from pipeline.http import HttpClient
@@ -57,7 +60,8 @@ def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, A
     record for the metadata JSON and one line per other outcome."""
     from sources.registry import resolve_with_health, source_record
 
-    found, outcomes = resolve_with_health(avid, ctx.video_sources(), SourceHealth(ctx.redis), prefer=prefer)
+    found, outcomes = resolve_with_health(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
+                                          prefer=prefer)
     return source_record(found), [str(o) for o in outcomes]
 
 
@@ -105,12 +109,33 @@ def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
               "no catalogue entry; going on with the source page's title and cover"
               + (f" ({'; '.join(warnings)})" if warnings else ""))
         ctx.store.update_meta(avid, scrape_warnings=warnings)
-        _finished(ctx, avid, job_id, "scrape", catalogue=None, warnings=warnings)
+        _finished(ctx, avid, job_id, "scrape", catalogue=None, warnings=warnings,
+                  **_localize(ctx, avid, job_id, parts))
         return
     known = {} if entry.title else ctx.store.read_meta(avid) or {}  # read only for a fallback title
     fields = library.catalogue_fields(dataclasses.asdict(entry), warnings, known)
     ctx.store.update_meta(avid, **fields)
-    _finished(ctx, avid, job_id, "scrape", catalogue=entry.source, warnings=warnings)
+    _finished(ctx, avid, job_id, "scrape", catalogue=entry.source, warnings=warnings,
+              **_localize(ctx, avid, job_id, parts))
+
+
+def _localize(ctx: Context, avid: Avid, job_id: str, parts: set[str] | None) -> dict[str, Any]:
+    """Chinese conversion and translation of the metadata just scraped (pipeline/localize.py);
+    a translator's failure is a warning, never the stage's. Returns the report for the event."""
+    from pipeline.localize import localize
+    from pipeline.translate import Translator
+
+    cfg = ctx.config.translation
+    if not cfg.enabled and cfg.chinese_conversion == "none":
+        return {}
+    translator = Translator(cfg, ctx.config.http) if cfg.enabled else None
+    got = localize(ctx.store.read_meta(avid) or {}, cfg, translator,
+                   force=parts is not None and "metadata" in parts, now=time.time())
+    if got.fields:
+        ctx.store.update_meta(avid, **got.fields)
+    for w in got.warnings:
+        _warn(ctx, avid, job_id, "scrape", w)
+    return got.report
 
 
 def cover(ctx: Context, avid: Avid, job_id: str) -> None:
@@ -124,37 +149,117 @@ def cover(ctx: Context, avid: Avid, job_id: str) -> None:
         if got.warning:
             _warn(ctx, avid, job_id, "cover", got.warning)
         result = {**got.report, **library.fetch_extras(ctx.store, client, avid, meta, lib)}
-    library.write_nfo(ctx.store, avid, lib)
+    library.write_nfo(ctx.store, avid, lib, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "cover", **result)
 
 
 def download(ctx: Context, avid: Avid, job_id: str) -> None:
     if ctx.store.has_video(avid):
-        library.write_nfo(ctx.store, avid, ctx.config.library)
+        library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
         return
+    alarm = DiskAlarm(ctx.redis, ctx.events)
+    began = time.monotonic()
+    # The gate (free space, download hours, rate caps by the hour) may stop a download; it
+    # then waits for the gate and starts again from its part directory. After a stop for a
+    # low disk it waits for what the stop freed on top of the threshold (the engine's temp MP4
+    # grows beside the parts and is deleted on a stop): else it would restart and stop again.
+    extra = int(float((ctx.jobs.get(job_id) or {}).get("disk_extra") or 0))
+    while True:
+        _wait_for_gate(ctx, avid, job_id, alarm, began, extra)
+        extra = _download_once(ctx, avid, job_id, alarm)
+        if extra is None:
+            return
+        ctx.jobs.update(job_id, disk_extra=extra)  # kept for the message sent again after a long wait
+
+
+def _wait_for_gate(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm, began: float,
+                   extra_bytes: int = 0) -> None:
+    """Return once downloads may run. Waiting holds no slot and uses no retry: after
+    ``download.pause_resend_s`` in this message :class:`Paused` gives it back to the queue."""
+    gate = ctx.gate
+    while True:
+        reading = gate.disk.read(extra_bytes)
+        # disk_low / disk_ok speak of min_free_gb alone: one job's hold is its own business
+        # (workers holding different amounts would otherwise announce low and ok in turn).
+        alarm.observe(dataclasses.replace(reading, need_bytes=-1), avid=avid.code, job_id=job_id)
+        pause = gate.check(reading)
+        if pause is None:
+            return
+        message = f"waiting: {pause.message}"
+        job = ctx.jobs.get(job_id) or {}
+        if job.get("message") != message:
+            ctx.jobs.update(job_id, stage="download", status=RUNNING, message=message, slot_since="",
+                            wait_reason=pause.kind)
+            if job.get("wait_reason") != pause.kind:  # one event per reason, not per reading
+                log.info("download waits: %s", pause.message)
+                ctx.events.emit(ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
+                                data={**pause.data(), "message": message})
+        if ctx.shutdown.is_set() or job.get("cancel"):
+            raise Cancelled(f"cancelled while {message}")
+        if time.monotonic() - began >= ctx.config.download.pause_resend_s:
+            raise Paused(pause)
+        ctx.shutdown.wait(gate.poll_s)
+
+
+def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> int | None:
+    """Take a slot and download: None when done; when the gate stopped it (the part directory
+    is kept for the next try), the bytes the stop freed if it stopped for a low disk, else 0."""
     cfg = ctx.config.download
+    gate = ctx.gate
+    limit = gate.speed_limit(cfg.speed_limit_bytes_per_s)
+    stopped: list[str] = []
+    free_at_stop: list[int] = []
+
+    def gate_stops() -> bool:
+        reading = gate.disk.read()
+        pause = gate.check(reading)
+        if pause is not None:
+            alarm.observe(reading, avid=avid.code, job_id=job_id)
+            stopped.append(pause.message)
+            if pause.disk is not None:
+                free_at_stop.append(reading.free_bytes)
+        elif gate.speed_limit(cfg.speed_limit_bytes_per_s) != limit:
+            stopped.append(f"the rate cap is now {gate.describe_limit(cfg.speed_limit_bytes_per_s)}")
+        return bool(stopped)
+
     mutex = Mutex(ctx.redis, name="download", limit=cfg.mutex_limit, ttl_ms=cfg.mutex_ttl_ms)
-    # One cancel event for the whole stage, watched from the start: a user's cancel or a worker
-    # shutdown must also end the wait for a download slot, not only the download itself.
+    # One cancel event for the whole try, watched from the start: a user's cancel, a worker
+    # shutdown or the gate must also end the wait for a download slot, not only the download.
     with cancel_when(threading.Event(), name="download-watch",
                      now=lambda: mutex.lost.is_set() or ctx.shutdown.is_set(),
-                     poll=lambda: bool((ctx.jobs.get(job_id) or {}).get("cancel"))) as cancel:
+                     poll=lambda: bool((ctx.jobs.get(job_id) or {}).get("cancel")) or gate_stops()) as cancel:
         ctx.jobs.update(job_id, stage="download", status=RUNNING, message="waiting for a download slot",
-                        slot_since="")
-        mutex.acquire(cancel=cancel, on_wait=lambda: ctx.events.emit(
-            ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
-            data={"message": "waiting for a download slot"}))
+                        slot_since="", wait_reason="")
         try:
-            _download_holding_slot(ctx, avid, job_id, cancel)
+            mutex.acquire(cancel=cancel, on_wait=lambda: ctx.events.emit(
+                ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
+                data={"message": "waiting for a download slot"}))
+            _download_holding_slot(ctx, avid, job_id, cancel, limit)
+            return None
         except Cancelled:
             if mutex.lost.is_set():
                 raise MutexLost("download mutex lost while downloading; will retry") from None
-            raise
+            if not stopped or ctx.shutdown.is_set():
+                raise
+        except OSError as e:
+            # The disk filled before the guard's next reading: wait like any low disk.
+            reading = gate.disk.read()
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not reading.low:
+                raise
+            stopped.append(str(e))
+            free_at_stop.append(reading.free_bytes)
         finally:
             mutex.release()
+    freed = max(0, gate.disk.read().free_bytes - free_at_stop[0]) if free_at_stop else 0
+    log.info("download stopped: %s; parts kept", stopped[0])
+    ctx.events.emit(ev.STAGE_FINISHED, avid=avid.code, job_id=job_id, stage="download-stop",
+                    data={"message": f"stopped: {stopped[0]}; the parts are kept", "freed_bytes": freed,
+                          "worker": ctx.worker_id})
+    return freed
 
 
-def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event) -> None:
+def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event,
+                           speed_limit: int) -> None:
     from pipeline.hls import HlsOptions, download as hls_download
 
     cfg = ctx.config.download
@@ -187,9 +292,10 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     if src.get("referer"):
         headers.setdefault("Referer", src["referer"])
     options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
+    options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
     result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
                           options=options, progress=on_progress, cancel=cancel)
     ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, time.time()))
-    library.write_nfo(ctx.store, avid, ctx.config.library)
+    library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),
               segments=result.segments, segments_fetched=result.segments_fetched)

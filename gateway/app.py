@@ -37,6 +37,7 @@ from gateway import compat, openapi, sse, web
 from gateway.api import downloads as downloads_api, history as history_api, media as media_api, ops as ops_api
 from gateway.api import resources as resources_api
 from gateway.api import settings as settings_api, sources as sources_api
+from gateway.api import notifications as notifications_api, subscriptions as subscriptions_api
 from gateway.api import library_import as library_import_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
@@ -53,6 +54,7 @@ from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
 from pipeline.broker import make_broker
 from pipeline.config import Config
+from pipeline.download_gate import DownloadGate
 from pipeline.store import ResourceStore
 from pipeline.worker_registry import WORKERS_KEY, live_workers, workers_per_queue
 
@@ -68,6 +70,8 @@ class State:
         self.config_base = config
         self.redis_url = redis_url
         self.store = ResourceStore(config.data_path, file_mode=config.library.file_mode_bits)
+        # Why downloads wait (free space, download hours), shown by /health.
+        self.download_gate = DownloadGate.from_config(config.download, config.data_path)
         self.index: LibraryIndex | None = None
         self.projection: Projection | None = None
         self.redis: aioredis.Redis | None = None
@@ -134,7 +138,8 @@ def _state(request: Request | WebSocket) -> State:
 # -- routes -----------------------------------------------------------------
 
 async def health(request: Request) -> JSONResponse:
-    """Redis reachable, live workers per queue, free disk space of the data dir (always public)."""
+    """Redis reachable, live workers per queue, free disk space of the data dir, whether
+    downloads are paused and why (always public)."""
     st = _state(request)
     out: dict[str, Any] = {"redis": "down", "workers": workers_per_queue([])}
     ok = True
@@ -151,6 +156,17 @@ async def health(request: Request) -> JSONResponse:
         out["disk"] = {"path": str(st.config.data_path), "free_bytes": du.free, "total_bytes": du.total}
     except OSError as e:
         out["disk"] = {"error": str(e)}
+    try:
+        out["downloads"] = st.download_gate.state(st.config.download.speed_limit_bytes_per_s)
+    except OSError as e:
+        out["downloads"] = {"error": str(e)}
+    if ok:  # the download jobs waiting at the gate, each with its own reason
+        try:
+            out["downloads"]["waiting"] = [
+                {"avid": j.get("avid"), "job_id": j.get("job_id"), "message": j.get("message", "")}
+                for j in await st.jobs.active() if j.get("wait_reason")]
+        except RedisError as e:
+            out["downloads"]["waiting_error"] = str(e)
     code = 200 if ok else 503
     return envelope(out, code=code, message="ok" if ok else "redis unreachable")
 
@@ -166,6 +182,7 @@ def api_routes() -> list:
     """Every REST route of nassav's own API, relative to ``/api``."""
     return [*downloads_api.routes(), *history_api.routes(), *media_api.routes(), *resources_api.routes(),
             *sources_api.routes(), *settings_api.routes(), *ops_api.routes(),
+            *subscriptions_api.routes(), *notifications_api.routes(),
             *library_import_api.routes()]
 
 

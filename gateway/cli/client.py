@@ -231,6 +231,11 @@ def status(client: ApiClient, *, as_json: bool = False, console: Console | None 
     health = data["health"]
     console.print(f"[bold]nassav[/] at {client.base}: redis {health.get('redis', '?')}, "
                   f"disk free {(health.get('disk') or {}).get('free_bytes', 0) / 1e9:.1f} GB")
+    paused = health.get("downloads") or {}
+    if paused.get("paused"):
+        console.print(f"[yellow]downloads paused:[/] {paused.get('message', '')}")
+    for w in paused.get("waiting") or []:
+        console.print(f"[yellow]{w.get('avid')}[/] {w.get('message', '')}")
     qt = Table(title="queues", title_justify="left")
     for col in ("queue", "ready", "in flight", "delayed", "dead"):
         qt.add_column(col, justify="right" if col != "queue" else "left")

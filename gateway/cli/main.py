@@ -2,6 +2,7 @@
 
     nassav up       the whole service on this machine (embedded Redis unless one is configured)
     nassav serve    the HTTP gateway only
+    nassav follow / unfollow / subscriptions   follow actresses, makers, labels, series, searches
     nassav worker   a Dramatiq worker for some queues (run several, on several machines)
     nassav hls      download any HLS URL to an MP4 with the built-in engine
     nassav add      submit AVIDs through the API (and follow their progress)
@@ -22,6 +23,7 @@ from pipeline.errors import ConfigError
 EPILOG = """examples:
   nassav up                                  start everything on http://127.0.0.1:8000
   nassav up --config deploy/config.yaml --data-dir /srv/nassav
+  nassav follow actress okq --backfill 10    queue an actress's new titles (metadata only)
   nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
@@ -59,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     worker = sub.add_parser("worker", help="run a worker for some queues")
     _common(worker)
-    worker.add_argument("--queues", nargs="+", default=["metadata", "download"],
-                        help="queues to consume: metadata, download (default both)")
+    worker.add_argument("--queues", nargs="+", default=["metadata", "download", "notify"],
+                        help="queues to consume: metadata, download, notify (default all three)")
     worker.add_argument("--threads", type=int, help="worker threads (default from config)")
     sub.add_parser("hls", help="download an HLS stream to MP4 (see `nassav hls --help`)", add_help=False)
     add = sub.add_parser("add", help="submit AVIDs to a running service; exit 0 when all succeed")
@@ -74,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     _client(status)
     reindex = sub.add_parser("reindex", help="rebuild the library index from the data dir")
     _common(reindex)
+    from gateway.cli import follow
+
+    follow.add_parsers(sub, _client)
     imp = sub.add_parser("import", help="bring an existing collection (any folder) into the library")
     imp.add_argument("path", metavar="PATH", help="the folder holding the videos")
     imp.add_argument("--mode", choices=("move", "hardlink", "copy", "in-place"), default="move",
@@ -114,6 +119,17 @@ def _run_client(args: argparse.Namespace) -> int:
         return 130
 
 
+def _run_follow(args: argparse.Namespace) -> int:
+    from gateway.cli import client, follow
+
+    url = args.url or os.environ.get("NASSAV_URL") or f"http://127.0.0.1:{os.environ.get('NASSAV_PORT') or 8000}"
+    try:
+        return follow.run(client.ApiClient(url, args.token or os.environ.get("NASSAV_API_TOKEN") or None), args)
+    except client.ServiceError as e:
+        print(f"nassav: {e}", file=sys.stderr)
+        return client.UNREACHABLE
+
+
 def _redis_url_or_exit(cfg) -> str:
     if not cfg.redis_url:
         raise SystemExit("nassav: no Redis URL: set NASSAV_REDIS_URL or redis_url in the config "
@@ -134,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in ("add", "status"):
         return _run_client(args)
+    if args.command in ("follow", "unfollow", "subscriptions"):
+        return _run_follow(args)
     try:
         cfg = _config(args)
     except ConfigError as e:

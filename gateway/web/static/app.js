@@ -521,11 +521,19 @@
       : i18n.plural(workers) === "one" ? t("health.workers_one", "{count} worker", { count: workers })
       : t("health.workers_other", "{count} workers", { count: workers }));
     if (d.disk && d.disk.free_bytes !== undefined) parts.push(t("health.free", "{size} free", { size: i18n.bytes(d.disk.free_bytes) }));
+    // Why downloads wait (download.min_free_gb, download.hours): one part per reason.
+    const waits = (d.downloads && d.downloads.reasons) || [];
+    for (const r of waits) {
+      parts.push(r.reason === "hours"
+        ? t("health.wait_hours", "downloads wait: quiet hours until {until}", { until: r.until })
+        : t("health.wait_disk", "downloads wait: {free} free, needs {need}",
+            { free: i18n.bytes(r.free_bytes), need: i18n.bytes(r.min_free_bytes) }));
+    }
     pill.textContent = parts.join(" · ");
     pill.title = t("health.workers_title", "metadata workers: {metadata}, download workers: {download}",
                    { metadata: w.metadata || 0, download: w.download || 0 }) +
       (d.disk && d.disk.path ? "\n" + t("health.data_title", "data: {path}", { path: d.disk.path }) : "");
-    pill.className = "pill" + (res.ok && workers ? "" : " live-off");
+    pill.className = "pill" + (res.ok && workers && !waits.length ? "" : " live-off");
   }
 
   // -- adding -----------------------------------------------------------------------------
