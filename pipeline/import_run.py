@@ -33,6 +33,7 @@ from typing import Any, Callable, Protocol
 
 from pipeline import logs
 from pipeline.avid import Avid, parse
+from pipeline.errors import NassavError
 from pipeline.files import atomic_write, fsync_path, make_dirs
 from pipeline.import_plan import PLACE, SKIPPED, Item, Plan, Title, same_content
 from pipeline.store import ResourceStore
@@ -49,7 +50,8 @@ class Hooks(Protocol):
     """What the import asks of the service around it (claims, catalogues, artwork)."""
 
     def take(self, avid: Avid) -> str | None:
-        """Claim the AVID; a job id, or None when another job holds it."""
+        """Claim the AVID; a job id, or None when another job holds it. Raises a
+        :class:`~pipeline.errors.NassavError` when the submit path refuses the AVID."""
 
     def release(self, avid: Avid, job_id: str, ok: bool, message: str) -> None:
         """End the claim taken by :meth:`take`."""
@@ -106,7 +108,11 @@ class Importer:
             avid = parse(entry["avid"])
             items = [Item(Path(f["source"]), PLACE, avid=avid, part=f.get("part"), target=Path(f["target"]))
                      for f in entry["files"]]
-            job_id = self.hooks.take(avid)
+            try:
+                job_id = self.hooks.take(avid)
+            except NassavError as e:
+                log.warning("%s left in the journal: %s", avid.code, e)
+                continue
             if job_id is None:
                 continue  # another job holds it; the next run tries again
             try:
@@ -140,7 +146,11 @@ class Importer:
         if not placing:
             return
         avid = title.avid
-        job_id = self.hooks.take(avid)
+        try:
+            job_id = self.hooks.take(avid)
+        except NassavError as e:  # a guard of the submit script said no (e.g. a blocklist)
+            _leave(placing, f"refused: {e}")
+            return
         if job_id is None:
             _leave(placing, f"a job for {avid.code} is in progress; import it again when it ends")
             return

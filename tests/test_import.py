@@ -428,3 +428,28 @@ def test_an_unreadable_folder_is_reported(tmp_path):
         (root / "locked").chmod(0o755)
     assert [(i.source.name, i.action, i.reason) for i in plan.items] == \
         [("locked", "skipped", "a folder that cannot be read: Permission denied")]
+
+
+def test_a_title_the_submit_path_refuses_is_left_with_the_reason(tmp_path, r, redis_url):
+    from pipeline.errors import NassavError
+
+    root = tmp_path / "old"
+    root.mkdir()
+    (root / "DEMO-001.mp4").write_bytes(tiny_videos()[0].read_bytes())
+    site = FixtureSite.start(titles=("DEMO-001",))
+    ctx = Context.create(load(site.write_config(tmp_path / "c.yaml", data_dir=tmp_path / "data",
+                                                redis_url=redis_url), {}), redis_url)
+
+    class Refusing(ServiceHooks):
+        def take(self, avid):
+            raise NassavError(f"{avid.code} is on the blocklist")
+
+    try:
+        plan = build(check_source(root, ctx.store, "move"), ctx.store, "move")
+        Importer(ctx.store, Refusing(ctx, "imp-refused")).run(plan)
+        (item,) = plan.items
+        assert item.action == "skipped" and item.reason == "refused: DEMO-001 is on the blocklist"
+        assert (root / "DEMO-001.mp4").exists() and not (tmp_path / "data" / "DEMO-001").exists()
+    finally:
+        ctx.redis.close()
+        site.stop()
