@@ -126,6 +126,9 @@ def declare(broker: dramatiq.Broker, config: Config,
     actors.by_name["refresh_cookie"] = dramatiq.actor(
         _cookie_runner(context), broker=broker, actor_name="refresh_cookie",
         queue_name=METADATA_QUEUE, time_limit=120_000, max_retries=0)
+    from actors.importing import declare_import  # nassav import's job (issue 11)
+
+    actors.by_name.update(declare_import(broker, context))
     return actors
 
 

@@ -161,6 +161,9 @@ class LibraryConfig:
     # 0666 & ~umask. Any: _check validates it whole, so every wrong value gets the message
     # naming the accepted form. Not in the HTTP settings subset: it can widen who reads the library.
     file_mode: Any = None
+    # Folders POST /api/library/import may import from (absolute paths, and folders below
+    # them); empty = API import disabled. `nassav import` on the command line may import any folder.
+    import_roots: tuple[str, ...] = ()
 
     @property
     def file_mode_bits(self) -> int | None:
@@ -522,6 +525,9 @@ def _check(cfg: Config) -> None:
     except ValueError as e:
         raise ConfigError("library.file_mode", f"{FILE_MODE_FORM}; {e}", cfg.library.file_mode) from None
     _check_translation(cfg.translation)
+    for root in cfg.library.import_roots:
+        if not root.startswith("/"):
+            raise ConfigError("library.import_roots", "absolute folder paths such as /srv/old-collection", root)
     _bound("http.timeout_s", cfg.http.timeout_s, 0, 600, "seconds, more than 0 and at most 600", low_open=True)
     _bound("http.retries", cfg.http.retries, 0, 10, "an integer from 0 to 10")
     d = cfg.download

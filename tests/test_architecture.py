@@ -26,7 +26,8 @@ ALLOWED = {
     "gateway": {"pipeline", "sources", "actors"},
 }
 # The command line starts every kind of process; the app proper only sends messages to actors.
-CLI_MODULES = {"gateway.cli", "gateway.cli.main", "gateway.cli.supervisor", "gateway.cli.client", "gateway.cli.__main__"}
+CLI_MODULES = {"gateway.cli", "gateway.cli.main", "gateway.cli.supervisor", "gateway.cli.client", "gateway.cli.__main__",
+               "gateway.cli.importing"}
 GATEWAY_MAY_USE_OF_ACTORS = {"actors.registry"}
 
 

@@ -9,6 +9,7 @@
     nassav status   queues, workers and jobs of a running service
     nassav reindex  rebuild the library index from the data dir
     nassav history / retry / block / unblock / blocklist   an AVID's past jobs, a retry, the blocklist
+    nassav import   bring an existing collection into the library
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EPILOG = """examples:
   nassav status                              what the service is doing
   nassav history ABC-123                     every job of ABC-123, stage by stage
   nassav block ABC-123 --source jable --reason "broken copy"
+  nassav import /mnt/old --mode hardlink --dry-run   what an import would do
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
 
 environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
@@ -104,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.cli import follow
 
     follow.add_parsers(sub, _client)
+    imp = sub.add_parser("import", help="bring an existing collection (any folder) into the library")
+    imp.add_argument("path", metavar="PATH", help="the folder holding the videos")
+    imp.add_argument("--mode", choices=("move", "hardlink", "copy", "in-place"), default="move",
+                     help="how files reach the library (default move; in-place leaves them and "
+                          "writes NFO and artwork beside them)")
+    imp.add_argument("--dry-run", action="store_true", help="print the plan (file → AVID → target) only")
+    _common(imp)
     return p
 
 
@@ -209,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"indexed {n} resources ({counts['downloaded']} downloaded, {counts['pending']} pending) "
               f"from {cfg.data_path} in {time.monotonic() - t0:.1f} s")
         return 0
+    if args.command == "import":
+        from gateway.cli import importing
+
+        return importing.run(cfg, args.path, args.mode, args.dry_run, importing.service_redis(cfg))
     if args.command == "up":
         from gateway.cli import supervisor
         from pipeline import logs
