@@ -54,8 +54,16 @@ class Transfer:
     cut_at: int | None = None
     sock_of: Callable[[], int] = lambda: -1  # the socket of the worker's connection, -1 unknown
     last_data: float = field(default_factory=time.monotonic)  # for the stall watchdog
+    first_data: float | None = None  # when the body's first bytes came (for the transfer's rate)
     throttled: bool = False  # waiting in the speed limiter, not stalled
     stalled: bool = False  # the watchdog cut the connection
+
+    def seconds_left(self, left: int, now: float, min_window_s: float) -> float | None:
+        """How long ``left`` more bytes take at this transfer's rate so far; None while that
+        rate is unknown (no body yet, or less than ``min_window_s`` of it)."""
+        if self.first_data is None or self.received <= 0 or now - self.first_data < min_window_s:
+            return None
+        return left * (now - self.first_data) / self.received
 
     def abort_if_stalled(self, stall_timeout_s: float, now: float) -> bool:
         """Shut the connection down when no data came for ``stall_timeout_s`` (watchdog thread).
@@ -235,6 +243,8 @@ class Fetcher:
                 return CURL_WRITEFUNC_ERROR
             n = len(chunk)
             t.last_data = time.monotonic()
+            if t.first_data is None:
+                t.first_data = t.last_data
             cut_at = t.cut_at
             if cut_at is not None and len(buf) + n >= cut_at:
                 keep = max(0, cut_at - len(buf))
@@ -279,6 +289,7 @@ class Fetcher:
                 buf.clear()
                 self.inflight_bytes = 0
                 t.received = 0
+                t.first_data = None
                 continue
             break
         else:

@@ -4,7 +4,9 @@ Work is queued in playlist order, one piece per segment. A worker that finds the
 empty does not go idle while others still transfer: it **steals** the second half of the
 largest running transfer — it asks for that byte range, and the running transfer ends
 where the stolen half begins (``Transfer.cut_at``). A download so never ends on a few
-slow connections while the others wait. The worker storing a segment's last piece joins
+slow connections while the others wait. A steal costs a request, so only a transfer that,
+at its own rate so far, has at least ``STEAL_MIN_SECONDS_LEFT`` to go is split: on a fast
+link (loopback, a LAN) a clean run makes exactly one request per segment. The worker storing a segment's last piece joins
 the pieces, decrypts and verifies the body, and writes it to the part directory; a body
 whose pieces do not add up is fetched again in one piece.
 
@@ -32,6 +34,10 @@ PROGRESS_INTERVAL_S = 0.2
 SPEED_WINDOW_S = 0.5
 SPEED_SMOOTHING = 0.3  # weight of the newest sample in the moving average
 MIN_STEAL_BYTES = 128 * 1024  # each half of a stolen transfer is at least this big
+# A steal is one more request; it must save real time. At 2 MB/s a 1 MB segment has at most
+# 0.5 s to go, so the tail of a throttled download is still split; on loopback never.
+STEAL_MIN_SECONDS_LEFT = 0.2
+RATE_WINDOW_S = 0.05  # a transfer's rate is judged after this much of its body
 IDLE_POLL_S = 0.05
 
 
@@ -284,6 +290,7 @@ class Workers:
         if self._ranges_ignored:
             return None
         best: tuple[int, _Work, Transfer, int] | None = None
+        now = time.monotonic()
         for work, transfer in self._running.values():
             end = work.end
             if end is None:
@@ -295,7 +302,12 @@ class Workers:
                     continue
             pos = work.start + transfer.received
             left = end - pos
-            if left >= 2 * MIN_STEAL_BYTES and (best is None or left > best[0]):
+            if left < 2 * MIN_STEAL_BYTES:
+                continue
+            seconds_left = transfer.seconds_left(left, now, RATE_WINDOW_S)
+            if seconds_left is None or seconds_left < STEAL_MIN_SECONDS_LEFT:
+                continue  # not worth a request (or its rate not known yet: look again soon)
+            if best is None or left > best[0]:
                 best = (left, work, transfer, pos)
         if best is None:
             return None
