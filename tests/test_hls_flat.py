@@ -6,10 +6,14 @@ Real HTTP (FixtureSite) and real ffmpeg; the request counts are the fixture CDN'
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from pipeline.config import HttpConfig
 from pipeline.hls import HlsOptions, download
+from pipeline.hls.buffers import MIN_CAPACITY, SPARE_BYTES, BufferPool, SegmentBuffer
+from pipeline.hls.fetch import Fetcher, RateLimiter, UrlGuard
 from tools.fixture_site import FixtureSite
 
 PRIVATE = HttpConfig(allow_private_urls=True, timeout_s=10, retries=1)
@@ -67,3 +71,54 @@ def test_retries_are_the_only_extra_requests(fx, tmp_path):
     assert sorted(int(k) for k in stats["segments"][MANY]) == list(range(stream.segments))
     assert stats["segment_requests"][MANY] == stream.segments + failures
     assert stats["requests"]["cdn"] == 1 + 1 + stream.segments + failures
+
+
+def test_segment_bodies_live_in_one_reused_buffer_per_worker(fx, tmp_path):
+    """40 segments on 4 connections: 4 buffers, each about one segment big, whatever the count."""
+    stream = fx.stream(MANY)
+    biggest = max((stream.dir / f).stat().st_size for f in stream.segment_files)
+    result = download(media_url(fx, MANY), tmp_path / "out.mp4", part_dir=tmp_path / "parts",
+                      options=HlsOptions(http=PRIVATE, concurrency=4))
+    assert result.segments_fetched == stream.segments == 40
+    assert 1 <= result.buffers <= 4
+    # a buffer doubles when it grows, so it is at most twice the biggest body it held
+    assert result.buffer_bytes <= result.buffers * max(2 * (biggest + SPARE_BYTES), MIN_CAPACITY)
+
+
+def test_a_fetcher_receives_every_body_into_the_same_memory(fx):
+    stream = fx.stream(MANY)
+    base = media_url(fx, MANY).rsplit("/", 1)[0]
+    f = Fetcher(PRIVATE, {}, guard=UrlGuard(True), limiter=RateLimiter(0), stop=threading.Event(),
+                stall_timeout_s=5)
+    try:
+        bodies = []
+        for name in stream.segment_files[:10]:
+            body = f.get(f"{base}/{name}")
+            assert bytes(body) == (stream.dir / name).read_bytes()
+            bodies.append(body.obj)
+        # one block of memory from the second body on (a segment a bit bigger may grow it once)
+        assert len({id(b) for b in bodies[1:]}) <= 2 and f.buffer.grown <= 3
+    finally:
+        f.close()
+
+
+def test_buffer_pool_never_makes_more_than_its_limit():
+    pool = BufferPool(2)
+    a, b = pool.take(), pool.take()
+    with pytest.raises(RuntimeError, match="all 2 segment buffers are in use"):
+        pool.take()
+    a.append(b"x" * 1000)
+    pool.give(a)
+    assert pool.take() is a and a.size == 0 and pool.created == 2 and pool.peak_in_use == 2
+    pool.give(a)
+    pool.give(b)
+
+
+def test_segment_buffer_keeps_its_memory_and_room_for_in_place_decryption():
+    buf = SegmentBuffer()
+    for _ in range(50):
+        buf.reset()
+        for _ in range(8):
+            buf.append(b"\x47" * 30_000)
+        assert buf.size == 240_000 and len(buf.writable()) >= buf.size + SPARE_BYTES
+    assert buf.grown <= 3  # grown while the first body came, never after

@@ -10,8 +10,10 @@ link (loopback, a LAN) a clean run makes exactly one request per segment. The wo
 the pieces, decrypts and verifies the body, and writes it to the part directory; a body
 whose pieces do not add up is fetched again in one piece.
 
-Memory stays bounded by the concurrency: each worker holds the piece it is fetching, and
-a segment's pieces live only until it is joined.
+Memory stays bounded by the concurrency, whatever the stream's length: each worker
+receives into its own reusable buffer (:mod:`pipeline.hls.buffers`, at most ``concurrency``
+of them), decrypts the segment there in place and writes it out before fetching the next;
+only the pieces of a split segment are copied out, and live until it is joined.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.errors import Cancelled, PlaylistError, SegmentFailed, VerifyFailed
+from pipeline.hls.buffers import BufferPool
 from pipeline.hls.fetch import Fetcher, Piece, RateLimiter, Transfer, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir
 from pipeline.hls.payload import BadPayload, clean_init, clean_segment
@@ -103,6 +106,7 @@ class Workers:
         self.on_segment: Callable[[Path], None] | None = None  # called (from a worker) per stored segment
         self.stop = threading.Event()
         self.limiter = RateLimiter(options.speed_limit_bytes_per_s)
+        self.buffers = BufferPool(options.concurrency)  # one per fetcher alive at once
         self.fetchers: list[Fetcher] = []
         self.total = 0
         self.done = 0
@@ -125,9 +129,13 @@ class Workers:
     def _new_fetcher(self) -> Fetcher:
         o = self.options
         f = Fetcher(o.http, o.headers, guard=self.guard, limiter=self.limiter, stop=self.stop,
-                    stall_timeout_s=o.stall_timeout_s)
+                    stall_timeout_s=o.stall_timeout_s, buffer=self.buffers.take())
         self.fetchers.append(f)
         return f
+
+    def _close_fetcher(self, f: Fetcher) -> None:
+        f.close()
+        self.buffers.give(f.buffer)
 
     # -- the initialisation sections (fMP4), fetched first -----------------------------
 
@@ -155,7 +163,7 @@ class Workers:
                     raise SegmentFailed(-1, init.url, f"initialisation section: {reason}")
                 PartDir.write_atomic(path, data)  # type: ignore[arg-type]
         finally:
-            fetcher.close()
+            self._close_fetcher(fetcher)
             self.fetchers.remove(fetcher)
         return out
 
@@ -267,7 +275,7 @@ class Workers:
         finally:
             with self._lock:
                 self._running.pop(wid, None)
-            fetcher.close()
+            self._close_fetcher(fetcher)
 
     def _next_work(self) -> _Work | None:
         """The next queued piece, else half of the largest running transfer, else None when all is done."""
@@ -348,13 +356,15 @@ class Workers:
             elif work.end is not None and len(got.data) > work.end - work.start:
                 # stolen from after this transfer's last chunk arrived: keep only our part
                 got = Piece(got.start, got.data[:work.end - work.start], got.total)
-            work.result = got
             entry = self._segments[work.seg.index]
             entry.outstanding -= 1
             self._outstanding -= 1
             if entry.outstanding:
+                # the worker's buffer takes its next body: keep this piece's bytes apart
+                work.result = Piece(got.start, bytes(got.data), got.total, got.whole)
                 self.partial_bytes += len(got.data)
                 return None
+            work.result = got
             self.partial_bytes -= sum(len(w.result.data) for w in entry.works if w.result and w is not work)
             del self._segments[work.seg.index]
             return entry
@@ -366,7 +376,8 @@ class Workers:
         raw = assemble(seg, entry.works)
         if raw is not None:
             try:
-                return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4)
+                return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4,
+                                               scratch=self._scratch(fetcher, raw))
             except BadPayload:
                 pass
         # pieces that do not add up, or not media (an error page, a truncated or garbled
@@ -374,12 +385,21 @@ class Workers:
 
         def attempt() -> tuple[int, memoryview]:
             body = fetcher.get(seg.url, seg.byterange)
-            return len(body), clean_segment(body, key=key, iv=iv, fmp4=self.fmp4)
+            return len(body), clean_segment(body, key=key, iv=iv, fmp4=self.fmp4,
+                                            scratch=self._scratch(fetcher, body))
 
         got, reason = with_retries(attempt, retries=self.options.segment_retries, stop=self.stop)
         if got is None:
             raise _Failed(reason)
         return got  # type: ignore[return-value]
+
+    @staticmethod
+    def _scratch(fetcher: Fetcher, raw: object) -> memoryview | None:
+        """The fetcher's buffer when ``raw`` is exactly its body (decrypt in place), else None."""
+        buf = fetcher.buffer
+        if isinstance(raw, memoryview) and raw.obj is buf.view().obj and len(raw) == buf.size:
+            return buf.writable()
+        return None
 
     def _key_iv(self, seg: Segment) -> tuple[bytes | None, bytes | None]:
         if seg.key is None:

@@ -1,0 +1,117 @@
+"""The bytes a download holds in memory: one reusable buffer per worker, never one per segment.
+
+A worker receives a segment body into its :class:`SegmentBuffer`, decrypts it there in
+place, writes it to the part directory and reuses the same memory for its next segment.
+Memory so depends on the concurrency and the largest segment, not on the stream's length,
+and the allocator is not asked for (and left to fragment) a fresh megabyte per segment.
+
+:class:`BufferPool` hands the buffers out and counts them, so the bound is checkable.
+"""
+
+from __future__ import annotations
+
+import threading
+
+# AES-CBC decryption into the buffer itself needs room for one more block than the body
+# (cryptography's ``update_into`` asks for ``len(data) + 15`` bytes).
+SPARE_BYTES = 16
+MIN_CAPACITY = 64 * 1024
+
+
+class SegmentBuffer:
+    """A growable byte buffer that keeps its memory between uses. Not thread-safe.
+
+    Views of it (:meth:`view`, :meth:`writable`) are valid until the next :meth:`reset` or
+    :meth:`append`; a caller that must keep bytes longer copies them.
+    """
+
+    def __init__(self, capacity: int = 0):
+        self._buf = bytearray(max(capacity, 0))
+        self._mv = memoryview(self._buf)
+        self.size = 0
+        self.grown = 0  # times the memory was replaced by a bigger block
+
+    @property
+    def capacity(self) -> int:
+        return len(self._buf)
+
+    def reset(self) -> None:
+        self.size = 0
+
+    def append(self, chunk: bytes | bytearray | memoryview) -> None:
+        n = len(chunk)
+        end = self.size + n
+        if end + SPARE_BYTES > len(self._buf):
+            self._grow(end + SPARE_BYTES)
+        self._mv[self.size:end] = chunk
+        self.size = end
+
+    def truncate(self, size: int) -> None:
+        self.size = min(self.size, max(0, size))
+
+    def view(self) -> memoryview:
+        """The bytes received so far (no copy)."""
+        return self._mv[:self.size]
+
+    def writable(self) -> memoryview:
+        """The whole memory from the first byte: the body plus at least ``SPARE_BYTES`` after it."""
+        if self.size + SPARE_BYTES > len(self._buf):
+            self._grow(self.size + SPARE_BYTES)
+        return self._mv
+
+    def _grow(self, needed: int) -> None:
+        # Doubling: a stream of ever so slightly bigger segments grows the buffer a few times, not per segment.
+        new = bytearray(max(needed, 2 * len(self._buf), MIN_CAPACITY))
+        new[:self.size] = self._mv[:self.size]
+        self._mv.release()
+        self._buf = new
+        self._mv = memoryview(new)
+        self.grown += 1
+
+
+class BufferPool:
+    """At most ``limit`` buffers, one per worker; counts what it made (thread-safe)."""
+
+    def __init__(self, limit: int):
+        if limit < 1:
+            raise ValueError(f"a buffer pool needs a limit of at least 1, got {limit}")
+        self.limit = limit
+        self._free: list[SegmentBuffer] = []
+        self._all: list[SegmentBuffer] = []
+        self._lock = threading.Lock()
+        self.created = 0
+        self.in_use = 0
+        self.peak_in_use = 0
+
+    def take(self) -> SegmentBuffer:
+        """A free buffer, or a new one while fewer than ``limit`` exist.
+
+        Raises:
+          RuntimeError: ``limit`` buffers are already in use (a bug: one per worker).
+        """
+        with self._lock:
+            if self._free:
+                buf = self._free.pop()
+            elif self.created < self.limit:
+                buf = SegmentBuffer()
+                self._all.append(buf)
+                self.created += 1
+            else:
+                raise RuntimeError(f"all {self.limit} segment buffers are in use")
+            self.in_use += 1
+            self.peak_in_use = max(self.peak_in_use, self.in_use)
+            return buf
+
+    def give(self, buf: SegmentBuffer) -> None:
+        buf.reset()
+        with self._lock:
+            self.in_use -= 1
+            self._free.append(buf)
+
+    def held_bytes(self) -> int:
+        """Memory of every buffer made so far (free or in use)."""
+        with self._lock:
+            return sum(b.capacity for b in self._all)
+
+
+__all__ = ["BufferPool", "SegmentBuffer"]
