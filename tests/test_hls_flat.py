@@ -81,8 +81,8 @@ def test_segment_bodies_live_in_one_reused_buffer_per_worker(fx, tmp_path):
                       options=HlsOptions(http=PRIVATE, concurrency=4))
     assert result.segments_fetched == stream.segments == 40
     assert 1 <= result.buffers <= 4
-    # a buffer grows to a quarter more than it needs, so it is at most 1.25x the biggest body
-    assert result.buffer_bytes <= result.buffers * max((biggest + SPARE_BYTES) * 5 // 4, MIN_CAPACITY)
+    # a buffer starts at MIN_CAPACITY and grows to twice what it needs
+    assert result.buffer_bytes <= result.buffers * max(2 * (biggest + SPARE_BYTES), MIN_CAPACITY)
 
 
 def test_a_fetcher_receives_every_body_into_the_same_memory(fx):
@@ -97,7 +97,7 @@ def test_a_fetcher_receives_every_body_into_the_same_memory(fx):
             assert bytes(body) == (stream.dir / name).read_bytes()
             bodies.append(body.obj)
         # one block of memory from the second body on (a segment a bit bigger may grow it once)
-        assert len({id(b) for b in bodies[1:]}) <= 3 and f.buffer.grown <= 8
+        assert len({id(b) for b in bodies}) == 1 and f.buffer.grown == 0  # (~100 KB bodies)
     finally:
         f.close()
 
@@ -116,10 +116,11 @@ def test_buffer_pool_never_makes_more_than_its_limit():
 
 def test_segment_buffer_keeps_its_memory_and_room_for_in_place_decryption():
     buf = SegmentBuffer()
-    for _ in range(50):
+    body = MIN_CAPACITY + 1000  # bigger than a new buffer: it must grow, once
+    for _ in range(20):
         buf.reset()
-        for _ in range(8):
+        for _ in range(body // 30_000 + 1):
             buf.append(b"\x47" * 30_000)
-        assert buf.size == 240_000 and len(buf.writable()) >= buf.size + SPARE_BYTES
-    assert buf.grown <= 8  # grown while the first body came (a quarter more each time), never after
-    assert buf.capacity <= (240_000 + SPARE_BYTES) * 5 // 4
+        assert buf.size > body and len(buf.writable()) >= buf.size + SPARE_BYTES
+    assert buf.grown == 1  # while the first body came, never after
+    assert buf.capacity <= 2 * (buf.size + SPARE_BYTES)

@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                     reps = min(reps, args.faulty_reps)
                 if avid == BIG_AVID:
                     reps = 1
+                if reps < 1:
+                    continue
                 for rep in range(reps):
                     site.reset()
                     site.set_faults(**faults)
