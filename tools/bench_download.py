@@ -198,8 +198,9 @@ class Row:
     ceiling_mb_s: float | None = None
 
 
-def count_requests(run: Run, stats: dict, avid: str, segments: int, has_key: bool) -> None:
-    """What the fixture CDN received for ``avid``; the minimum is media playlist + key + segments."""
+def count_requests(run: Run, stats: dict, segments: int, has_key: bool) -> None:
+    """Every request the fixture CDN received (it was reset before the run); the minimum is
+    media playlist + key + one per segment."""
     run.requests = stats["requests"].get("cdn", 0)
     run.extra_requests = run.requests - (1 + int(has_key) + segments)
 
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                     out = run_dir / "out.mp4"
                     cmd = commands(tool, url, out, concurrency=args.concurrency, ffmpeg=ffmpeg, bin_dir=bin_dir)
                     run = measure(cmd, run_dir)
-                    count_requests(run, site.stats(), avid, strm.segments, strm.key is not None)
+                    count_requests(run, site.stats(), strm.segments, strm.key is not None)
                     check_output(run, out, strm.duration_s, ffmpeg, decode=(rep == 0 and avid != BIG_AVID))
                     row.runs.append(run)
                     engine = f" (engine {run.engine_maxrss_kb / 1024:.0f} MB)" if run.engine_maxrss_kb else ""

@@ -6,9 +6,9 @@ largest running transfer — it asks for that byte range, and the running transf
 where the stolen half begins (``Transfer.cut_at``). A download so never ends on a few
 slow connections while the others wait. A steal costs a request, so only a transfer that,
 at its own rate so far, has at least ``STEAL_MIN_SECONDS_LEFT`` to go is split: on a fast
-link (loopback, a LAN) a clean run makes exactly one request per segment. The worker storing a segment's last piece joins
-the pieces, decrypts and verifies the body, and writes it to the part directory; a body
-whose pieces do not add up is fetched again in one piece.
+link (loopback, a LAN) a clean run makes exactly one request per segment. The worker
+storing a segment's last piece joins the pieces, decrypts and verifies the body, and writes
+it to the part directory; a body whose pieces do not add up is fetched again in one piece.
 
 Memory stays bounded by the concurrency, whatever the stream's length: each worker
 receives into its own reusable buffer (:mod:`pipeline.hls.buffers`, at most ``concurrency``
