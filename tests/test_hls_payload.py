@@ -97,3 +97,38 @@ def test_fmp4_boxes():
         check_mp4(b"\x00\x00\x00\x10junkjunkjunkjunk")
     init = box(b"ftyp", b"isom\x00\x00\x02\x00") + box(b"moov", b"\x00" * 64)
     assert clean_init(init, key=None, iv=None) == init
+
+
+def test_decrypting_in_place_in_a_worker_buffer_gives_the_same_media():
+    from pipeline.hls.buffers import SegmentBuffer
+
+    data = ts_packets(5000)  # ~940 KB, like a real segment
+    enc = encrypt(data, KEY, IV)
+    buf = SegmentBuffer()
+    for off in range(0, len(enc), 65536):  # as the network delivers it
+        buf.append(enc[off:off + 65536])
+    raw = buf.view()
+    out = clean_segment(raw, key=KEY, iv=IV, fmp4=False, scratch=buf.writable())
+    assert out == data
+    assert out.obj is buf.writable().obj  # the plaintext is in the buffer itself: no second copy
+    # a wrong key in place is still caught (and only garbles the buffer it owns)
+    buf.reset()
+    buf.append(enc)
+    with pytest.raises(BadPayload):
+        clean_segment(buf.view(), key=os.urandom(16), iv=IV, fmp4=False, scratch=buf.writable())
+
+
+def test_disguised_encrypted_body_is_never_decrypted_in_place():
+    """Two decryptions of the same bytes may be tried; the scratch memory is ignored for it."""
+    from pipeline.hls.buffers import SegmentBuffer
+
+    data = ts_packets(40)
+    buf = SegmentBuffer()
+    buf.append(png() + encrypt(data, KEY, IV))
+    assert clean_segment(buf.view(), key=KEY, iv=IV, fmp4=False, scratch=buf.writable()) == data
+
+
+def test_scratch_without_room_for_a_block_is_refused():
+    enc = encrypt(ts_packets(10), KEY, IV)
+    with pytest.raises(ValueError, match="15 bytes to spare"):
+        clean_segment(enc, key=KEY, iv=IV, fmp4=False, scratch=memoryview(bytearray(enc)))

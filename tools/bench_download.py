@@ -2,12 +2,17 @@
 
     .venv/bin/python tools/bench_download.py                 # the README table (~5 min on 2 cores)
     .venv/bin/python tools/bench_download.py --quick         # 40 MB stream, 1 repetition
+    .venv/bin/python tools/bench_download.py --big           # also a ~2 GB stream (makes it once: minutes)
 
 Every tool downloads the same AES-128 media playlist (``/cdn/BENCH-001/v1/index.m3u8``)
 from a fixture site running in this process, once per scenario and repetition, into a
 fresh directory. Each run is measured by a small wrapper process, so CPU seconds and
 peak RSS cover the tool *and* the ffmpeg it starts (peak RSS = the largest single
-process). "valid" = exit 0, an MP4 whose duration is within 2 % of the stream's, whose
+process). For nassav the engine runs inside the measured process (``--engine``), so its own
+peak RSS is reported apart from the ffmpeg it starts. The fixture CDN counts the requests
+each run made: the minimum is the media playlist, the key and one per segment; anything
+above it ("extra") is a retry, a steal (a byte range of a running transfer) or a probe.
+"valid" = exit 0, an MP4 whose duration is within 2 % of the stream's, whose
 video frame count is the stream's (a skipped segment leaves a gap, not a shorter
 timeline), and (first repetition) ``ffmpeg -v error -f null`` prints nothing.
 
@@ -42,6 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 AVID = "BENCH-001"
+BIG_AVID = "BENCH-002"
 FPS = 25  # tools/fixture_site/media.py makes every stream at 25 frames/s
 
 
@@ -49,13 +55,32 @@ FPS = 25  # tools/fixture_site/media.py makes every stream at 25 frames/s
 
 def _measure_main(cmd: list[str]) -> int:
     """Run ``cmd``; print wall seconds, CPU seconds and peak RSS of it and its descendants."""
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.monotonic() - t0
+    with tempfile.NamedTemporaryFile(prefix="nassav-bench-engine-", suffix=".json") as stats:
+        cmd = [stats.name if a == ENGINE_STATS else a for a in cmd]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.monotonic() - t0
+        try:
+            engine = json.loads(Path(stats.name).read_text() or "{}")
+        except ValueError:
+            engine = {}
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
+                      "engine_maxrss_kb": engine.get("maxrss_kb", 0),
                       "rc": proc.returncode, "stderr": proc.stderr.decode("utf-8", "replace")[-2000:]}))
     return 0
+
+
+ENGINE_STATS = "{engine-stats}"  # replaced by the measuring wrapper with a temp file's path
+
+
+def _engine_main(stats_path: str, argv: list[str]) -> int:
+    """``nassav hls`` in this process; then write this process's own peak RSS (not ffmpeg's)."""
+    from pipeline.hls.cli import main as hls_main
+
+    rc = hls_main(argv)
+    Path(stats_path).write_text(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    return rc
 
 
 @dataclass
@@ -65,6 +90,9 @@ class Run:
     maxrss_kb: int
     rc: int
     stderr: str
+    engine_maxrss_kb: int = 0  # nassav only: the engine's own process, without its ffmpeg
+    requests: int = 0  # every request the fixture CDN received for the run
+    extra_requests: int = 0  # above media playlist + key + one per segment
     valid: bool = False
     why: str = ""
 
@@ -98,7 +126,7 @@ def ensure_ytdlp() -> str:
 
 def commands(tool: str, url: str, out: Path, *, concurrency: int, ffmpeg: str, bin_dir: Path) -> list[str]:
     if tool == "nassav":
-        return [sys.executable, "-m", "pipeline.hls", url, "-o", str(out), "--allow-private",
+        return [sys.executable, __file__, "--engine", ENGINE_STATS, url, "-o", str(out), "--allow-private",
                 "--concurrency", str(concurrency), "-q"]
     if tool == "yt-dlp":
         return [sys.executable, "-m", "yt_dlp", "-q", "--no-warnings", "--no-progress", "--no-cache-dir",
@@ -165,14 +193,24 @@ def check_output(run: Run, out: Path, expected_s: float, ffmpeg: str, decode: bo
 class Row:
     scenario: str
     tool: str
+    mb: float
     runs: list[Run] = field(default_factory=list)
     ceiling_mb_s: float | None = None
+
+
+def count_requests(run: Run, stats: dict, segments: int, has_key: bool) -> None:
+    """Every request the fixture CDN received (it was reset before the run); the minimum is
+    media playlist + key + one per segment."""
+    run.requests = stats["requests"].get("cdn", 0)
+    run.extra_requests = run.requests - (1 + int(has_key) + segments)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--measure"]:
         return _measure_main(argv[2:] if argv[1:2] == ["--"] else argv[1:])
+    if argv[:1] == ["--engine"]:
+        return _engine_main(argv[1], argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kind", default="aes128")
     ap.add_argument("--duration", type=float, default=200.0, help="stream seconds (200 s × 8000 kbps ≈ 207 MB)")
@@ -191,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faulty-reps", type=int, default=1, help="repetitions of the faulty scenario")
     ap.add_argument("--tools", default="nassav,yt-dlp,ffmpeg")
     ap.add_argument("--quick", action="store_true", help="40 MB stream, 1 repetition")
+    ap.add_argument("--big", action="store_true",
+                    help="also download a long stream (--big-duration) on loopback, once per tool of --big-tools")
+    ap.add_argument("--big-duration", type=float, default=2000.0, help="seconds of the big stream (2000 s ≈ 2.07 GB)")
+    ap.add_argument("--big-tools", default="nassav,ffmpeg")
     ap.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = ap.parse_args(argv)
     if args.quick:
@@ -223,33 +265,50 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     load_before = os.getloadavg()
     started = time.monotonic()
+    plan = [(scenario, AVID, stream, tools) for scenario in scenarios]
+    if args.big:
+        t_gen = time.monotonic()
+        site.add_title(BIG_AVID, duration_s=args.big_duration)
+        big = site.stream(BIG_AVID)
+        print(f"bench: big stream {big.segments} segments, {big.total_bytes / 1e6:.1f} MB "
+              f"({time.monotonic() - t_gen:.1f} s to make or load)", file=sys.stderr)
+        big_tools = [t.strip() for t in args.big_tools.split(",") if t.strip()]
+        plan.append((f"loopback {big.total_bytes / 1e9:.1f} GB", BIG_AVID, big, big_tools))
     try:
-        for scenario in scenarios:
+        for scenario, avid, strm, scenario_tools in plan:
+            url = f"{site.base_url}/cdn/{avid}/v1/index.m3u8"
             faults = {"latency_ms": args.latency_ms, "error_rate": args.error_rate,
                       "bandwidth_bytes_per_s": args.bandwidth if scenario == "throttled" else 0}
             if scenario == "faulty":
                 faults.update(error_rate=max(args.error_rate, 0.05), truncate_rate=0.01, seed=1)
-            for tool in tools:
-                row = Row(scenario, tool)
+            for tool in scenario_tools:
+                row = Row(scenario, tool, strm.total_bytes / 1e6)
                 if scenario == "throttled":
                     conns = 1 if tool == "ffmpeg" else args.concurrency
                     row.ceiling_mb_s = conns * args.bandwidth / 1e6
                 reps = args.slow_reps if (tool == "ffmpeg" and scenario == "throttled") else args.reps
                 if scenario == "faulty":
                     reps = min(reps, args.faulty_reps)
+                if avid == BIG_AVID:
+                    reps = 1
+                if reps < 1:
+                    continue
                 for rep in range(reps):
                     site.reset()
                     site.set_faults(**faults)
-                    run_dir = work / f"{scenario}-{tool}-{rep}"
+                    run_dir = work / f"{scenario.replace(' ', '-')}-{tool}-{rep}"
                     run_dir.mkdir()
                     out = run_dir / "out.mp4"
                     cmd = commands(tool, url, out, concurrency=args.concurrency, ffmpeg=ffmpeg, bin_dir=bin_dir)
                     run = measure(cmd, run_dir)
-                    check_output(run, out, stream.duration_s, ffmpeg, decode=(rep == 0))
+                    count_requests(run, site.stats(), strm.segments, strm.key is not None)
+                    check_output(run, out, strm.duration_s, ffmpeg, decode=(rep == 0 and avid != BIG_AVID))
                     row.runs.append(run)
+                    engine = f" (engine {run.engine_maxrss_kb / 1024:.0f} MB)" if run.engine_maxrss_kb else ""
                     print(f"bench: {scenario:9s} {tool:7s} rep {rep + 1}/{reps}: {run.wall_s:6.2f} s "
-                          f"{stream.total_bytes / 1e6 / run.wall_s:6.1f} MB/s cpu {run.cpu_s:5.2f} s "
-                          f"rss {run.maxrss_kb / 1024:5.0f} MB {'valid' if run.valid else 'INVALID: ' + run.why}",
+                          f"{row.mb / run.wall_s:6.1f} MB/s cpu {run.cpu_s:5.2f} s "
+                          f"rss {run.maxrss_kb / 1024:5.0f} MB{engine} requests {run.requests} "
+                          f"(+{run.extra_requests}) {'valid' if run.valid else 'INVALID: ' + run.why}",
                           file=sys.stderr)
                     shutil.rmtree(run_dir, ignore_errors=True)
                 rows.append(row)
@@ -280,26 +339,31 @@ def render(rows: list[Row], stream, args, versions: dict, load_before, load_afte
         + ", ".join(f"{t} {v:.2f} s" for t, v in startup.items()),
         "",
         "| scenario | tool | runs | wall s (median) | MB/s | MB/s excl. start-up | % of ceiling | CPU s "
-        "| peak RSS MB | output valid |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| peak RSS MB | engine RSS MB | requests (extra) | output valid |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         wall = statistics.median(x.wall_s for x in r.runs)
         cpu = statistics.median(x.cpu_s for x in r.runs)
         rss = max(x.maxrss_kb for x in r.runs) / 1024
-        rate = mb / wall
-        net = mb / max(1e-3, wall - startup.get(r.tool, 0.0))
+        rate = r.mb / wall
+        net = r.mb / max(1e-3, wall - startup.get(r.tool, 0.0))
         ceiling = (f"{100 * rate / r.ceiling_mb_s:.0f} % ({100 * net / r.ceiling_mb_s:.0f} %) of {r.ceiling_mb_s:g}"
                    if r.ceiling_mb_s else "")
         bad = [x.why for x in r.runs if not x.valid]
+        engine_rss = f"{max(x.engine_maxrss_kb for x in r.runs) / 1024:.0f}" if r.tool == "nassav" else ""
+        requests = f"{statistics.median(x.requests for x in r.runs):.0f} (+{max(x.extra_requests for x in r.runs)})"
         valid = "yes" if not bad else f"NO ({len(bad)}/{len(r.runs)}: {bad[0]})"
         lines.append(f"| {r.scenario} | {r.tool} | {len(r.runs)} | {wall:.2f} | {rate:.1f} | {net:.1f} | {ceiling} | "
-                     f"{cpu:.2f} | {rss:.0f} | {valid} |")
+                     f"{cpu:.2f} | {rss:.0f} | {engine_rss} | {requests} | {valid} |")
     by = {(r.scenario, r.tool): statistics.median(x.wall_s for x in r.runs) for r in rows}
     for scenario in dict.fromkeys(r.scenario for r in rows):
         if (scenario, "nassav") in by and (scenario, "yt-dlp") in by:
             lines.append(f"\n{scenario}: nassav is {by[(scenario, 'yt-dlp')] / by[(scenario, 'nassav')]:.2f}× "
                          "yt-dlp's throughput at equal concurrency.")
+        if (scenario, "nassav") in by and (scenario, "ffmpeg") in by:
+            lines.append(f"\n{scenario}: nassav has {100 * by[(scenario, 'ffmpeg')] / by[(scenario, 'nassav')]:.0f} % "
+                         "of ffmpeg -c copy's throughput (same stream, same run).")
     return "\n".join(lines)
 
 

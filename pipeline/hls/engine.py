@@ -118,7 +118,8 @@ def download(url: str, out_path: Path, *, part_dir: Path, options: HlsOptions = 
     if progress:
         progress(Progress(job.bytes_done(), len(segments), len(segments), job.speed, 0.0, 100.0))
     return DownloadResult(path=out_path, duration_s=duration_s, expected_duration_s=expected_s,
-                          segments=len(segments), bytes=size, segments_fetched=fetched)
+                          segments=len(segments), bytes=size, segments_fetched=fetched,
+                          buffers=job.buffers.created, buffer_bytes=job.buffers.held_bytes())
 
 
 def load_media_playlist(client: HttpClient, url: str, *, guard: UrlGuard, variant: str = "highest",

@@ -29,6 +29,7 @@ from pipeline.config import HttpConfig
 from pipeline.errors import Cancelled, UnresolvableHost, UnsafeURL
 from pipeline.http import HttpClient, pin
 from pipeline.urlcheck import UrlGuard
+from pipeline.hls.buffers import SegmentBuffer
 from pipeline.hls.curl_socket import track_socket
 from pipeline.hls.payload import BadPayload
 from pipeline.hls.playlist import ByteRange
@@ -54,8 +55,16 @@ class Transfer:
     cut_at: int | None = None
     sock_of: Callable[[], int] = lambda: -1  # the socket of the worker's connection, -1 unknown
     last_data: float = field(default_factory=time.monotonic)  # for the stall watchdog
+    first_data: float | None = None  # when the body's first bytes came (for the transfer's rate)
     throttled: bool = False  # waiting in the speed limiter, not stalled
     stalled: bool = False  # the watchdog cut the connection
+
+    def seconds_left(self, left: int, now: float, min_window_s: float) -> float | None:
+        """How long ``left`` more bytes take at this transfer's rate so far; None while that
+        rate is unknown (no body yet, or less than ``min_window_s`` of it)."""
+        if self.first_data is None or self.received <= 0 or now - self.first_data < min_window_s:
+            return None
+        return left * (now - self.first_data) / self.received
 
     def abort_if_stalled(self, stall_timeout_s: float, now: float) -> bool:
         """Shut the connection down when no data came for ``stall_timeout_s`` (watchdog thread).
@@ -93,7 +102,7 @@ class Piece:
     """
 
     start: int
-    data: bytes | bytearray
+    data: bytes | bytearray | memoryview  # a view into the worker's buffer until copied
     total: int | None
     whole: bool = False
 
@@ -130,7 +139,8 @@ class Fetcher:
     """The fetch side of one worker thread. Not thread-safe: one per thread."""
 
     def __init__(self, http: HttpConfig, headers: Mapping[str, str], *, guard: UrlGuard,
-                 limiter: RateLimiter, stop: threading.Event, stall_timeout_s: float):
+                 limiter: RateLimiter, stop: threading.Event, stall_timeout_s: float,
+                 buffer: SegmentBuffer | None = None):
         self.client = HttpClient(http, headers=headers)
         self.client.session.curl_options.update({
             CurlOpt.LOW_SPEED_LIMIT: 1,
@@ -146,9 +156,12 @@ class Fetcher:
         self.stop = stop
         self.inflight_bytes = 0  # body bytes of the current attempt
         self.wire_bytes = 0  # every body byte received by this worker
+        # Every body lands here; what get()/get_piece() return is a view of it, valid until
+        # this fetcher's next request.
+        self.buffer = buffer if buffer is not None else SegmentBuffer()
 
-    def get(self, url: str, byterange: ByteRange | None = None) -> bytes | bytearray:
-        """One attempt at the body of ``url`` (or its byte range).
+    def get(self, url: str, byterange: ByteRange | None = None) -> memoryview:
+        """One attempt at the body of ``url`` (or its byte range): a view of :attr:`buffer`.
 
         Raises:
           TransientError: network error, stall, bad status, short body.
@@ -216,13 +229,14 @@ class Fetcher:
         return Piece(start, buf, total)
 
     def _request(self, url: str, range_header: str | None,
-                 transfer: Transfer | None = None) -> tuple[int, Mapping[str, str], bytearray, bool]:
+                 transfer: Transfer | None = None) -> tuple[int, Mapping[str, str], memoryview, bool]:
         """GET with manual redirects (each hop checked), the stop flag, the speed limit and cuts.
 
-        Returns ``(status, headers, body, cut)``; ``cut`` means the body was deliberately
-        ended at ``transfer.cut_at``.
+        Returns ``(status, headers, body, cut)``; ``body`` is a view of :attr:`buffer`; ``cut``
+        means the body was deliberately ended at ``transfer.cut_at``.
         """
-        buf = bytearray()
+        buf = self.buffer
+        buf.reset()
         t = transfer or Transfer()
         t.sock_of = self.sock_of
         t.last_data = time.monotonic()
@@ -235,19 +249,21 @@ class Fetcher:
                 return CURL_WRITEFUNC_ERROR
             n = len(chunk)
             t.last_data = time.monotonic()
+            if t.first_data is None:
+                t.first_data = t.last_data
             cut_at = t.cut_at
-            if cut_at is not None and len(buf) + n >= cut_at:
-                keep = max(0, cut_at - len(buf))
-                buf.extend(chunk[:keep])
+            if cut_at is not None and buf.size + n >= cut_at:
+                keep = max(0, cut_at - buf.size)
+                buf.append(memoryview(chunk)[:keep])
                 self.inflight_bytes += keep
                 self.wire_bytes += n
-                t.received = len(buf)
+                t.received = buf.size
                 cut_hit = True
                 return CURL_WRITEFUNC_ERROR  # ends the transfer: the rest is another worker's
-            buf.extend(chunk)
+            buf.append(chunk)
             self.inflight_bytes += n
             self.wire_bytes += n
-            t.received = len(buf)
+            t.received = buf.size
             if self.limiter.rate > 0:
                 t.throttled = True
                 self.limiter.consume(n, self.stop)
@@ -276,22 +292,23 @@ class Fetcher:
             location = r.headers.get("Location")
             if r.status_code in _REDIRECTS and location:
                 url = urljoin(url, location)
-                buf.clear()
+                buf.reset()
                 self.inflight_bytes = 0
                 t.received = 0
+                t.first_data = None
                 continue
             break
         else:
             raise TransientError(f"more than {MAX_REDIRECTS} redirects")
         cut_at = t.cut_at
-        if cut_at is not None and len(buf) > cut_at:  # cut requested after the last chunk came
-            del buf[cut_at:]
+        if cut_at is not None and buf.size > cut_at:  # cut requested after the last chunk came
+            buf.truncate(cut_at)
             cut_hit = True
         if not cut_hit and r.status_code in (200, 206) and not r.headers.get("Content-Encoding"):
             declared = r.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) != len(buf):
-                raise TransientError(f"short body: {len(buf)} of {declared} bytes")
-        return r.status_code, r.headers, buf, cut_hit
+            if declared and declared.isdigit() and int(declared) != buf.size:
+                raise TransientError(f"short body: {buf.size} of {declared} bytes")
+        return r.status_code, r.headers, buf.view(), cut_hit
 
     def close(self) -> None:
         self.client.close()

@@ -29,14 +29,25 @@ class BadPayload(ValueError):
 Buffer = bytes | bytearray | memoryview
 
 
-def decrypt_aes128(data: Buffer, key: bytes, iv: bytes) -> memoryview:
-    """AES-128-CBC with PKCS#7 padding, as HLS uses it (returns a view: no copy of the plaintext)."""
+def decrypt_aes128(data: Buffer, key: bytes, iv: bytes, *, into: memoryview | None = None) -> memoryview:
+    """AES-128-CBC with PKCS#7 padding, as HLS uses it (returns a view: no copy of the plaintext).
+
+    ``into``: writable memory of at least ``len(data) + 15`` bytes to decrypt into; it may
+    start where ``data`` starts (in place: OpenSSL allows the same input and output), which
+    overwrites the ciphertext. The result is then a view of ``into``.
+    """
     if len(key) != 16:
         raise BadPayload(f"AES key is {len(key)} bytes, not 16")
     if not data or len(data) % 16:
         raise BadPayload(f"encrypted body of {len(data)} bytes is not a whole number of AES blocks")
     dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-    plain = dec.update(data) + dec.finalize()
+    if into is not None:
+        n = dec.update_into(data, into)  # (no padding mode: every whole block comes out now)
+        if dec.finalize() or n != len(data):
+            raise BadPayload("AES decryption held back bytes")  # (not OpenSSL's CBC behaviour)
+        plain: Buffer = into[:n]
+    else:
+        plain = dec.update(data) + dec.finalize()
     pad = plain[-1]
     if not 1 <= pad <= 16 or plain[-pad:] != bytes([pad]) * pad:
         raise BadPayload("bad PKCS#7 padding after decryption (wrong key or IV, or truncated body)")
@@ -134,8 +145,13 @@ def check_mp4(data: Buffer) -> None:
         pos += size
 
 
-def clean_segment(raw: Buffer, *, key: bytes | None, iv: bytes | None, fmp4: bool) -> memoryview:
+def clean_segment(raw: Buffer, *, key: bytes | None, iv: bytes | None, fmp4: bool,
+                  scratch: memoryview | None = None) -> memoryview:
     """Decrypt, strip any image disguise, and verify one segment body.
+
+    ``scratch``: writable memory that starts with ``raw`` and has 16 bytes to spare after it
+    (a worker's :class:`~pipeline.hls.buffers.SegmentBuffer`): the body is then decrypted in
+    place, with no second copy of the segment. ``raw`` is overwritten.
 
     A disguise is only looked for when the body starts with an image signature (PNG, JPEG,
     GIF, BMP, RIFF/WebP): a body that merely does not start with the sync byte — say,
@@ -148,7 +164,7 @@ def clean_segment(raw: Buffer, *, key: bytes | None, iv: bytes | None, fmp4: boo
     if key is not None:
         if iv is None:
             raise BadPayload("encrypted segment without an IV")
-        data = _decrypt_maybe_disguised(raw, key, iv)
+        data = _decrypt_maybe_disguised(data, key, iv, scratch)
     if fmp4:
         check_mp4(data)
         return data
@@ -166,9 +182,13 @@ def clean_segment(raw: Buffer, *, key: bytes | None, iv: bytes | None, fmp4: boo
     return data
 
 
-def _decrypt_maybe_disguised(raw: memoryview, key: bytes, iv: bytes) -> memoryview:
+def _decrypt_maybe_disguised(raw: memoryview, key: bytes, iv: bytes, scratch: memoryview | None) -> memoryview:
     """Decrypt; when an image is put before the ciphertext, decrypt what follows the image."""
-    if looks_like_image(raw):
+    if scratch is not None and not looks_like_image(raw):
+        if len(scratch) < len(raw) + 15:
+            raise ValueError("scratch memory must have 15 bytes to spare after the body")
+        return decrypt_aes128(raw, key, iv, into=scratch)
+    if looks_like_image(raw):  # (tries two decryptions of the same bytes: never in place)
         head = image_header_length(raw)
         if head and (len(raw) - head) % 16 == 0:
             try:

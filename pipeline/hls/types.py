@@ -79,3 +79,5 @@ class DownloadResult:
     segments: int
     bytes: int
     segments_fetched: int  # fetched in this run; fewer than ``segments`` after a resume
+    buffers: int = 0  # segment receive buffers this run allocated: at most ``concurrency``
+    buffer_bytes: int = 0  # their total size: what the bodies held in memory, whatever the stream's length

@@ -4,12 +4,16 @@ Work is queued in playlist order, one piece per segment. A worker that finds the
 empty does not go idle while others still transfer: it **steals** the second half of the
 largest running transfer — it asks for that byte range, and the running transfer ends
 where the stolen half begins (``Transfer.cut_at``). A download so never ends on a few
-slow connections while the others wait. The worker storing a segment's last piece joins
-the pieces, decrypts and verifies the body, and writes it to the part directory; a body
-whose pieces do not add up is fetched again in one piece.
+slow connections while the others wait. A steal costs a request, so only a transfer that,
+at its own rate so far, has at least ``STEAL_MIN_SECONDS_LEFT`` to go is split: on a fast
+link (loopback, a LAN) a clean run makes exactly one request per segment. The worker
+storing a segment's last piece joins the pieces, decrypts and verifies the body, and writes
+it to the part directory; a body whose pieces do not add up is fetched again in one piece.
 
-Memory stays bounded by the concurrency: each worker holds the piece it is fetching, and
-a segment's pieces live only until it is joined.
+Memory stays bounded by the concurrency, whatever the stream's length: each worker
+receives into its own reusable buffer (:mod:`pipeline.hls.buffers`, at most ``concurrency``
+of them), decrypts the segment there in place and writes it out before fetching the next;
+only the pieces of a split segment are copied out, and live until it is joined.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.errors import Cancelled, PlaylistError, SegmentFailed, VerifyFailed
+from pipeline.hls.buffers import BufferPool
 from pipeline.hls.fetch import Fetcher, Piece, RateLimiter, Transfer, UrlGuard, with_retries
 from pipeline.hls.parts import PartDir
 from pipeline.hls.payload import BadPayload, clean_init, clean_segment
@@ -32,6 +37,10 @@ PROGRESS_INTERVAL_S = 0.2
 SPEED_WINDOW_S = 0.5
 SPEED_SMOOTHING = 0.3  # weight of the newest sample in the moving average
 MIN_STEAL_BYTES = 128 * 1024  # each half of a stolen transfer is at least this big
+# A steal is one more request; it must save real time. At 2 MB/s a 1 MB segment has at most
+# 0.5 s to go, so the tail of a throttled download is still split; on loopback never.
+STEAL_MIN_SECONDS_LEFT = 0.2
+RATE_WINDOW_S = 0.05  # a transfer's rate is judged after this much of its body
 IDLE_POLL_S = 0.05
 
 
@@ -97,6 +106,7 @@ class Workers:
         self.on_segment: Callable[[Path], None] | None = None  # called (from a worker) per stored segment
         self.stop = threading.Event()
         self.limiter = RateLimiter(options.speed_limit_bytes_per_s)
+        self.buffers = BufferPool(options.concurrency)  # one per fetcher alive at once
         self.fetchers: list[Fetcher] = []
         self.total = 0
         self.done = 0
@@ -119,9 +129,13 @@ class Workers:
     def _new_fetcher(self) -> Fetcher:
         o = self.options
         f = Fetcher(o.http, o.headers, guard=self.guard, limiter=self.limiter, stop=self.stop,
-                    stall_timeout_s=o.stall_timeout_s)
+                    stall_timeout_s=o.stall_timeout_s, buffer=self.buffers.take())
         self.fetchers.append(f)
         return f
+
+    def _close_fetcher(self, f: Fetcher) -> None:
+        f.close()
+        self.buffers.give(f.buffer)
 
     # -- the initialisation sections (fMP4), fetched first -----------------------------
 
@@ -149,7 +163,7 @@ class Workers:
                     raise SegmentFailed(-1, init.url, f"initialisation section: {reason}")
                 PartDir.write_atomic(path, data)  # type: ignore[arg-type]
         finally:
-            fetcher.close()
+            self._close_fetcher(fetcher)
             self.fetchers.remove(fetcher)
         return out
 
@@ -261,7 +275,7 @@ class Workers:
         finally:
             with self._lock:
                 self._running.pop(wid, None)
-            fetcher.close()
+            self._close_fetcher(fetcher)
 
     def _next_work(self) -> _Work | None:
         """The next queued piece, else half of the largest running transfer, else None when all is done."""
@@ -284,6 +298,7 @@ class Workers:
         if self._ranges_ignored:
             return None
         best: tuple[int, _Work, Transfer, int] | None = None
+        now = time.monotonic()
         for work, transfer in self._running.values():
             end = work.end
             if end is None:
@@ -295,7 +310,12 @@ class Workers:
                     continue
             pos = work.start + transfer.received
             left = end - pos
-            if left >= 2 * MIN_STEAL_BYTES and (best is None or left > best[0]):
+            if left < 2 * MIN_STEAL_BYTES:
+                continue
+            seconds_left = transfer.seconds_left(left, now, RATE_WINDOW_S)
+            if seconds_left is None or seconds_left < STEAL_MIN_SECONDS_LEFT:
+                continue  # not worth a request (or its rate not known yet: look again soon)
+            if best is None or left > best[0]:
                 best = (left, work, transfer, pos)
         if best is None:
             return None
@@ -336,13 +356,15 @@ class Workers:
             elif work.end is not None and len(got.data) > work.end - work.start:
                 # stolen from after this transfer's last chunk arrived: keep only our part
                 got = Piece(got.start, got.data[:work.end - work.start], got.total)
-            work.result = got
             entry = self._segments[work.seg.index]
             entry.outstanding -= 1
             self._outstanding -= 1
             if entry.outstanding:
+                # the worker's buffer takes its next body: keep this piece's bytes apart
+                work.result = Piece(got.start, bytes(got.data), got.total, got.whole)
                 self.partial_bytes += len(got.data)
                 return None
+            work.result = got
             self.partial_bytes -= sum(len(w.result.data) for w in entry.works if w.result and w is not work)
             del self._segments[work.seg.index]
             return entry
@@ -354,7 +376,8 @@ class Workers:
         raw = assemble(seg, entry.works)
         if raw is not None:
             try:
-                return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4)
+                return len(raw), clean_segment(raw, key=key, iv=iv, fmp4=self.fmp4,
+                                               scratch=self._scratch(fetcher, raw))
             except BadPayload:
                 pass
         # pieces that do not add up, or not media (an error page, a truncated or garbled
@@ -362,12 +385,21 @@ class Workers:
 
         def attempt() -> tuple[int, memoryview]:
             body = fetcher.get(seg.url, seg.byterange)
-            return len(body), clean_segment(body, key=key, iv=iv, fmp4=self.fmp4)
+            return len(body), clean_segment(body, key=key, iv=iv, fmp4=self.fmp4,
+                                            scratch=self._scratch(fetcher, body))
 
         got, reason = with_retries(attempt, retries=self.options.segment_retries, stop=self.stop)
         if got is None:
             raise _Failed(reason)
         return got  # type: ignore[return-value]
+
+    @staticmethod
+    def _scratch(fetcher: Fetcher, raw: object) -> memoryview | None:
+        """The fetcher's buffer when ``raw`` is exactly its body (decrypt in place), else None."""
+        buf = fetcher.buffer
+        if isinstance(raw, memoryview) and raw.obj is buf.view().obj and len(raw) == buf.size:
+            return buf.writable()
+        return None
 
     def _key_iv(self, seg: Segment) -> tuple[bytes | None, bytes | None]:
         if seg.key is None:
