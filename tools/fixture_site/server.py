@@ -111,6 +111,7 @@ class FixtureState:
         self._by_uuid: dict[str, str] = {}
         self._seg_index: dict[str, dict[Any, int]] = {}
         self.scenario: dict[str, str] = {}
+        self.editions: dict[str, dict[str, tuple[str, ...]]] = {}  # site -> AVID -> editions
         self.faults: dict[str, Any] = dict(FAULT_DEFAULTS)
         self.outage_until = 0.0
         self._reset_stats()
@@ -143,6 +144,37 @@ class FixtureState:
             self._by_uuid[title.uuid] = code
             self._seg_index[code] = index
         return title
+
+    def add_edition(self, avid: str, edition: str, sites: tuple[str, ...] | list[str], *,
+                    stream_kind: str | None = None, duration_s: float | None = None) -> str:
+        """Let ``sites`` have ``edition`` ("C", "UC", "U") of a known title, as a stream of its
+        own (by default as long as the title's plus one segment, so a test can tell them apart).
+        Returns the stream's key, ``<AVID>-<edition>``: ``/cdn/<key>/master.m3u8`` serves it and
+        MissAV pages point at ``/surrit/<uuid_for(key)>/``."""
+        from pipeline.avid import parse
+        from tools.fixture_site.titles import uuid_for
+
+        code = parse(avid).code
+        key = parse(f"{code}-{edition}").full  # only a valid edition ever becomes a URL path
+        with self.lock:
+            base = self.streams[code]
+        p = dict(self.stream_params)
+        stream = make_stream(stream_kind or base.kind,
+                             duration_s=duration_s or base.duration_s + p["segment_s"],
+                             segment_s=p["segment_s"], video_kbps=p["video_kbps"], cache_dir=self.cache_dir)
+        if stream.byteranges:
+            index: dict[Any, int] = {off: i for i, (off, _) in enumerate(stream.byteranges)}
+        else:
+            index = {name: i for i, name in enumerate(stream.segment_files)}
+        with self.lock:
+            self.streams[key] = stream
+            self._seg_index[key] = index
+            self._by_uuid[uuid_for(key)] = key
+            for site in sites:
+                have = self.editions.setdefault(site, {}).get(code, ())
+                if edition not in have:
+                    self.editions[site][code] = (*have, edition)
+        return key
 
     def avid_for_uuid(self, uuid: str) -> str | None:
         return self._by_uuid.get(uuid.lower())
@@ -505,7 +537,8 @@ class Handler(BaseHTTPRequestHandler):
         req = SiteRequest(site=name, path=sub, query=query,
                           headers={k.lower(): v for k, v in self.headers.items()},
                           base_url=base_url, root_url=self.state.root_url, scenario=scenario,
-                          titles=dict(self.state.titles), method=self.command)
+                          titles=dict(self.state.titles), method=self.command,
+                          editions=dict(self.state.editions.get(name, {})))
         try:
             reply = module.handle(req)
         except Exception:
@@ -545,7 +578,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _known(self, text: str) -> str | None:
         up = text.upper()
-        return up if up in self.state.titles else None
+        return up if up in self.state.titles or up in self.state.streams else None
 
     def _index(self) -> None:
         self.state.count("index")
