@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket
 from gateway import compat, openapi, sse, web
 from gateway.api import downloads as downloads_api, history as history_api, media as media_api, ops as ops_api
 from gateway.api import resources as resources_api
+from gateway.api import editions as editions_api
 from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
@@ -164,7 +165,8 @@ async def ws_tasks(websocket: WebSocket) -> None:
 def api_routes() -> list:
     """Every REST route of nassav's own API, relative to ``/api``."""
     return [*downloads_api.routes(), *history_api.routes(), *media_api.routes(), *resources_api.routes(),
-            *sources_api.routes(), *settings_api.routes(), *ops_api.routes()]
+            *sources_api.routes(), *settings_api.routes(), *ops_api.routes(),
+            *editions_api.routes()]
 
 
 def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 from pipeline.errors import ConfigError
 
-__all__ = ["REGULAR", "KNOWN", "DEFAULT", "FORM", "label", "preference", "rank", "better", "check"]
+__all__ = ["REGULAR", "KNOWN", "DEFAULT", "NAMES", "FORM", "label", "preference", "rank", "better", "check"]
 
 REGULAR = ""
 # Every edition code a source may offer, and its spelling in the config and the events.
@@ -24,6 +24,10 @@ KNOWN = {"C": "C", "UC": "UC", "U": "U", "REGULAR": REGULAR}
 # download.editions' default, as codes: the subtitled release when a site has it, else the regular one.
 DEFAULT = ("C", REGULAR)
 FORM = "a non-empty list of C, UC, U and regular, most preferred first, each at most once"
+
+
+# What a media server shows (the NFO's <edition> and a <tag>); the regular release shows nothing.
+NAMES = {"C": "Chinese subtitles", "UC": "Uncensored, Chinese subtitles", "U": "Uncensored"}
 
 
 def label(edition: str) -> str:

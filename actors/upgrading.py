@@ -1,0 +1,110 @@
+"""An edition upgrade (job kind ``upgrade``): its resolve and download stages.
+
+``POST /api/resource/{avid}/upgrade`` and the periodic check (:mod:`actors.upgrade_check`)
+make the job through the normal claim path. Its resolve asks the sources for an edition
+preferred to the one the library holds (:func:`sources.editions.seek_better`); with none,
+the job ends there and nothing on disk changes. With one, the download stage (the chain
+skips scrape and cover) fetches it like any download: the HLS engine writes a temp file
+beside the old video, verifies it, and renames it over the old one, so the old video stays
+until the new one has been verified, and stays for good when anything fails.
+
+The events carry the facts (``edition_from``, ``edition_to``, the source, the offers); the
+metadata JSON records the new ``edition`` and appends to ``edition_history``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from actors.context import Context
+from actors.stages import UPGRADE, _finished, _started
+from pipeline import library
+from pipeline.avid import Avid
+from pipeline.editions import label, preference
+from pipeline.errors import NothingToUpgrade
+from pipeline.jobs import COMPLETED, TERMINAL
+from pipeline.source_health import SourceHealth
+
+__all__ = ["UPGRADE", "resolve", "wanted", "replace_holding_slot"]
+
+
+def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
+    """Look for a better edition; record it on the job, or end the job when there is none."""
+    from sources.editions import seek_better
+    from sources.registry import source_record
+
+    _started(ctx, avid, job_id, "resolve")
+    if not ctx.store.has_video(avid):
+        raise NothingToUpgrade(avid.code)
+    meta = ctx.store.read_meta(avid) or {}
+    held = meta.get("edition") or ""
+    found, offers = seek_better(avid, ctx.video_sources(), SourceHealth(ctx.redis),
+                                preference(ctx.config.download.editions), than=held)
+    if found is None:
+        _finished(ctx, avid, job_id, "resolve", upgrade=False, edition_from=label(held), edition_to=None,
+                  source=(meta.get("source") or {}).get("name"), offers=offers)
+        ctx.jobs.finish(job_id, avid.code, COMPLETED, stage="resolve",
+                        message=f"{avid.code}: no source has an edition preferred to {label(held)}")
+        return
+    record = source_record(found)
+    ctx.jobs.update(job_id, source=found.source, upgrade_source=json.dumps(record),
+                    edition_from=label(held), edition_to=label(found.edition))
+    _finished(ctx, avid, job_id, "resolve", upgrade=True, edition_from=label(held),
+              edition_to=label(found.edition), source=found.source, page_url=found.page_url, offers=offers)
+
+
+def wanted(ctx: Context, job_id: str) -> bool:
+    """Has the resolve stage found an edition to download (and is the job still on)?"""
+    job = ctx.jobs.get(job_id) or {}
+    return bool(job.get("upgrade_source")) and job.get("status") not in TERMINAL
+
+
+def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event) -> None:
+    """Download the better edition over the old video (holding a download slot)."""
+    from pipeline.hls import HlsOptions, download as hls_download
+
+    cfg = ctx.config.download
+    job = ctx.jobs.get(job_id) or {}
+    src: dict[str, Any] = json.loads(job["upgrade_source"])
+    _started(ctx, avid, job_id, "download", message="downloading a better edition",
+             slot_since=f"{time.time():.3f}")
+    if not ctx.store.has_video(avid):
+        raise NothingToUpgrade(avid.code)
+    before = ctx.store.read_meta(avid) or {}
+    held = before.get("edition") or ""
+    if time.time() - float(src.get("resolved_at") or 0) > cfg.playlist_max_age_s:
+        src = _resolve_again(ctx, avid, src)
+    headers = dict(src.get("headers") or {})
+    if src.get("referer"):
+        headers.setdefault("Referer", src["referer"])
+    options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
+    # The engine verifies the new file beside the old one and only then renames it over it.
+    result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
+                          options=options, cancel=cancel)
+    now = time.time()
+    step = {"from": label(held), "to": label(src.get("edition", "")), "source": src.get("name"),
+            "job_id": job_id, "at": now}
+    ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, now),
+                          edition=src.get("edition", ""), source=src,
+                          edition_history=[*(before.get("edition_history") or []), step])
+    library.write_nfo(ctx.store, avid, ctx.config.library)
+    _finished(ctx, avid, job_id, "download", upgrade=True, replaced=True, edition_from=step["from"],
+              edition_to=step["to"], source=src.get("name"), bytes=result.bytes,
+              duration_s=round(result.duration_s, 3), segments=result.segments,
+              segments_fetched=result.segments_fetched)
+
+
+def _resolve_again(ctx: Context, avid: Avid, src: dict[str, Any]) -> dict[str, Any]:
+    """A fresh playlist URL for the same edition on the same source (tokens expire)."""
+    from sources.registry import source_record
+
+    for site in ctx.video_sources():
+        if site.name == src.get("name"):
+            try:
+                return source_record(site.resolve(avid, [src.get("edition", "")]))
+            finally:
+                site.close()
+    return src  # the source was disabled since: try the URL we have
