@@ -27,7 +27,8 @@ FILENAME = "settings.json"
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "download": ("concurrency", "segment_retries", "stall_timeout_s", "speed_limit_bytes_per_s",
-                 "playlist_max_age_s", "mutex_limit", "variant", "keep_parts", "max_retries"),
+                 "playlist_max_age_s", "mutex_limit", "variant", "keep_parts", "max_retries",
+                 "editions", "upgrade_check_interval_s"),
     "library": ("write_nfo", "write_poster", "extrafanart", "actor_photos"),
     "http": ("impersonate", "timeout_s", "retries"),
     "ui": ("enable_avatar", "display_title", "file_path_prefix"),

@@ -75,3 +75,18 @@ def test_the_periodic_check_queues_titles_not_in_the_most_preferred_edition(tmp_
         assert parse("LEAK-001") in candidates(store, prefs)
     finally:
         ctx.redis.close()
+
+
+def test_the_preference_can_be_set_through_the_settings_api(tmp_path, r, redis_url):
+    with gateway(tmp_path / "data", redis_url) as c:
+        assert c.get("/api/setting").json()["data"]["settings"]["download"]["editions"] == ["C", "regular"]
+        bad = c.put("/api/setting", json={"download": {"editions": ["C", "HD"]}})
+        assert bad.status_code == 400 and "download.editions" in bad.json()["message"]
+        assert "C, UC, U and regular" in bad.json()["message"]
+        bad = c.put("/api/setting", json={"download": {"upgrade_check_interval_s": "daily"}})
+        assert bad.status_code == 400 and "upgrade_check_interval_s" in bad.json()["message"]
+        ok = c.put("/api/setting", json={"download": {"editions": ["UC", "C", "regular"],
+                                                      "upgrade_check_interval_s": 86400}})
+        assert ok.status_code == 200, ok.json()
+        assert ok.json()["data"]["overrides"]["download"]["editions"] == ["UC", "C", "regular"]
+        assert ok.json()["data"]["next_start"]["download"]["editions"] == ["UC", "C", "regular"]
