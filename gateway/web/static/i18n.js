@@ -175,7 +175,14 @@
     "detail.save_status": "保存",
     "detail.confirm_delete_video": "删除 {avid} 的视频？元数据和封面会保留。",
     "detail.video_deleted": "视频已删除。",
-    "detail.confirm_delete_all": "彻底删除 {avid}：视频、元数据、封面和 NFO？"
+    "detail.confirm_delete_all": "彻底删除 {avid}：视频、元数据、封面和 NFO？",
+    "detail.edition": "版本",
+    "detail.upgrade": "查找更好的版本",
+    "detail.upgrade_queued": "正在查找更好的版本；找到后会在校验通过后替换视频。",
+    "edition.c": "中文字幕",
+    "edition.uc": "无码中文字幕",
+    "edition.u": "无码",
+    "edition.regular": "普通版"
   };
 
   const dictionaries = { en: {}, "zh-CN": zhCN };
