@@ -90,3 +90,23 @@ def test_the_preference_can_be_set_through_the_settings_api(tmp_path, r, redis_u
         assert ok.status_code == 200, ok.json()
         assert ok.json()["data"]["overrides"]["download"]["editions"] == ["UC", "C", "regular"]
         assert ok.json()["data"]["next_start"]["download"]["editions"] == ["UC", "C", "regular"]
+
+
+def test_the_old_client_deletes_by_code_whatever_edition_the_folder_holds(tmp_path, r, redis_url):
+    """The original client knows codes only; once resolve or an upgrade picked the C edition,
+    its deletes must still reach the folder (nassav's own API asks for the exact edition)."""
+    data = tmp_path / "data"
+    for code in ("SUB-001", "SUB-002", "SUB-003"):
+        put_resource(data, code, video=True, edition="C")
+    store = ResourceStore(data)
+    with gateway(data, redis_url) as c:
+        own = c.delete("/api/resource/SUB-001")
+        assert own.status_code == 404 and "DELETE /api/resource/SUB-001-C" in own.json()["message"]
+        video = c.delete("/nassav/api/downloads/SUB-001")
+        assert video.status_code == 200, video.json()
+        assert not store.video(parse("SUB-001")).exists() and store.meta(parse("SUB-001")).exists()
+        gone = c.delete("/nassav/api/resource/SUB-002")
+        assert gone.status_code == 200 and not store.dir(parse("SUB-002")).exists()
+        batch = c.post("/nassav/api/resources/batch", json={"actions": [{"action": "delete", "avid": "SUB-003"}]})
+        assert batch.json()["data"]["results"][0]["code"] == 200 and not store.dir(parse("SUB-003")).exists()
+        assert c.delete("/nassav/api/resource/SUB-002").status_code == 404
