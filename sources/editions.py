@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from pipeline.avid import Avid
 from pipeline.editions import better, label, rank
-from pipeline.errors import SourceError, SourceNotFound
+from pipeline.errors import AllSourcesFailed, SourceError, SourceNotFound
 from pipeline.source_health import SourceHealth
 from sources.base import Found, VideoSource
 from sources.registry import resolve_with_health
@@ -47,7 +47,13 @@ def resolve_editions(avid: Avid, sources: list[VideoSource], health: SourceHealt
     Raises:
         AllSourcesFailed: no source has any acceptable edition.
     """
-    found, outcomes = resolve_with_health(avid, sources, health, prefer=prefer)
+    # A source without a page for any acceptable edition is not asked (nor its health touched).
+    usable = [s for s in sources if set(s.editions) & set(wanted)]
+    if not usable:
+        raise AllSourcesFailed(avid.code, [SourceNotFound(s.name, avid.code, detail=(
+            f"has pages for {', '.join(label(e) for e in s.editions)} only, none of download.editions"))
+            for s in sources])
+    found, outcomes = resolve_with_health(avid, usable, health, prefer=prefer)
     offers = [offer(o.source, [e for e in wanted if e in _editions_of(sources, o.source)], error=o)
               for o in outcomes]
     first = next(s for s in sources if s.name == found.source)

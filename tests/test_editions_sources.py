@@ -147,3 +147,21 @@ def test_a_source_asked_for_editions_it_has_no_pages_for_says_so_without_a_reque
     with pytest.raises(SourceNotFound, match="serves none of the editions"):
         memo.resolve(PLAIN)
     assert "memo" not in site.stats()["requests"]
+
+
+def test_sources_without_an_acceptable_edition_are_not_asked(site, made, r):
+    from pipeline.errors import AllSourcesFailed
+
+    prefs, sources = made(["U"])  # only MissAV has leak pages
+    health = SourceHealth(r)
+    found, outcomes, offers = resolve_editions(LEAK, sources, health, prefs)
+    assert (found.source, found.edition) == ("missav", "U") and outcomes == []
+    with pytest.raises(AllSourcesFailed) as e:
+        resolve_editions(PLAIN, sources, health, prefs)
+    assert [o.source for o in e.value.outcomes] == ["missav"]  # the one source that has U pages
+    prefs, sources = made(["UC"])  # no adapter knows a UC page
+    with pytest.raises(AllSourcesFailed) as e:
+        resolve_editions(PLAIN, sources, health, prefs)
+    assert len(e.value.outcomes) == len(sources) and "none of download.editions" in str(e.value)
+    assert set(site.stats()["requests"]) == {"missav"}
+    assert health.get("jable")["last_outcome"] == ""
