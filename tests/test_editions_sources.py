@@ -165,3 +165,20 @@ def test_sources_without_an_acceptable_edition_are_not_asked(site, made, r):
     assert len(e.value.outcomes) == len(sources) and "none of download.editions" in str(e.value)
     assert set(site.stats()["requests"]) == {"missav"}
     assert health.get("jable")["last_outcome"] == ""
+
+
+def test_the_fixture_control_api_adds_editions(site):
+    import urllib.request
+
+    from tests.e2e_helpers import http
+
+    url = site.base_url + "/_control"
+    # DEMO-002 in U is wanted by no other test here.
+    code, body = http("POST", url, {"editions": [{"avid": "demo-002", "edition": "U", "sites": ["missav"]}]})
+    assert code == 200 and body["editions"]["missav"]["DEMO-002"] == ["U"]
+    for bad in ({"avid": "NOPE-001", "edition": "C", "sites": ["jable"]},
+                {"avid": "DEMO-002", "edition": "CD1", "sites": ["jable"]}, {"avid": "DEMO-002"}):
+        code, body = http("POST", url, {"editions": [bad]})
+        assert code == 400 and "editions: expected" in body["error"]
+    with urllib.request.urlopen(site.site_url("missav") + "/cn/demo-002-uncensored-leak", timeout=10) as page:
+        assert page.status == 200 and "m3u8" in page.read().decode()

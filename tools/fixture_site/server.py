@@ -11,7 +11,8 @@ One port serves everything (``ROOT`` = ``http://127.0.0.1:PORT``)::
     /pics/cover/<avid lower>_b.jpg   the cover, where JavBus-style relative hrefs lead
     GET /_control, POST /_control, POST /_control/reset, GET /_stats
 
-Knobs (``POST /_control`` merges ``{"scenario": {...}, "faults": {...}, "titles": [...]}``):
+Knobs (``POST /_control`` merges ``{"scenario": {...}, "faults": {...}, "titles": [...],
+"editions": [...]}``):
 
 - ``scenario``: ``{"<site>": s, "<site>:<AVID>": s, "*": s}`` with s in :data:`SCENARIOS`;
   a value of null removes the entry. ``<site>:<AVID>`` wins over ``<site>``, which wins
@@ -21,6 +22,8 @@ Knobs (``POST /_control`` merges ``{"scenario": {...}, "faults": {...}, "titles"
   makes the same decisions whatever the thread interleaving. ``outage_s`` makes every CDN
   request answer 503 for that many seconds from the moment it is set.
 - ``titles``: AVIDs (or ``{"avid": ..., "stream_kind": ..., "duration_s": ...}``) to add.
+- ``editions``: ``[{"avid": ..., "edition": "C", "sites": ["jable"]}]``: those sites get that
+  edition of a known title, served as a stream of its own (``FixtureState.add_edition``).
 
 ``POST /_control/reset`` clears scenarios, faults and stats; titles stay.
 """
@@ -251,7 +254,7 @@ class FixtureState:
         """Merge a ``POST /_control`` body; raise ValueError on anything unknown."""
         if not isinstance(body, dict):
             raise ValueError("expected a JSON object")
-        unknown = set(body) - {"scenario", "faults", "titles"}
+        unknown = set(body) - {"scenario", "faults", "titles", "editions"}
         if unknown:
             raise ValueError(f"unknown control key(s) {', '.join(sorted(unknown))}")
         for key, value in (body.get("scenario") or {}).items():
@@ -266,10 +269,18 @@ class FixtureState:
                 self.add_title(item["avid"], **opts)
             else:
                 raise ValueError(f"titles: expected an AVID or {{'avid': ...}}, got {item!r}")
+        for item in body.get("editions") or []:
+            ok = isinstance(item, dict) and {"avid", "edition", "sites"} <= set(item) \
+                and isinstance(item["sites"], list) and item["edition"] in ("C", "UC", "U")
+            if not ok or str(item["avid"]).upper() not in self.titles:
+                raise ValueError(f"editions: expected {{'avid': <a known title>, 'edition': 'C'|'UC'|'U', "
+                                 f"'sites': [names]}}, got {item!r}")
+            self.add_edition(item["avid"], item["edition"], item["sites"])
 
     def control(self) -> dict[str, Any]:
         with self.lock:
             return {
+                "editions": {site: {a: list(e) for a, e in per.items()} for site, per in self.editions.items()},
                 "scenario": dict(self.scenario),
                 "faults": dict(self.faults),
                 "outage_remaining_s": round(max(0.0, self.outage_until - time.monotonic()), 3),
