@@ -121,12 +121,33 @@ def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
               "no catalogue entry; going on with the source page's title and cover"
               + (f" ({'; '.join(warnings)})" if warnings else ""))
         ctx.store.update_meta(avid, scrape_warnings=warnings)
-        _finished(ctx, avid, job_id, "scrape", catalogue=None, warnings=warnings)
+        _finished(ctx, avid, job_id, "scrape", catalogue=None, warnings=warnings,
+                  **_localize(ctx, avid, job_id, parts))
         return
     known = {} if entry.title else ctx.store.read_meta(avid) or {}  # read only for a fallback title
     fields = library.catalogue_fields(dataclasses.asdict(entry), warnings, known)
     ctx.store.update_meta(avid, **fields)
-    _finished(ctx, avid, job_id, "scrape", catalogue=entry.source, warnings=warnings)
+    _finished(ctx, avid, job_id, "scrape", catalogue=entry.source, warnings=warnings,
+              **_localize(ctx, avid, job_id, parts))
+
+
+def _localize(ctx: Context, avid: Avid, job_id: str, parts: set[str] | None) -> dict[str, Any]:
+    """Chinese conversion and translation of the metadata just scraped (pipeline/localize.py);
+    a translator's failure is a warning, never the stage's. Returns the report for the event."""
+    from pipeline.localize import localize
+    from pipeline.translate import Translator
+
+    cfg = ctx.config.translation
+    if not cfg.enabled and cfg.chinese_conversion == "none":
+        return {}
+    translator = Translator(cfg, ctx.config.http) if cfg.enabled else None
+    got = localize(ctx.store.read_meta(avid) or {}, cfg, translator,
+                   force=parts is not None and "metadata" in parts, now=time.time())
+    if got.fields:
+        ctx.store.update_meta(avid, **got.fields)
+    for w in got.warnings:
+        _warn(ctx, avid, job_id, "scrape", w)
+    return got.report
 
 
 def cover(ctx: Context, avid: Avid, job_id: str) -> None:
@@ -140,7 +161,7 @@ def cover(ctx: Context, avid: Avid, job_id: str) -> None:
         if got.warning:
             _warn(ctx, avid, job_id, "cover", got.warning)
         result = {**got.report, **library.fetch_extras(ctx.store, client, avid, meta, lib)}
-    library.write_nfo(ctx.store, avid, lib)
+    library.write_nfo(ctx.store, avid, lib, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "cover", **result)
 
 
@@ -151,7 +172,7 @@ def download(ctx: Context, avid: Avid, job_id: str) -> None:
         if not upgrading.wanted(ctx, job_id):
             return
     elif ctx.store.has_video(avid):
-        library.write_nfo(ctx.store, avid, ctx.config.library)
+        library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
         return
     cfg = ctx.config.download
     mutex = Mutex(ctx.redis, name="download", limit=cfg.mutex_limit, ttl_ms=cfg.mutex_ttl_ms)
@@ -215,6 +236,6 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
                           options=options, progress=on_progress, cancel=cancel)
     ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, time.time()),
                           edition=src.get("edition", meta.get("edition", "")))
-    library.write_nfo(ctx.store, avid, ctx.config.library)
+    library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),
               segments=result.segments, segments_fetched=result.segments_fetched)

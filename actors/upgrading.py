@@ -90,7 +90,7 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
     ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, now),
                           edition=src.get("edition", ""), source=src,
                           edition_history=[*(before.get("edition_history") or []), step])
-    library.write_nfo(ctx.store, avid, ctx.config.library)
+    library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "download", upgrade=True, replaced=True, edition_from=step["from"],
               edition_to=step["to"], source=src.get("name"), bytes=result.bytes,
               duration_s=round(result.duration_s, 3), segments=result.segments,

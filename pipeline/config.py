@@ -152,6 +152,38 @@ class UiConfig:
     file_path_prefix: str = ""
 
 
+TRANSLATION_FIELDS = ("title", "plot")
+NFO_TITLES = ("translated", "original")
+CHINESE_CONVERSIONS = ("none", "t2s")
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    """Titles people can read: an optional translator and an optional Chinese script conversion.
+
+    The translator is any OpenAI-compatible chat-completions endpoint (Ollama, llama.cpp's
+    server, hosted APIs); it is on when ``url`` and ``model`` are set. It is the user's own
+    endpoint, usually on loopback, so it is reached even without ``http.allow_private_urls``.
+    """
+
+    url: str = ""  # e.g. http://127.0.0.1:11434/v1/chat/completions; empty = no translation
+    model: str = ""
+    # Sent as "Authorization: Bearer …"; never logged, never in events or the settings API.
+    api_key: str | None = field(default=None, repr=False)
+    target_language: str = "Simplified Chinese"
+    # Per request; a slow translator leaves the field untranslated, it never fails the job.
+    timeout_s: float = 30.0
+    fields: tuple[str, ...] = TRANSLATION_FIELDS  # of TRANSLATION_FIELDS
+    nfo_title: str = "translated"  # one of NFO_TITLES: the NFO's <title>
+    # "t2s": Traditional → Simplified (OpenCC) of title, genres, label, series and studio.
+    chinese_conversion: str = "none"  # one of CHINESE_CONVERSIONS
+
+    @property
+    def enabled(self) -> bool:
+        """A translator is configured."""
+        return bool(self.url and self.model)
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     """How the gateway's HTTP server and Redis client hold up under load and slow clients."""
@@ -197,6 +229,7 @@ class Config:
     workers: WorkerConfig = field(default_factory=WorkerConfig)
     library: LibraryConfig = field(default_factory=LibraryConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
     sources: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     catalogues: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_CATALOGUES))
 
@@ -259,6 +292,10 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     for k, v in overrides.items():
         if v is not None:
             raw[k] = v
+    if environ and environ.get("NASSAV_TRANSLATION_API_KEY"):  # a secret is better kept out of the file
+        section = raw.get("translation")
+        raw["translation"] = {**(section if isinstance(section, dict) else {}),
+                              "api_key": environ["NASSAV_TRANSLATION_API_KEY"]}
     cfg = _build(Config, _drop_retired(raw), "")
     _check(cfg)
     return cfg
@@ -379,6 +416,7 @@ def _check(cfg: Config) -> None:
         cfg.library.file_mode_bits
     except ValueError as e:
         raise ConfigError("library.file_mode", f"{FILE_MODE_FORM}; {e}", cfg.library.file_mode) from None
+    _check_translation(cfg.translation)
     _bound("http.timeout_s", cfg.http.timeout_s, 0, 600, "seconds, more than 0 and at most 600", low_open=True)
     _bound("http.retries", cfg.http.retries, 0, 10, "an integer from 0 to 10")
     d = cfg.download
@@ -429,3 +467,37 @@ def _check_gateway(g: GatewayConfig) -> None:
     _bound("gateway.max_connections", g.max_connections, 16, 100_000, "an integer from 16 to 100000")
     _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
     _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_translation(t: TranslationConfig) -> None:
+    problem = site_url_problem(t.url)
+    if problem:
+        raise ConfigError("translation.url", f"an OpenAI-compatible chat-completions URL such as "
+                          f"http://127.0.0.1:11434/v1/chat/completions: {SITE_URL_FORM} ({problem})", t.url)
+    if bool(t.url) != bool(t.model):
+        raise ConfigError("translation.model" if t.url else "translation.url",
+                          "both translation.url and translation.model, or neither (no translation)")
+    if _CONTROL.search(t.model) or len(t.model) > 200:
+        raise ConfigError("translation.model", "a model name (at most 200 characters, no control characters)",
+                          t.model)
+    if t.api_key is not None and (not t.api_key or _CONTROL.search(t.api_key)):
+        # The value is a secret: the message never shows it.
+        raise ConfigError("translation.api_key", "a non-empty key without control characters or line breaks, "
+                          "or no key at all")
+    if not t.target_language.strip() or _CONTROL.search(t.target_language) or len(t.target_language) > 100:
+        raise ConfigError("translation.target_language",
+                          'a language name such as "Simplified Chinese" (at most 100 characters)', t.target_language)
+    _bound("translation.timeout_s", t.timeout_s, 0, 120, "seconds, more than 0 and at most 120", low_open=True)
+    wrong = [f for f in t.fields if f not in TRANSLATION_FIELDS]
+    if wrong or len(set(t.fields)) != len(t.fields):
+        raise ConfigError("translation.fields", f"a list of {' and '.join(TRANSLATION_FIELDS)} without repeats",
+                          list(t.fields))
+    if t.nfo_title not in NFO_TITLES:
+        raise ConfigError("translation.nfo_title", f"one of {', '.join(NFO_TITLES)}", t.nfo_title)
+    if t.chinese_conversion not in CHINESE_CONVERSIONS:
+        raise ConfigError("translation.chinese_conversion",
+                          f"one of {', '.join(CHINESE_CONVERSIONS)} (t2s: Traditional to Simplified Chinese)",
+                          t.chinese_conversion)

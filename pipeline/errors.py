@@ -19,6 +19,7 @@
         │   └── UnresolvableHost    its host does not resolve: refused, never handed to curl
         └── AllSourcesFailed        every source gave a non-found outcome
     SourceSkipped (a SourceError)   a note: the source was not asked (back-off); not raised
+    TranslationError                the translator is down, slow or answered garbage (a warning)
 
 HTTP errors are converted where they enter: ``pipeline/http.py`` turns curl_cffi's into
 ``UpstreamError``, the HLS fetcher into retries and then ``SegmentFailed``. Redis errors are
@@ -166,6 +167,17 @@ class UnresolvableHost(UnsafeURL):
 
 class Cancelled(Permanent):
     """The job was cancelled by the user."""
+
+
+class TranslationError(NassavError):
+    """The translator gave no usable translation (down, slow, an error status, garbage).
+
+    Never fails a job: the stage leaves the field untranslated and says so in a warning; the
+    next scrape of the title (a ``refresh``) asks again."""
+
+    def __init__(self, endpoint: str, reason: str):
+        self.endpoint, self.reason = endpoint, reason
+        super().__init__(f"translator at {endpoint}: {reason}")
 
 
 class NothingToUpgrade(Permanent):

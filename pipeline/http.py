@@ -167,6 +167,24 @@ class HttpClient:
             return Response(r.status_code, str(r.url), r.content, dict(r.headers))
         raise UpstreamError(self.site or urlsplit(url).netloc, detail=_short(last))
 
+    def post(self, url: str, body: bytes, *, headers: Mapping[str, str] | None = None,
+             timeout_s: float | None = None, check: bool = True) -> Response:
+        """POST ``body`` to ``url`` once: no retries (a POST need not be safe to repeat) and no
+        redirect followed (a 3xx comes back as it is). ``check`` as for :meth:`get`: without
+        it, the host is trusted as configured (an API endpoint the user set).
+
+        Raises:
+            UnsafeURL: the URL is refused (with ``check``).
+            UpstreamError: network failure or timeout.
+        """
+        try:
+            pin(self._session, self.target(url) if check else None)
+            r = self._session.post(url, data=body, headers=dict(headers or {}),
+                                   timeout=timeout_s or self.cfg.timeout_s, allow_redirects=False)
+        except (cffi.RequestsError, UnresolvableHost) as e:
+            raise UpstreamError(self.site or urlsplit(url).netloc, detail=_short(e)) from None
+        return Response(r.status_code, str(r.url), r.content, dict(r.headers))
+
     def _get(self, url: str, headers: dict[str, str], timeout_s: float, check: bool):
         """One GET, following redirects here so that every hop is checked and pinned before it
         is requested (curl would follow a public URL's redirect to 127.0.0.1 by itself)."""

@@ -128,11 +128,12 @@ def fetch_extras(store: ResourceStore, client: HttpClient, avid: Avid, meta: Map
     return out
 
 
-def write_nfo(store: ResourceStore, avid: Avid, lib: LibraryConfig) -> None:
-    """The NFO from the metadata JSON, when ``library.write_nfo`` is on."""
+def write_nfo(store: ResourceStore, avid: Avid, lib: LibraryConfig, nfo_title: str = "translated") -> None:
+    """The NFO from the metadata JSON, when ``library.write_nfo`` is on; ``nfo_title`` is
+    ``translation.nfo_title`` (see :func:`pipeline.nfo.render`)."""
     if lib.write_nfo:
         meta = store.read_meta(avid) or {"avid": avid.code}
-        store.write(store.nfo(avid), nfo.render(meta))
+        store.write(store.nfo(avid), nfo.render(meta, nfo_title))
 
 
 def site_root(url: str) -> str:

@@ -8,8 +8,10 @@ from typing import Any, Mapping
 from pipeline.editions import NAMES
 
 
-def render(meta: Mapping[str, Any]) -> bytes:
-    """The NFO document for one AVID's metadata record."""
+def render(meta: Mapping[str, Any], title_from: str = "translated") -> bytes:
+    """The NFO document for one AVID's metadata record. ``title_from`` (``translation.nfo_title``):
+    ``translated`` puts the translated title and plot, when there are, in ``<title>`` and
+    ``<plot>``; ``original`` keeps the catalogue's. ``<originaltitle>`` is the catalogue's own."""
     avid = meta.get("avid", "")
     movie = ET.Element("movie")
 
@@ -21,11 +23,13 @@ def render(meta: Mapping[str, Any]) -> bytes:
         return el
 
     title = meta.get("title") or meta.get("source_title") or avid
-    display = f"{avid} {title}" if title and not str(title).startswith(avid) else title
+    translated = title_from == "translated"
+    shown = (translated and meta.get("translated_title")) or title
+    display = f"{avid} {shown}" if shown and not str(shown).startswith(avid) else shown
     add("title", display)
     add("originaltitle", meta.get("original_title") or title)
     add("sorttitle", avid)
-    plot = meta.get("plot") or title
+    plot = (translated and meta.get("translated_plot")) or meta.get("plot") or shown
     add("plot", plot)
     add("outline", plot)
     date = meta.get("release_date") or ""

@@ -32,6 +32,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "library": ("write_nfo", "write_poster", "extrafanart", "actor_photos"),
     "http": ("impersonate", "timeout_s", "retries"),
     "ui": ("enable_avatar", "display_title", "file_path_prefix"),
+    # Not url, model or api_key: where requests go and the secret stay with the config file.
+    "translation": ("target_language", "fields", "nfo_title", "chinese_conversion"),
 }
 TOP = ("log_level",)
 SITE_TABLES = ("sources", "catalogues")

@@ -35,6 +35,7 @@ async def get_settings(request: Request) -> JSONResponse:
                        "upgrade_check_interval_s}",
            "library": "{write_nfo, write_poster, extrafanart, actor_photos}",
            "http": "{impersonate, timeout_s, retries}", "log_level": "DEBUG | INFO | WARNING | ERROR",
+           "translation": "{target_language, fields, nfo_title, chinese_conversion}",
            "sources": "{name: {weight, enabled, base_url, min_interval_s}}", "catalogues": "same as sources"},
      responses={200: "validated and stored; applies at the next start", 400: "names the wrong key"})
 async def put_settings(request: Request) -> JSONResponse:

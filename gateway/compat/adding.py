@@ -177,16 +177,20 @@ def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
 async def start_refresh(st, avid_text: object, body: dict[str, Any]) -> Result | Pending:
     """A refresh's answer when known at once, else its queued job. ``refresh_m3u8`` (default
     true) resolves the playlist again; ``refresh_metadata`` (default true) scrapes the catalogue
-    and fetches the cover again; ``retranslate`` has no translator to ask in nassav."""
+    and fetches the cover again; ``retranslate`` asks the configured translator again, which
+    takes a metadata refresh (the translation is the scrape stage's last step)."""
     avid = avid_of(avid_text)
     parts = [p for p, default in zip(REFRESH_PARTS, (True, True)) if _flag(body, f"refresh_{p}", default)]
     retranslate = _flag(body, "retranslate", False)
     before = await run_in_threadpool(st.store.read_meta, avid)
     if not isinstance(before, dict):
         raise ApiError(404, f"{avid.code} is not in the library; add it first (POST /nassav/api/resource)")
-    if retranslate and not parts:
-        raise ApiError(501, "nassav has no title translator: retranslate alone refreshes nothing; "
-                            "refresh_m3u8 or refresh_metadata fetch again")
+    translator = st.config.translation.enabled
+    if retranslate and not parts and not translator:
+        raise ApiError(501, "no title translator is configured (translation.url and translation.model): "
+                            "retranslate alone refreshes nothing; refresh_m3u8 or refresh_metadata fetch again")
+    if retranslate and translator and "metadata" not in parts:
+        parts.append("metadata")
 
     async def answer(job: dict[str, str] | None, job_id: str = "") -> Result:
         failed = _finished(job, avid, job_id)
@@ -194,7 +198,7 @@ async def start_refresh(st, avid_text: object, body: dict[str, Any]) -> Result |
             return failed
         out = await _refreshed(st, avid, before, parts)
         if retranslate:
-            out["translation_queued"] = False
+            out["translation_queued"] = translator
         if job_id:
             out["task_id"] = job_id
         if _done(job):
@@ -223,9 +227,9 @@ async def _refreshed(st, avid: Avid, before: dict[str, Any], parts: list[str]) -
 
 
 @doc(body={"refresh_m3u8": "true (default) | false", "refresh_metadata": "true (default) | false",
-           "retranslate": "false (default); nassav has no translator"},
+           "retranslate": "false (default); true asks the configured translator again (with the metadata)"},
      responses={200: "refreshed: data.resource and the flags", 202: "still fetching after the wait",
-                404: "not in the library", 501: "retranslate alone"})
+                404: "not in the library", 501: "retranslate alone, no translator configured"})
 async def refresh(request: Request) -> JSONResponse:
     """Fetch a title's playlist and/or metadata again, answered when done (bounded wait)."""
     st = state(request)
