@@ -15,20 +15,27 @@ metadata JSON records the new ``edition`` and appends to ``edition_history``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
+
+import redis
 
 from actors.context import Context
 from actors.stages import UPGRADE, _finished, _started
-from pipeline import library
+from pipeline import events as ev, library
 from pipeline.avid import Avid
 from pipeline.editions import label, preference
 from pipeline.errors import NothingToUpgrade
+from pipeline.events import ProgressThrottle
 from pipeline.jobs import COMPLETED, TERMINAL
+from pipeline.progress import progress_fields
 from pipeline.source_health import SourceHealth
 
 __all__ = ["UPGRADE", "resolve", "wanted", "replace_holding_slot"]
+
+log = logging.getLogger("nassav.upgrading")
 
 
 def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
@@ -83,7 +90,7 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
     options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
     # The engine verifies the new file beside the old one and only then renames it over it.
     result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
-                          options=options, cancel=cancel)
+                          options=options, progress=_progress(ctx, avid, job_id), cancel=cancel)
     now = time.time()
     step = {"from": label(held), "to": label(src.get("edition", "")), "source": src.get("name"),
             "job_id": job_id, "at": now}
@@ -95,6 +102,22 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
               edition_to=step["to"], source=src.get("name"), bytes=result.bytes,
               duration_s=round(result.duration_s, 3), segments=result.segments,
               segments_fetched=result.segments_fetched)
+
+
+def _progress(ctx: Context, avid: Avid, job_id: str) -> Callable[[Any], None]:
+    """Progress events as a download sends them (throttled; 100 % always goes out)."""
+    throttle = ProgressThrottle(1.0)
+
+    def on_progress(p: Any) -> None:
+        if not throttle.allow(p.percent):
+            return
+        data = progress_fields(p)
+        try:
+            ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
+            ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
+        except redis.RedisError as e:  # a blip must not abort the download: the mutex decides
+            log.warning("progress not recorded (%s)", e)
+    return on_progress
 
 
 def _resolve_again(ctx: Context, avid: Avid, src: dict[str, Any]) -> dict[str, Any]:

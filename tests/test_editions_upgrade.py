@@ -115,6 +115,8 @@ def test_upgrade_replaces_the_video_once_the_better_edition_verified(env):
         data = finished(c, job_id, stage)
         assert (data["edition_from"], data["edition_to"], data["source"]) == ("regular", "C", "jable")
     assert finished(c, job_id, "download")["replaced"] is True
+    progress = [e.data["percent"] for e in c.events.after("0") if e.job_id == job_id and e.type == "progress_update"]
+    assert progress and progress[-1] == 100  # live progress, as for any download
     assert "<edition>Chinese subtitles</edition>" in c.store.nfo(avid).read_text()
     job = c.jobs.get(job_id)
     assert job["kind"] == "upgrade" and job["edition_to"] == "C"
