@@ -51,8 +51,9 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
     found, offers = seek_better(avid, ctx.video_sources(), SourceHealth(ctx.redis),
                                 preference(ctx.config.download.editions), than=held)
     if found is None:
+        # No source: none served this job (the attempts history reads the resolve's source).
         _finished(ctx, avid, job_id, "resolve", upgrade=False, edition_from=label(held), edition_to=None,
-                  source=(meta.get("source") or {}).get("name"), offers=offers)
+                  source=None, offers=offers)
         ctx.jobs.finish(job_id, avid.code, COMPLETED, stage="resolve",
                         message=f"{avid.code}: no source has an edition preferred to {label(held)}")
         return

@@ -136,7 +136,7 @@ def test_no_better_edition_changes_nothing(env):
     job = c.jobs.get(job_id)
     assert job["status"] == jobstates.COMPLETED and "no source has an edition preferred to regular" in job["message"]
     data = finished(c, job_id, "resolve")
-    assert data["upgrade"] is False and data["edition_to"] is None
+    assert data["upgrade"] is False and data["edition_to"] is None and data["source"] is None
     assert [(o["source"], o["asked"], o["outcome"]) for o in data["offers"]] == \
         [("missav", ["C"], "not found"), ("jable", ["C"], "not found")]
     assert c.jobs.live_job("DEMO-001") is None  # the claim was freed at the resolve stage
