@@ -44,6 +44,8 @@ def test_detail_view_shows_the_edition_and_upgrades_it(tmp_path):
                 wait_for(lambda: "Chinese subtitles" in page.inner_text("#detail .detail-facts"), 30, 0.3,
                          "the detail view to show the new edition")
                 assert http("GET", f"{svc.base}/api/resource/metadata?avid={AVID}")[1]["data"]["edition"] == "C"
+                wait_for(lambda: "edition upgrade" in page.inner_text("#detail .detail-history"), 30, 0.3,
+                         "the history to list the upgrade")
             finally:
                 browser.close()
         assert not errors, errors

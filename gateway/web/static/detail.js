@@ -375,7 +375,8 @@
       const top = el("div", "attempt-head");
       top.append(el("b", "status", statusText(a)),
                  el("span", "kind", a.kind === "download" ? t("detail.kind_download", "download")
-                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata") : (a.kind || "")),
+                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata")
+                   : a.kind === "upgrade" ? t("detail.kind_upgrade", "edition upgrade") : (a.kind || "")),
                  el("span", "stage", a.stage ? t("detail.at_stage", "at {stage}", { stage: stageName(a.stage) }) : ""),
                  el("span", "spacer"));
       const time = el("time", "", when(a.started_at));

@@ -182,7 +182,9 @@
     "edition.c": "中文字幕",
     "edition.uc": "无码中文字幕",
     "edition.u": "无码",
-    "edition.regular": "普通版"
+    "edition.regular": "普通版",
+    "detail.kind_upgrade": "版本升级",
+    "queue.edition_checked": "已检查版本"
   };
 
   const dictionaries = { en: {}, "zh-CN": zhCN };
