@@ -12,6 +12,7 @@ import redis
 
 from pipeline import cookies as cookie_store
 from pipeline.config import Config
+from pipeline.download_gate import DownloadGate
 from pipeline.events import Events
 from pipeline.http import Pacer, RedisPacer
 from pipeline.jobs import Jobs
@@ -31,6 +32,13 @@ class Context:
     shutdown: threading.Event = field(default_factory=threading.Event)
     # host:pid, stamped on stage events so a run can tell which worker did what.
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # The free-space guard and the schedule (built from config.download when not given);
+    # tests set its disk threshold and clock.
+    gate: DownloadGate | None = None
+
+    def __post_init__(self) -> None:
+        if self.gate is None:
+            self.gate = DownloadGate.from_config(self.config.download, self.config.data_path)
 
     @classmethod
     def create(cls, config: Config, redis_url: str) -> "Context":

@@ -27,6 +27,7 @@ from pipeline import events as ev, jobs as jobstates, logs
 from pipeline.avid import Avid, parse
 from pipeline.broker import DOWNLOAD_QUEUE, METADATA_QUEUE
 from pipeline.config import Config
+from pipeline.download_gate import Paused
 from pipeline.errors import AllSourcesFailed, Cancelled, InvalidAvid, NassavError, Retriable
 
 log = logging.getLogger("nassav.actors")
@@ -208,6 +209,10 @@ def _runner(stage: Stage, chain: Chain, actors: Actors,
                     actors.send(name, avid.code, job_id)
                     return
                 ctx.jobs.finish(job_id, avid.code, jobstates.CANCELLED, message=str(e), stage=name)
+                return
+            except Paused as e:  # waited its turn (disk, hours): back to the queue, no retry used
+                log.info("%s; %s sent again", e, name)
+                actors.send(name, avid.code, job_id)
                 return
             except Retriable:
                 raise  # Retries decides; RetryOutcome tells the job

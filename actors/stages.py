@@ -10,6 +10,7 @@ it checks what the store already has and rewrites files atomically.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import threading
 import time
@@ -20,6 +21,9 @@ import redis
 from actors.context import Context
 from pipeline import events as ev, library
 from pipeline.avid import Avid
+from pipeline.blocklist import Blocklist
+from pipeline.diskspace import DiskAlarm
+from pipeline.download_gate import Paused
 from pipeline.editions import label, preference
 from pipeline.errors import Cancelled, MutexLost
 from pipeline.events import ProgressThrottle
@@ -56,8 +60,9 @@ def _warn(ctx: Context, avid: Avid, job_id: str, stage: str, message: str) -> No
 
 
 def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, Any], list[str]]:
-    """Ask the sources (see :func:`sources.registry.resolve_with_health`). Returns the source
-    record for the metadata JSON and one line per other outcome."""
+    """Ask the sources (see :func:`sources.registry.resolve_with_health`), never those the user
+    blocked for this AVID. Returns the source record for the metadata JSON and one line per
+    other outcome."""
     record, outcomes, _ = resolve_offers(ctx, avid, prefer)
     return record, outcomes
 
@@ -68,8 +73,9 @@ def resolve_offers(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str
     from sources.editions import resolve_editions
     from sources.registry import source_record
 
-    found, outcomes, offers = resolve_editions(avid, ctx.video_sources(), SourceHealth(ctx.redis),
-                                               preference(ctx.config.download.editions), prefer=prefer)
+    found, outcomes, offers = resolve_editions(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
+                                               preference(ctx.config.download.editions), prefer=prefer,
+                                               blocked=Blocklist(ctx.redis).blocked_sources(avid.code))
     return source_record(found), [str(o) for o in outcomes], offers
 
 
@@ -95,6 +101,8 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
             < ctx.config.download.playlist_max_age_s
     else:
         fresh = bool(src.get("playlist_url")) and "m3u8" not in parts
+    if fresh and src.get("name") in Blocklist(ctx.redis).blocked_sources(avid.code):
+        fresh = False  # the user blocked the source this playlist came from, for this title
     if fresh:
         _finished(ctx, avid, job_id, "resolve", source=src.get("name"), reused=True, outcomes=[])
         return
@@ -169,37 +177,118 @@ def download(ctx: Context, avid: Avid, job_id: str) -> None:
     upgrade = (ctx.jobs.get(job_id) or {}).get("kind") == UPGRADE
     if upgrade:
         from actors import upgrading
-        if not upgrading.wanted(ctx, job_id):
+        if not upgrading.ready(ctx, avid, job_id):
             return
     elif ctx.store.has_video(avid):
         library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
         return
+    alarm = DiskAlarm(ctx.redis, ctx.events)
+    began = time.monotonic()
+    # The gate (free space, download hours, rate caps by the hour) may stop a download; it
+    # then waits for the gate and starts again from its part directory. After a stop for a
+    # low disk it waits for what the stop freed on top of the threshold (the engine's temp MP4
+    # grows beside the parts and is deleted on a stop): else it would restart and stop again.
+    extra = int(float((ctx.jobs.get(job_id) or {}).get("disk_extra") or 0))
+    while True:
+        _wait_for_gate(ctx, avid, job_id, alarm, began, extra)
+        extra = _download_once(ctx, avid, job_id, alarm)
+        if extra is None:
+            return
+        ctx.jobs.update(job_id, disk_extra=extra)  # kept for the message sent again after a long wait
+
+
+def _wait_for_gate(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm, began: float,
+                   extra_bytes: int = 0) -> None:
+    """Return once downloads may run. Waiting holds no slot and uses no retry: after
+    ``download.pause_resend_s`` in this message :class:`Paused` gives it back to the queue."""
+    gate = ctx.gate
+    while True:
+        reading = gate.disk.read(extra_bytes)
+        # disk_low / disk_ok speak of min_free_gb alone: one job's hold is its own business
+        # (workers holding different amounts would otherwise announce low and ok in turn).
+        alarm.observe(dataclasses.replace(reading, need_bytes=-1), avid=avid.code, job_id=job_id)
+        pause = gate.check(reading)
+        if pause is None:
+            return
+        message = f"waiting: {pause.message}"
+        job = ctx.jobs.get(job_id) or {}
+        if job.get("message") != message:
+            ctx.jobs.update(job_id, stage="download", status=RUNNING, message=message, slot_since="",
+                            wait_reason=pause.kind)
+            if job.get("wait_reason") != pause.kind:  # one event per reason, not per reading
+                log.info("download waits: %s", pause.message)
+                ctx.events.emit(ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
+                                data={**pause.data(), "message": message})
+        if ctx.shutdown.is_set() or job.get("cancel"):
+            raise Cancelled(f"cancelled while {message}")
+        if time.monotonic() - began >= ctx.config.download.pause_resend_s:
+            raise Paused(pause)
+        ctx.shutdown.wait(gate.poll_s)
+
+
+def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> int | None:
+    """Take a slot and download: None when done; when the gate stopped it (the part directory
+    is kept for the next try), the bytes the stop freed if it stopped for a low disk, else 0."""
     cfg = ctx.config.download
+    gate = ctx.gate
+    limit = gate.speed_limit(cfg.speed_limit_bytes_per_s)
+    stopped: list[str] = []
+    free_at_stop: list[int] = []
+
+    def gate_stops() -> bool:
+        reading = gate.disk.read()
+        pause = gate.check(reading)
+        if pause is not None:
+            alarm.observe(reading, avid=avid.code, job_id=job_id)
+            stopped.append(pause.message)
+            if pause.disk is not None:
+                free_at_stop.append(reading.free_bytes)
+        elif gate.speed_limit(cfg.speed_limit_bytes_per_s) != limit:
+            stopped.append(f"the rate cap is now {gate.describe_limit(cfg.speed_limit_bytes_per_s)}")
+        return bool(stopped)
+
     mutex = Mutex(ctx.redis, name="download", limit=cfg.mutex_limit, ttl_ms=cfg.mutex_ttl_ms)
-    # One cancel event for the whole stage, watched from the start: a user's cancel or a worker
-    # shutdown must also end the wait for a download slot, not only the download itself.
+    # One cancel event for the whole try, watched from the start: a user's cancel, a worker
+    # shutdown or the gate must also end the wait for a download slot, not only the download.
     with cancel_when(threading.Event(), name="download-watch",
                      now=lambda: mutex.lost.is_set() or ctx.shutdown.is_set(),
-                     poll=lambda: bool((ctx.jobs.get(job_id) or {}).get("cancel"))) as cancel:
+                     poll=lambda: bool((ctx.jobs.get(job_id) or {}).get("cancel")) or gate_stops()) as cancel:
         ctx.jobs.update(job_id, stage="download", status=RUNNING, message="waiting for a download slot",
-                        slot_since="")
-        mutex.acquire(cancel=cancel, on_wait=lambda: ctx.events.emit(
-            ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
-            data={"message": "waiting for a download slot"}))
+                        slot_since="", wait_reason="")
         try:
-            if upgrade:
-                upgrading.replace_holding_slot(ctx, avid, job_id, cancel)
+            mutex.acquire(cancel=cancel, on_wait=lambda: ctx.events.emit(
+                ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
+                data={"message": "waiting for a download slot"}))
+            if (ctx.jobs.get(job_id) or {}).get("kind") == UPGRADE:
+                from actors import upgrading
+                upgrading.replace_holding_slot(ctx, avid, job_id, cancel, limit)
             else:
-                _download_holding_slot(ctx, avid, job_id, cancel)
+                _download_holding_slot(ctx, avid, job_id, cancel, limit)
+            return None
         except Cancelled:
             if mutex.lost.is_set():
                 raise MutexLost("download mutex lost while downloading; will retry") from None
-            raise
+            if not stopped or ctx.shutdown.is_set():
+                raise
+        except OSError as e:
+            # The disk filled before the guard's next reading: wait like any low disk.
+            reading = gate.disk.read()
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not reading.low:
+                raise
+            stopped.append(str(e))
+            free_at_stop.append(reading.free_bytes)
         finally:
             mutex.release()
+    freed = max(0, gate.disk.read().free_bytes - free_at_stop[0]) if free_at_stop else 0
+    log.info("download stopped: %s; parts kept", stopped[0])
+    ctx.events.emit(ev.STAGE_FINISHED, avid=avid.code, job_id=job_id, stage="download-stop",
+                    data={"message": f"stopped: {stopped[0]}; the parts are kept", "freed_bytes": freed,
+                          "worker": ctx.worker_id})
+    return freed
 
 
-def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event) -> None:
+def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event,
+                           speed_limit: int) -> None:
     from pipeline.hls import HlsOptions, download as hls_download
 
     cfg = ctx.config.download
@@ -209,7 +298,8 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     meta = ctx.store.read_meta(avid) or {}
     src = meta.get("source") or {}
     age = time.time() - float(src.get("resolved_at") or 0)
-    if not src.get("playlist_url") or age > cfg.playlist_max_age_s:
+    if not src.get("playlist_url") or age > cfg.playlist_max_age_s \
+            or src.get("name") in Blocklist(ctx.redis).blocked_sources(avid.code):
         record, _ = resolve_now(ctx, avid)
         ctx.store.update_meta(avid, source=record)
         src = record
@@ -232,6 +322,7 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     if src.get("referer"):
         headers.setdefault("Referer", src["referer"])
     options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
+    options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
     result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
                           options=options, progress=on_progress, cancel=cancel)
     ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, time.time()),

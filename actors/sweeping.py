@@ -16,7 +16,7 @@ log = logging.getLogger("nassav.sweep")
 
 def probe_sources(ctx: Context) -> dict[str, str]:
     """GET the home page of each source whose back-off ran out; record what it says."""
-    health = SourceHealth(ctx.redis)
+    health = SourceHealth(ctx.redis, ctx.events)
     results = {}
     for name in health.due_for_probe(n for n, _ in ctx.config.sources_by_weight()):
         cfg = ctx.config.sources[name]

@@ -14,6 +14,7 @@ metadata JSON records the new ``edition`` and appends to ``edition_history``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -26,6 +27,7 @@ from actors.context import Context
 from actors.stages import UPGRADE, _finished, _started
 from pipeline import events as ev, library
 from pipeline.avid import Avid
+from pipeline.blocklist import Blocklist
 from pipeline.editions import label, preference
 from pipeline.errors import NothingToUpgrade
 from pipeline.events import ProgressThrottle
@@ -33,13 +35,31 @@ from pipeline.jobs import COMPLETED, TERMINAL
 from pipeline.progress import progress_fields
 from pipeline.source_health import SourceHealth
 
-__all__ = ["UPGRADE", "resolve", "wanted", "replace_holding_slot"]
+__all__ = ["UPGRADE", "resolve", "ready", "replace_holding_slot"]
 
 log = logging.getLogger("nassav.upgrading")
 
 
 def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
-    """Look for a better edition; record it on the job, or end the job when there is none."""
+    """The resolve stage of an upgrade: look for a better edition and record it on the job;
+    with none, end the job here (its download stage then has nothing to do)."""
+    if not _seek(ctx, avid, job_id):
+        ctx.jobs.finish(job_id, avid.code, COMPLETED, stage="resolve",
+                        message=(ctx.jobs.get(job_id) or {}).get("message", ""))
+
+
+def ready(ctx: Context, avid: Avid, job_id: str) -> bool:
+    """Is there a better edition for the download stage to fetch? A job sent straight to its
+    download (a retry starts at the stage that failed) looks for one first."""
+    job = ctx.jobs.get(job_id) or {}
+    if job.get("status") in TERMINAL:
+        return False
+    return bool(job.get("upgrade_source")) or _seek(ctx, avid, job_id)
+
+
+def _seek(ctx: Context, avid: Avid, job_id: str) -> bool:
+    """Ask the sources for an edition preferred to the one held; put what was found on the job
+    (``upgrade_source``) and the facts on a ``stage_finished`` event. True when one was found."""
     from sources.editions import seek_better
     from sources.registry import source_record
 
@@ -48,30 +68,27 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
         raise NothingToUpgrade(avid.code)
     meta = ctx.store.read_meta(avid) or {}
     held = meta.get("edition") or ""
-    found, offers = seek_better(avid, ctx.video_sources(), SourceHealth(ctx.redis),
-                                preference(ctx.config.download.editions), than=held)
+    found, offers = seek_better(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
+                                preference(ctx.config.download.editions), than=held,
+                                blocked=Blocklist(ctx.redis).blocked_sources(avid.code))
     if found is None:
         # No source: none served this job (the attempts history reads the resolve's source).
         _finished(ctx, avid, job_id, "resolve", upgrade=False, edition_from=label(held), edition_to=None,
                   source=None, offers=offers)
-        ctx.jobs.finish(job_id, avid.code, COMPLETED, stage="resolve",
-                        message=f"{avid.code}: no source has an edition preferred to {label(held)}")
-        return
+        ctx.jobs.update(job_id, message=f"{avid.code}: no source has an edition preferred to {label(held)}")
+        return False
     record = source_record(found)
     ctx.jobs.update(job_id, source=found.source, upgrade_source=json.dumps(record),
                     edition_from=label(held), edition_to=label(found.edition))
     _finished(ctx, avid, job_id, "resolve", upgrade=True, edition_from=label(held),
               edition_to=label(found.edition), source=found.source, page_url=found.page_url, offers=offers)
+    return True
 
 
-def wanted(ctx: Context, job_id: str) -> bool:
-    """Has the resolve stage found an edition to download (and is the job still on)?"""
-    job = ctx.jobs.get(job_id) or {}
-    return bool(job.get("upgrade_source")) and job.get("status") not in TERMINAL
-
-
-def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event) -> None:
-    """Download the better edition over the old video (holding a download slot)."""
+def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event,
+                         speed_limit: int | None = None) -> None:
+    """Download the better edition over the old video (holding a download slot);
+    ``speed_limit`` is the download gate's rate cap in force (None: the config's)."""
     from pipeline.hls import HlsOptions, download as hls_download
 
     cfg = ctx.config.download
@@ -89,6 +106,8 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
     if src.get("referer"):
         headers.setdefault("Referer", src["referer"])
     options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
+    if speed_limit is not None:
+        options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
     # The engine verifies the new file beside the old one and only then renames it over it.
     result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
                           options=options, progress=_progress(ctx, avid, job_id), cancel=cancel)

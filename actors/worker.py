@@ -14,11 +14,11 @@ import threading
 
 import dramatiq
 
-from actors import sweeping, upgrade_check
+from actors import following, notify as notify_actors, sweeping, upgrade_check
 from actors.context import Context
 from actors.registry import declare
 from pipeline import logs
-from pipeline.broker import DOWNLOAD_QUEUE, QUEUES, make_broker
+from pipeline.broker import DOWNLOAD_QUEUE, METADATA_QUEUE, NOTIFY_QUEUE, QUEUES, make_broker
 from pipeline.config import Config
 from pipeline.worker_registry import WorkerRegistry
 
@@ -26,9 +26,10 @@ log = logging.getLogger("nassav.worker")
 
 
 def run(config: Config, redis_url: str, queues: list[str], threads: int | None = None) -> int:
-    unknown = set(queues) - set(QUEUES)
+    unknown = set(queues) - set(QUEUES) - {NOTIFY_QUEUE}
     if unknown:
-        raise SystemExit(f"unknown queue(s) {', '.join(sorted(unknown))}; choose from {', '.join(QUEUES)}")
+        raise SystemExit(f"unknown queue(s) {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join((*QUEUES, NOTIFY_QUEUE))}")
     name = "worker-" + "-".join(queues)
     logs.setup(name, data_dir=config.data_path, level=config.log_level, json_lines=config.log_json)
     if threads is None:
@@ -37,6 +38,7 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     broker = make_broker(redis_url, config.workers)
     ctx = Context.create(config, redis_url)
     actors = declare(broker, config, lambda: ctx)
+    notify_actor = notify_actors.declare(broker, config, lambda: ctx)
     # Publishes this process for /api/workers and keeps dramatiq's heartbeat fresh while
     # every thread is busy on a long download (its consumers only beat when they fetch).
     broker.add_middleware(WorkerRegistry(ctx.redis, queues=queues, threads=threads))
@@ -52,6 +54,10 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     worker.start()
     if config.workers.sweep_interval_s > 0:
         sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
+    if config.subscriptions.tick_s > 0 and METADATA_QUEUE in queues:
+        following.start(ctx, actors.start, stop=stop)  # checks due subscriptions (one worker each)
+    if NOTIFY_QUEUE in queues:
+        notify_actors.start_dispatcher(ctx, notify_actor, stop)
     if config.download.upgrade_check_interval_s > 0:  # off by default
         upgrade_check.start(ctx, actors.send, first=actors.first,
                             period_s=config.download.upgrade_check_interval_s, stop=stop)

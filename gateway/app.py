@@ -36,8 +36,10 @@ from starlette.websockets import WebSocket
 from gateway import compat, openapi, sse, web
 from gateway.api import downloads as downloads_api, history as history_api, media as media_api, ops as ops_api
 from gateway.api import resources as resources_api
+from gateway.api import blocklist as blocklist_api, retry as retry_api
 from gateway.api import editions as editions_api
 from gateway.api import settings as settings_api, sources as sources_api
+from gateway.api import notifications as notifications_api, subscriptions as subscriptions_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
 from gateway.dashboard import Dashboard
@@ -51,8 +53,10 @@ from gateway.redis_pool import PoolExhausted, open_client
 from gateway.relay import Relay
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
+from pipeline.blocklist import AvidBlocked
 from pipeline.broker import make_broker
 from pipeline.config import Config
+from pipeline.download_gate import DownloadGate
 from pipeline.store import ResourceStore
 from pipeline.worker_registry import WORKERS_KEY, live_workers, workers_per_queue
 
@@ -68,6 +72,8 @@ class State:
         self.config_base = config
         self.redis_url = redis_url
         self.store = ResourceStore(config.data_path, file_mode=config.library.file_mode_bits)
+        # Why downloads wait (free space, download hours), shown by /health.
+        self.download_gate = DownloadGate.from_config(config.download, config.data_path)
         self.index: LibraryIndex | None = None
         self.projection: Projection | None = None
         self.redis: aioredis.Redis | None = None
@@ -106,16 +112,19 @@ class State:
         if self.broker:
             self.broker.close()
 
-    async def submit(self, avid: str, kind: str,
-                     fields: dict[str, str] | None = None) -> jobstates.SubmitResult:
+    async def submit(self, avid: str, kind: str, fields: dict[str, str] | None = None,
+                     first: str | None = None) -> jobstates.SubmitResult:
         """Claim, create the job (with ``fields``) and append ``queued`` atomically, then send
-        the chain's first stage."""
+        the chain's first stage (or ``first``: a retry starts where its job failed)."""
         res = await self.jobs.submit(avid, kind, fields=fields)
         if res.accepted:
             try:
                 # Sent on the loop: one sub-millisecond Redis call, cheaper than a thread hop
                 # (bench_pipeline: the hop cost ~0.3 ms of an accepted request's ~2 ms).
-                self.actors.start(avid, res.job_id)
+                if first:
+                    self.actors.send(first, avid, res.job_id)
+                else:
+                    self.actors.start(avid, res.job_id)
             except Exception as e:
                 # Never leave a claim behind a job that no worker will ever see.
                 await self.jobs.finish(res.job_id, avid, jobstates.FAILED,
@@ -134,7 +143,8 @@ def _state(request: Request | WebSocket) -> State:
 # -- routes -----------------------------------------------------------------
 
 async def health(request: Request) -> JSONResponse:
-    """Redis reachable, live workers per queue, free disk space of the data dir (always public)."""
+    """Redis reachable, live workers per queue, free disk space of the data dir, whether
+    downloads are paused and why (always public)."""
     st = _state(request)
     out: dict[str, Any] = {"redis": "down", "workers": workers_per_queue([])}
     ok = True
@@ -151,6 +161,17 @@ async def health(request: Request) -> JSONResponse:
         out["disk"] = {"path": str(st.config.data_path), "free_bytes": du.free, "total_bytes": du.total}
     except OSError as e:
         out["disk"] = {"error": str(e)}
+    try:
+        out["downloads"] = st.download_gate.state(st.config.download.speed_limit_bytes_per_s)
+    except OSError as e:
+        out["downloads"] = {"error": str(e)}
+    if ok:  # the download jobs waiting at the gate, each with its own reason
+        try:
+            out["downloads"]["waiting"] = [
+                {"avid": j.get("avid"), "job_id": j.get("job_id"), "message": j.get("message", "")}
+                for j in await st.jobs.active() if j.get("wait_reason")]
+        except RedisError as e:
+            out["downloads"]["waiting_error"] = str(e)
     code = 200 if ok else 503
     return envelope(out, code=code, message="ok" if ok else "redis unreachable")
 
@@ -166,7 +187,8 @@ def api_routes() -> list:
     """Every REST route of nassav's own API, relative to ``/api``."""
     return [*downloads_api.routes(), *history_api.routes(), *media_api.routes(), *resources_api.routes(),
             *sources_api.routes(), *settings_api.routes(), *ops_api.routes(),
-            *editions_api.routes()]
+            *subscriptions_api.routes(), *notifications_api.routes(), *blocklist_api.routes(),
+            *retry_api.routes(), *editions_api.routes()]
 
 
 def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:
@@ -204,6 +226,10 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
             return envelope(None, code=503, message=f"the gateway is busy: {exc}; try again shortly")
         return envelope(None, code=503, message=f"Redis is unreachable ({exc}); try again shortly")
 
+    async def avid_blocked(request: Request, exc: AvidBlocked) -> JSONResponse:
+        # Any route that submits (an importer's, a subscription's) refuses a blocked AVID alike.
+        return envelope({"avid": exc.avid, "status": "blocked", "reason": exc.reason}, code=403, message=str(exc))
+
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return envelope(exc.data, code=exc.code, message=exc.message)
 
@@ -228,7 +254,8 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
                               failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s))]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={RedisError: redis_down, ConnectionError: redis_down,
-                                        ApiError: api_error, HTTPException: http_error})
+                                        ApiError: api_error, HTTPException: http_error,
+                                        AvidBlocked: avid_blocked})
     app.state.nassav = st
     app.state.openapi = None
     return app

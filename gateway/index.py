@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from gateway import attempts as attempt_rows
+from gateway import attempts as attempt_rows, history_stages
 from gateway.index_rows import COLUMNS, SCHEMA, SCHEMA_VERSION, USER_COLUMNS, item_from_row, row_from_meta
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
@@ -96,7 +96,7 @@ class LibraryIndex:
                 # A projection from an older layout: drop it, the folders rebuild it.
                 self._drop()
                 self.created = True
-            self._w.executescript(SCHEMA + attempt_rows.SCHEMA)
+            self._w.executescript(SCHEMA + attempt_rows.SCHEMA + history_stages.SCHEMA)
             self._w.execute("INSERT OR IGNORE INTO kv VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             self._w.commit()
 
@@ -275,6 +275,17 @@ class LibraryIndex:
                 self._w.execute("ROLLBACK")
                 raise
 
+    def record_stages(self, rows: Iterable[history_stages.StageRow]) -> None:
+        """Merge a batch's stage rows (:mod:`gateway.history_stages`) into their table."""
+        with self._lock:
+            self._w.execute("BEGIN IMMEDIATE")
+            try:
+                self._w.executemany(history_stages.UPSERT, [r.as_row() for r in rows])
+                self._w.execute("COMMIT")
+            except BaseException:
+                self._w.execute("ROLLBACK")
+                raise
+
     def set_user_state(self, avid: str, *, watched: bool | None = None,
                        is_favorite: bool | None = None) -> dict[str, Any] | None:
         """Change watched/favourite on an indexed AVID; None when it is not indexed."""
@@ -374,6 +385,19 @@ class LibraryIndex:
         rows = self._q("SELECT * FROM attempts WHERE avid = ? ORDER BY started_at DESC, job_id DESC "
                        "LIMIT ? OFFSET ?", (avid, page_size, (page - 1) * page_size))
         return [attempt_rows.from_row(r).as_item() for r in rows], total
+
+    def history(self, avid: str, *, page: int = 1, page_size: int = 20) -> tuple[list[dict[str, Any]], int]:
+        """One page of the AVID's attempts, newest first, each with its ``stages`` in order."""
+        items, total = self.attempts(avid, page=page, page_size=page_size)
+        ids = [i["job_id"] for i in items]
+        by_job: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        if ids:
+            for r in self._q(f"SELECT * FROM history_stages WHERE job_id IN ({', '.join('?' * len(ids))}) "
+                             "ORDER BY COALESCE(started_at, ended_at), stage", ids):
+                by_job[r["job_id"]].append(history_stages.item_from_row(r))
+        for i in items:
+            i["stages"] = by_job[i["job_id"]]
+        return items, total
 
     def actors(self, *, search: str = "", page: int = 1, page_size: int = 50,
                sort_by: str = "count", order: str = "") -> tuple[list[dict[str, Any]], int]:

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 from starlette.concurrency import run_in_threadpool
 
-from gateway import attempts
+from gateway import attempts, history_stages
 from gateway.index import LibraryIndex
 from gateway.tasks import Backoff, cancel_and_wait
 from pipeline import events as ev
@@ -103,14 +103,18 @@ class Projection:
             except Exception as e:  # noqa: BLE001 - shutting down: say so, lose only their start times
                 log.warning("index: attempts not written at shutdown: %s", e)
 
-    async def write(self, avids: list[str], tried: dict[str, attempts.Attempt]) -> None:
-        """Sync the AVIDs' rows and write the attempts, in one trip to a thread (a trip costs
-        about 0.1 ms of CPU); attempts a failed write took are held again for the next."""
+    async def write(self, avids: list[str], tried: dict[str, attempts.Attempt],
+                    stages: list[history_stages.StageRow] | None = None) -> None:
+        """Sync the AVIDs' rows and write the attempts and stage rows, in one trip to a thread
+        (a trip costs about 0.1 ms of CPU); attempts a failed write took are held again for the
+        next (stage rows come again with their unacknowledged events)."""
         def work() -> None:
             if avids:
                 self.index.sync(avids)
             if tried:
                 self.index.record_attempts(tried)
+            if stages:
+                self.index.record_stages(stages)
         try:
             await run_in_threadpool(work)
         except BaseException:
@@ -187,9 +191,10 @@ class Projection:
         """Sync the touched AVIDs, record the jobs' attempts, note download speeds, then
         acknowledge with the counters."""
         avids = list(dict.fromkeys(e.avid for e in events if e.type in SYNC_TYPES and e.avid))
-        tried = self.attempts.add(events, writing=bool(avids))
-        if avids or tried:
-            await self.write(avids, tried)
+        stages = history_stages.rows(events)
+        tried = self.attempts.add(events, writing=bool(avids or stages))
+        if avids or tried or stages:
+            await self.write(avids, tried, stages)
         speeds = {e.job_id: f"{e.data.get('speed_bytes_per_s') or 0}|{e.ts}"
                   for e in events if e.type == ev.PROGRESS and e.job_id}
         done = [e.job_id for e in events if e.type in (ev.TASK_COMPLETED, ev.TASK_FAILED) and e.job_id]

@@ -25,6 +25,9 @@ from pipeline.config import WorkerConfig
 METADATA_QUEUE = "metadata"
 DOWNLOAD_QUEUE = "download"
 QUEUES = (METADATA_QUEUE, DOWNLOAD_QUEUE)
+# Notifications and media-server rescans (actors/notify.py): their own queue, so a slow
+# target never delays a stage. Not in QUEUES (job stages); workers serve it by default.
+NOTIFY_QUEUE = "notify"
 NAMESPACE = "nassav-dramatiq"
 
 _MAINTENANCE_SCALE = 1_000_000  # dramatiq counts maintenance chance per million calls

@@ -86,6 +86,14 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class BandwidthWindow:
+    """A cap on each download's rate in force during a daily window (see ``pipeline/schedule.py``)."""
+
+    hours: str = ""  # "08:00-23:00"
+    limit: Any = ""  # "2MiB/s", or bytes per second as a number; Any: _check names the form
+
+
+@dataclass(frozen=True)
 class DownloadConfig:
     concurrency: int = 16
     segment_retries: int = 5
@@ -100,6 +108,14 @@ class DownloadConfig:
     max_retries: int = 3
     ffmpeg: str | None = None  # None = the ffmpeg that imageio-ffmpeg ships
     variant: str = "highest"  # highest | lowest | a max height such as "720"
+    # Disk and schedule (pipeline/download_gate.py): below min_free_gb free under the data dir
+    # downloads wait (0 = never); outside ``hours`` ("01:00-07:00", empty = always) they wait;
+    # ``bandwidth`` caps each download's rate during given windows. A waiting download gives its
+    # message back to the queue after pause_resend_s, so no wait meets the stage's time limit.
+    min_free_gb: float = 5.0
+    hours: str = ""
+    bandwidth: tuple[BandwidthWindow, ...] = ()
+    pause_resend_s: float = 600.0
     # Acceptable editions, most preferred first (pipeline/editions.py): C, UC, U, regular.
     editions: tuple[str, ...] = ("C", "regular")
     # How often a worker looks for a more preferred edition of the library's videos; 0 = never.
@@ -119,6 +135,24 @@ class WorkerConfig:
     stage_time_limit_s: int = 300
     stage_max_retries: int = 3
     sweep_interval_s: float = 60.0  # 0 disables the periodic sweep in this worker
+
+
+@dataclass(frozen=True)
+class SubscriptionsConfig:
+    """How workers check followed actresses, makers, labels, series, directors and searches."""
+
+    # How often each subscription is checked, unless it sets its own interval; every next
+    # check is moved by up to ±jitter of it, so many subscriptions do not fire together.
+    interval_s: float = 43_200.0
+    jitter: float = 0.1
+    # How often a worker looks for subscriptions that are due; 0 = this worker checks none.
+    tick_s: float = 30.0
+    # Listing pages one check may read (30 titles a page on JavBus).
+    max_pages: int = 20
+    # Titles a new subscription's first check may queue, unless it sets its own backfill.
+    backfill: int = 20
+    # Check records kept per subscription (GET /api/subscriptions/{id}).
+    checks_kept: int = 20
 
 
 @dataclass(frozen=True)
@@ -201,6 +235,65 @@ class GatewayConfig:
     redis_pool_timeout_s: float = 10.0
 
 
+# What a notification template may name: {avid} and the rest, filled per event.
+TEMPLATE_FIELDS = ("summary", "event", "avid", "title", "reason", "cover_url", "source", "state",
+                   "message", "job_id")
+NOTIFY_KINDS = ("webhook", "apprise")
+MEDIA_SERVER_KINDS = ("jellyfin", "emby", "plex")
+
+
+@dataclass(frozen=True)
+class NotifyTemplate:
+    """The message of a notification; ``{field}`` names one of TEMPLATE_FIELDS."""
+
+    title: str = "nassav: {summary}"
+    body: str = "{title}\n{reason}\n{cover_url}"
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """Where notifications go: a webhook (JSON POST signed with ``secret``) or Apprise URLs."""
+
+    name: str = ""
+    kind: str = "webhook"  # one of NOTIFY_KINDS
+    url: str = ""  # the webhook, or one Apprise URL (tgram://…, discord://…, ntfy://…, mailto://…)
+    urls: tuple[str, ...] = ()  # more Apprise URLs, all sent the same message
+    secret: str | None = None  # webhook: the HMAC-SHA256 key of X-Nassav-Signature
+    # Event types from the event stream (pipeline/events.py and the helpers that add
+    # disk_low/disk_ok, subscription_found…); "source_health" is a source going into back-off or out.
+    events: tuple[str, ...] = ("task_completed", "task_failed")
+    template: NotifyTemplate = field(default_factory=NotifyTemplate)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    targets: tuple[NotifyTarget, ...] = ()
+    # Where the gateway is reached from a phone or a chat ("http://nas:8000"): makes cover_url.
+    public_url: str = ""
+    max_attempts: int = 5  # tries of one delivery before it is reported failed
+    min_backoff_s: float = 5.0  # wait after the first failure, doubling up to max_backoff_s
+    max_backoff_s: float = 300.0
+    timeout_s: float = 10.0
+    deliveries_kept: int = 500  # delivery records the API shows (oldest dropped)
+
+
+@dataclass(frozen=True)
+class MediaServerConfig:
+    """A Jellyfin/Emby/Plex server asked to rescan a title's folder after it lands."""
+
+    name: str = ""
+    kind: str = ""  # one of MEDIA_SERVER_KINDS
+    url: str = ""  # http://jellyfin:8096
+    api_key: str | None = None  # Jellyfin / Emby
+    token: str | None = None  # Plex (X-Plex-Token)
+    section: Any = ""  # Plex: the library section id (3 or "3")
+    # The data dir as the server sees it: {"/data/av": "/media/av"} (longest prefix wins).
+    path_map: Mapping[str, str] = field(default_factory=dict)
+    # After which events (with an AVID) the folder is rescanned: a download, import or upgrade
+    # ends with task_completed.
+    events: tuple[str, ...] = ("task_completed",)
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: str = "resource"
@@ -232,6 +325,9 @@ class Config:
     translation: TranslationConfig = field(default_factory=TranslationConfig)
     sources: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     catalogues: Mapping[str, SourceConfig] = field(default_factory=lambda: dict(DEFAULT_CATALOGUES))
+    subscriptions: SubscriptionsConfig = field(default_factory=SubscriptionsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    media_servers: tuple[MediaServerConfig, ...] = ()
 
     @property
     def data_path(self) -> Path:
@@ -356,7 +452,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            raise ConfigError(key, "a list of strings", value)
+            raise ConfigError(key, "a list of mappings" if dataclasses.is_dataclass(args[0]) else "a list of strings",
+                              value)
         return tuple(_coerce(args[0], v, key) for v in value)
     if tp is bool:
         if not isinstance(value, bool):
@@ -386,6 +483,7 @@ def _check(cfg: Config) -> None:
     if not 0 < cfg.port < 65536:
         raise ConfigError("port", "an integer between 1 and 65535", cfg.port)
     _check_gateway(cfg.gateway)
+    _check_subscriptions(cfg.subscriptions)
     if cfg.http.impersonate not in IMPERSONATE_UA:
         raise ConfigError("http.impersonate", f"one of {', '.join(IMPERSONATE_UA)}", cfg.http.impersonate)
     if cfg.download.concurrency < 1 or cfg.download.concurrency > 128:
@@ -430,6 +528,7 @@ def _check(cfg: Config) -> None:
            "seconds from 0 to 604800 (a week)")
     _bound("download.mutex_limit", d.mutex_limit, 1, 64, "an integer from 1 to 64")
     _bound("download.time_limit_s", d.time_limit_s, 1, 7 * 86400, "seconds from 1 to 604800 (a week)")
+    _check_disk_and_schedule(d)
     check_editions(d.editions)
     _bound("download.upgrade_check_interval_s", d.upgrade_check_interval_s, 0, 30 * 86400,
            "seconds from 0 (never) to 2592000 (30 days)")
@@ -444,6 +543,17 @@ def _check(cfg: Config) -> None:
                     raise ConfigError(f"{table}.{name}.{key}", f"{SITE_URL_FORM} ({problem})", getattr(s, key))
             _bound(f"{table}.{name}.weight", s.weight, 0, 1000, "an integer from 0 to 1000")
             _bound(f"{table}.{name}.min_interval_s", s.min_interval_s, 0, 60, "seconds from 0 to 60")
+    _check_notify(cfg.notify)
+    _check_media_servers(cfg.media_servers)
+
+
+def _check_subscriptions(s: SubscriptionsConfig) -> None:
+    _bound("subscriptions.interval_s", s.interval_s, 60, 30 * 86400, "seconds from 60 to 2592000 (30 days)")
+    _bound("subscriptions.jitter", s.jitter, 0, 0.5, "a fraction from 0 to 0.5")
+    _bound("subscriptions.tick_s", s.tick_s, 0, 3600, "seconds from 0 (off) to 3600")
+    _bound("subscriptions.max_pages", s.max_pages, 1, 500, "an integer from 1 to 500")
+    _bound("subscriptions.backfill", s.backfill, 0, 10_000, "an integer from 0 to 10000")
+    _bound("subscriptions.checks_kept", s.checks_kept, 1, 1000, "an integer from 1 to 1000")
 
 
 _VARIANT = re.compile(r"highest|lowest|(\d{1,4})p?")
@@ -460,6 +570,28 @@ def _bound(key: str, value: float, low: float, high: float, expected: str, *, lo
     fits = (low < value if low_open else low <= value) and value <= high
     if not fits:
         raise ConfigError(key, expected, value)
+
+
+def _check_disk_and_schedule(d: DownloadConfig) -> None:
+    from pipeline.schedule import RATE_FORM, WINDOW_FORM, parse_rate, parse_window
+
+    _bound("download.min_free_gb", d.min_free_gb, 0, 10 ** 7, "gigabytes from 0 (no guard) to 10000000")
+    _bound("download.pause_resend_s", d.pause_resend_s, 1, 86_400, "seconds from 1 to 86400")
+    if d.hours.strip():
+        try:
+            parse_window(d.hours)
+        except ValueError as e:
+            raise ConfigError("download.hours", f"empty (always) or {WINDOW_FORM}; {e}", d.hours) from None
+    for n, b in enumerate(d.bandwidth):
+        key = f"download.bandwidth[{n}]"
+        try:
+            parse_window(b.hours)
+        except ValueError as e:
+            raise ConfigError(f"{key}.hours", f"{WINDOW_FORM}; {e}", b.hours) from None
+        try:
+            parse_rate(b.limit)
+        except ValueError as e:
+            raise ConfigError(f"{key}.limit", f"{RATE_FORM}; {e}", b.limit) from None
 
 
 def _check_gateway(g: GatewayConfig) -> None:
@@ -501,3 +633,85 @@ def _check_translation(t: TranslationConfig) -> None:
         raise ConfigError("translation.chinese_conversion",
                           f"one of {', '.join(CHINESE_CONVERSIONS)} (t2s: Traditional to Simplified Chinese)",
                           t.chinese_conversion)
+
+
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
+_TARGET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def template_problem(text: str) -> str:
+    """Why ``text`` is no notification template; empty when it is one."""
+    for name in _TEMPLATE_FIELD.findall(text):
+        if name not in TEMPLATE_FIELDS:
+            return f"unknown field {{{name}}}"
+    return ""
+
+
+def _check_notify(n: NotifyConfig) -> None:
+    _bound("notify.max_attempts", n.max_attempts, 1, 50, "an integer from 1 to 50")
+    _bound("notify.min_backoff_s", n.min_backoff_s, 0, 3600, "seconds from 0 to 3600")
+    _bound("notify.max_backoff_s", n.max_backoff_s, n.min_backoff_s, 86_400,
+           "seconds from notify.min_backoff_s to 86400")
+    _bound("notify.timeout_s", n.timeout_s, 0, 120, "seconds, more than 0 and at most 120", low_open=True)
+    _bound("notify.deliveries_kept", n.deliveries_kept, 10, 100_000, "an integer from 10 to 100000")
+    if n.public_url and site_url_problem(n.public_url):
+        raise ConfigError("notify.public_url", f"{SITE_URL_FORM} ({site_url_problem(n.public_url)})",
+                          n.public_url)
+    seen: set[str] = set()
+    for i, t in enumerate(n.targets):
+        where = f"notify.targets[{i}]"
+        if not _TARGET_NAME.fullmatch(t.name) or t.name in seen:
+            raise ConfigError(f"{where}.name", "a unique name of letters, digits, '-' and '_' (at most 64)",
+                              t.name)
+        seen.add(t.name)
+        if t.kind not in NOTIFY_KINDS:
+            raise ConfigError(f"{where}.kind", f"one of {', '.join(NOTIFY_KINDS)}", t.kind)
+        if t.kind == "webhook":
+            problem = site_url_problem(t.url) or ("" if t.url else "empty")
+            if problem or t.urls:
+                # Not echoed: a webhook URL often carries its token in the path.
+                raise ConfigError(f"{where}.url", f"one webhook URL: {SITE_URL_FORM} "
+                                  f"({problem or 'urls is for apprise'})")
+        else:
+            urls = [u for u in (t.url, *t.urls) if u]
+            if not urls or any("://" not in u for u in urls):
+                # Not echoed: an Apprise URL holds its service's token.
+                raise ConfigError(f"{where}.url", "Apprise URLs such as tgram://bottoken/chatid, "
+                                  "discord://webhook_id/token, ntfy://topic or json://host/path")
+        if not t.events or any(not e.strip() for e in t.events):
+            raise ConfigError(f"{where}.events", "a list of event types such as task_completed, task_failed, "
+                              "source_health, disk_low, subscription_found", list(t.events))
+        for part in ("title", "body"):
+            problem = template_problem(getattr(t.template, part))
+            if problem:
+                raise ConfigError(f"{where}.template.{part}", "text with {field} from "
+                                  f"{', '.join(TEMPLATE_FIELDS)} ({problem})", getattr(t.template, part))
+
+
+def _check_media_servers(servers: tuple[MediaServerConfig, ...]) -> None:
+    seen: set[str] = set()
+    for i, m in enumerate(servers):
+        where = f"media_servers[{i}]"
+        name = m.name or m.kind
+        if not _TARGET_NAME.fullmatch(name or "") or name in seen:
+            raise ConfigError(f"{where}.name", "a unique name of letters, digits, '-' and '_' (at most 64)", m.name)
+        seen.add(name)
+        if m.kind not in MEDIA_SERVER_KINDS:
+            raise ConfigError(f"{where}.kind", f"one of {', '.join(MEDIA_SERVER_KINDS)}", m.kind)
+        problem = site_url_problem(m.url) or ("" if m.url else "empty")
+        if problem:
+            raise ConfigError(f"{where}.url", f"{SITE_URL_FORM} ({problem})", m.url)
+        if m.kind == "plex":
+            if not m.token:
+                raise ConfigError(f"{where}.token", "the server's X-Plex-Token", m.token)
+            if not re.fullmatch(r"\d{1,9}", str(m.section)):
+                raise ConfigError(f"{where}.section", "the number of the Plex library section (as in "
+                                  "/library/sections/3)", m.section)
+        elif not m.api_key:
+            raise ConfigError(f"{where}.api_key", f"an API key made in {m.kind.title()}'s dashboard", m.api_key)
+        for src, dst in m.path_map.items():
+            if not str(src).startswith("/") or not isinstance(dst, str) or not dst:
+                raise ConfigError(f"{where}.path_map", "absolute paths {\"/data/av\": \"/media/av\"}: "
+                                  "this machine's path → the server's", {src: dst})
+        if not m.events:
+            raise ConfigError(f"{where}.events", "a list of event types such as task_completed", [])

@@ -19,6 +19,7 @@
         │   └── UnresolvableHost    its host does not resolve: refused, never handed to curl
         └── AllSourcesFailed        every source gave a non-found outcome
     SourceSkipped (a SourceError)   a note: the source was not asked (back-off); not raised
+    └── SourceBlockedByUser         not asked: the user blocked it for this AVID
     TranslationError                the translator is down, slow or answered garbage (a warning)
 
 HTTP errors are converted where they enter: ``pipeline/http.py`` turns curl_cffi's into
@@ -117,6 +118,12 @@ class SourceSkipped(SourceError):
     """Not an outcome of asking: the source was deliberately not asked (e.g. in back-off)."""
 
     outcome = "skipped"
+
+
+class SourceBlockedByUser(SourceSkipped):
+    """Not asked: the user blocked this source for this AVID (``pipeline/blocklist.py``)."""
+
+    outcome = "blocked by the user"
 
 
 class AllSourcesFailed(Permanent):

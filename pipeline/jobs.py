@@ -24,7 +24,7 @@ from typing import Any, Generator, Mapping
 import redis
 import redis.asyncio as aioredis
 
-from pipeline import events as ev
+from pipeline import blocklist, events as ev
 from pipeline.claims import claim_key
 from pipeline.lua import RELEASE_IF_HELD_FN
 
@@ -39,16 +39,19 @@ TERMINAL = (COMPLETED, FAILED, CANCELLED)
 
 # The job hash and the event are built here rather than passed in: a duplicate submit (the
 # claim already held) then costs the client almost nothing. Field names match events.encode.
-# ARGV: job_id, avid, kind, now, maxlen, event data, then extra job field pairs (these go on
-# the record before any worker can see the job).
+# ARGV: job_id, avid, kind, now, maxlen, event data, the AVID's blocklist field (its code),
+# then extra job field pairs (these go on the record before any worker can see the job).
+# KEYS[5] is the blocklist (pipeline/blocklist.py): a blocked AVID is refused before the claim.
 SUBMIT_SCRIPT = """
+local blocked = redis.call('HGET', KEYS[5], ARGV[7])
+if blocked then return {2, blocked} end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   return {0, redis.call('GET', KEYS[1]) or ''}
 end
 local jf = {'job_id', ARGV[1], 'avid', ARGV[2], 'kind', ARGV[3], 'status', 'queued',
             'stage', 'queued', 'created_at', ARGV[4], 'updated_at', ARGV[4], 'message', '',
             'percent', '0'}
-for i = 7, #ARGV do jf[#jf + 1] = ARGV[i] end
+for i = 8, #ARGV do jf[#jf + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(jf))
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'type', 'queued',
@@ -88,6 +91,10 @@ redis.call('HSET', KEYS[2], 'cancel', '1')
 if status ~= 'queued' then return {1, status} end
 return {2, finish()}
 """
+
+# Job fields the ``queued`` event repeats, so the history can say what was asked (and who asked:
+# a subscription's id, an import's id).
+ASKED_FIELDS = ("retry_of", "start_stage", "refresh", "source_pref", "subscription", "import_id")
 
 SCRIPTS = {"submit": SUBMIT_SCRIPT, "finish": FINISH_SCRIPT, "cancel": CANCEL_SCRIPT}
 
@@ -129,13 +136,17 @@ def _flat(m: Mapping[str, Any]) -> list[str]:
 def _submit_args(avid: str, job_id: str, kind: str, *, stream: str, maxlen: int,
                  fields: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
     now = time.time()
-    data = json.dumps({"status": QUEUED, "kind": kind}, separators=(",", ":"))
-    keys = [claim_key(avid), job_key(job_id), ACTIVE, stream]
-    return keys, [job_id, avid, kind, f"{now:.6f}", str(maxlen), data, *_flat(fields or {})]
+    asked = {k: str(v) for k, v in (fields or {}).items() if k in ASKED_FIELDS and v}
+    data = json.dumps({"status": QUEUED, "kind": kind, **asked}, separators=(",", ":"))
+    keys = [claim_key(avid), job_key(job_id), ACTIVE, stream, blocklist.KEY]
+    return keys, [job_id, avid, kind, f"{now:.6f}", str(maxlen), data, blocklist.claim_field(avid),
+                  *_flat(fields or {})]
 
 
-def _parse_submit(raw: Any, job_id: str) -> SubmitResult:
+def _parse_submit(raw: Any, job_id: str, avid: str) -> SubmitResult:
     won, value = raw
+    if int(won) == 2:
+        raise blocklist.AvidBlocked(avid, blocklist.entry_of(avid, value).reason)
     if int(won) == 1:
         return SubmitResult(True, job_id, value)
     return SubmitResult(False, value or "")
@@ -187,7 +198,7 @@ def _submit(front: "_Front", avid: str, kind: str, job_id: str | None,
             fields: Mapping[str, Any] | None) -> _Op:
     job_id = job_id or new_job_id()
     keys, args = _submit_args(avid, job_id, kind, stream=front.stream, maxlen=front.maxlen, fields=fields)
-    return _parse_submit((yield _Script("submit", keys, args)), job_id)
+    return _parse_submit((yield _Script("submit", keys, args)), job_id, avid)
 
 
 def _finish(front: "_Front", job_id: str, avid: str, status: str, **how: Any) -> _Op:
@@ -253,7 +264,10 @@ class _Front:
     def submit(self, avid: str, kind: str = "download", job_id: str | None = None,
                fields: Mapping[str, Any] | None = None):
         """Take the AVID's claim, create the job with ``fields`` and append ``queued``, atomically.
-        Returns a :class:`SubmitResult`; when the claim is held, the holder's job id."""
+        Returns a :class:`SubmitResult`; when the claim is held, the holder's job id.
+
+        Raises:
+            pipeline.blocklist.AvidBlocked: the AVID is on the blocklist (nothing was written)."""
         return self._run(_submit(self, avid, kind, job_id, fields))
 
     def finish(self, job_id: str, avid: str, status: str, *, message: str = "", stage: str = "",

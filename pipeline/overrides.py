@@ -28,7 +28,7 @@ FILENAME = "settings.json"
 SECTIONS: dict[str, tuple[str, ...]] = {
     "download": ("concurrency", "segment_retries", "stall_timeout_s", "speed_limit_bytes_per_s",
                  "playlist_max_age_s", "mutex_limit", "variant", "keep_parts", "max_retries",
-                 "editions", "upgrade_check_interval_s"),
+                 "min_free_gb", "hours", "bandwidth", "editions", "upgrade_check_interval_s"),
     "library": ("write_nfo", "write_poster", "extrafanart", "actor_photos"),
     "http": ("impersonate", "timeout_s", "retries"),
     "ui": ("enable_avatar", "display_title", "file_path_prefix"),
@@ -67,11 +67,18 @@ def view(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {k: getattr(config, k) for k in TOP}
     for section, keys in SECTIONS.items():
         obj = getattr(config, section)
-        out[section] = {k: getattr(obj, k) for k in keys}
+        out[section] = {k: _plain(getattr(obj, k)) for k in keys}
     for table in SITE_TABLES:
         out[table] = {name: {k: getattr(s, k) for k in SITE_KEYS}
                       for name, s in getattr(config, table).items()}
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON shows it: ``download.bandwidth`` is a tuple of dataclasses."""
+    if isinstance(value, tuple):
+        return [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
+    return value
 
 
 def merge(current: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,9 +46,24 @@ def decode(h: Mapping[str, str], name: str, now: float | None = None) -> dict[st
             "retry_at": retry_at if retry_at > now else None}
 
 
+# The event a source going into back-off (``state: backoff``) or out of it (``state: ok``)
+# appends when SourceHealth is given an event stream; notifications match on it.
+HEALTH_EVENT = "source_health"
+# Swap the announced side (backoff / ok) and return the one before: two workers recording
+# at once announce a flip once.
+_ANNOUNCE = """
+local old = redis.call('HGET', KEYS[1], 'announced')
+redis.call('HSET', KEYS[1], 'announced', ARGV[1])
+return old
+"""
+
+
 class SourceHealth:
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, events: Any = None):
+        """``events``: a :class:`pipeline.events.Events` to announce back-off flips on, or None."""
         self.client = client
+        self.events = events
+        self._announce = client.register_script(_ANNOUNCE) if events is not None else None
 
     def record(self, name: str, outcome: str, detail: str = "") -> dict[str, Any]:
         """Note one outcome (``found``, ``not found``, ``blocked``, ``upstream error``, …)."""
@@ -65,7 +80,19 @@ class SourceHealth:
             wait = backoff_s(failures)
             self.client.hset(k, mapping={"retry_at": now + wait if wait else 0, "last_outcome": outcome,
                                          "last_detail": detail[:300], "last_at": now})
-        return self.get(name)
+        state = self.get(name)
+        if self._announce is not None:
+            self._announce_flip(name, state)
+        return state
+
+    def _announce_flip(self, name: str, state: dict[str, Any]) -> None:
+        side = "backoff" if backoff_s(state["failures"]) > 0 else "ok"
+        before = self._announce(keys=[key(name)], args=[side]) or "ok"
+        if before != side:
+            self.events.emit(HEALTH_EVENT, avid="", job_id="", stage="resolve",
+                             data={"source": name, "state": side, "previous": before,
+                                   "failures": state["failures"], "retry_at": state["retry_at"],
+                                   "detail": state["last_detail"] or state["last_outcome"]})
 
     def get(self, name: str) -> dict[str, Any]:
         return decode(self.client.hgetall(key(name)), name)

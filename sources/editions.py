@@ -13,7 +13,7 @@ editions named as the config names them (``C``, ``regular``); the resolve event 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from pipeline.avid import Avid
 from pipeline.editions import better, label, rank
@@ -34,13 +34,15 @@ def offer(source: str, asked: Sequence[str], found: Found | None = None,
 
 
 def resolve_editions(avid: Avid, sources: list[VideoSource], health: SourceHealth, wanted: Sequence[str], *,
-                     prefer: str = "") -> tuple[Found, list[SourceError], list[dict[str, Any]]]:
+                     prefer: str = "", blocked: Collection[str] = ()
+                     ) -> tuple[Found, list[SourceError], list[dict[str, Any]]]:
     """The most preferred edition of ``avid`` that a source has.
 
     Parameters:
         wanted: acceptable editions, most preferred first (:func:`pipeline.editions.preference`).
         prefer: a source the user named: it is asked first and its edition is taken as it
             is (the user's choice of source beats the edition preference).
+        blocked: sources the user blocked for this AVID: never asked, for any edition.
     Returns:
         The :class:`Found`, the outcomes of the sources asked before the first one that had it
         (as :func:`sources.registry.resolve_with_health`), and one offer per source asked.
@@ -53,7 +55,7 @@ def resolve_editions(avid: Avid, sources: list[VideoSource], health: SourceHealt
         raise AllSourcesFailed(avid.code, [SourceNotFound(s.name, avid.code, detail=(
             f"has pages for {', '.join(label(e) for e in s.editions)} only, none of download.editions"))
             for s in sources])
-    found, outcomes = resolve_with_health(avid, usable, health, prefer=prefer)
+    found, outcomes = resolve_with_health(avid, usable, health, prefer=prefer, blocked=blocked)
     offers = [offer(o.source, [e for e in wanted if e in _editions_of(sources, o.source)], error=o)
               for o in outcomes]
     first = next(s for s in sources if s.name == found.source)
@@ -62,14 +64,14 @@ def resolve_editions(avid: Avid, sources: list[VideoSource], health: SourceHealt
         return found, outcomes, offers
     asked_already = {o.source for o in outcomes} | {found.source}
     others = [s for s in sources if s.name not in asked_already]
-    better_found, more = seek_better(avid, others, health, wanted, than=found.edition)
+    better_found, more = seek_better(avid, others, health, wanted, than=found.edition, blocked=blocked)
     return better_found or found, outcomes, offers + more
 
 
 def seek_better(avid: Avid, sources: list[VideoSource], health: SourceHealth, wanted: Sequence[str], *,
-                than: str | None) -> tuple[Found | None, list[dict[str, Any]]]:
-    """Ask ``sources`` (by weight, skipping those in back-off) for an edition preferred to
-    ``than`` (None: any acceptable one); stop at the most preferred one.
+                than: str | None, blocked: Collection[str] = ()) -> tuple[Found | None, list[dict[str, Any]]]:
+    """Ask ``sources`` (by weight, skipping those in back-off and those in ``blocked``) for an
+    edition preferred to ``than`` (None: any acceptable one); stop at the most preferred one.
 
     A "not found" here is about one edition, not the site's health, so only other outcomes
     (blocked, upstream error, layout changed) and finds are recorded in ``health``.
@@ -84,7 +86,7 @@ def seek_better(avid: Avid, sources: list[VideoSource], health: SourceHealth, wa
     for src in sources:
         target = best.edition if best else than
         asked = [e for e in wanted if e in src.editions and better(e, target, wanted)]
-        if not asked or src.name in resting:
+        if not asked or src.name in resting or src.name in blocked:
             continue
         try:
             got = src.resolve(avid, asked)

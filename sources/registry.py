@@ -16,7 +16,8 @@ from typing import Any, Collection, Mapping
 from pipeline.avid import Avid, parse
 from pipeline.config import Config
 from pipeline.editions import preference
-from pipeline.errors import AllSourcesFailed, ConfigError, SourceError, SourceNotFound, SourceSkipped
+from pipeline.errors import (AllSourcesFailed, ConfigError, SourceBlockedByUser, SourceError, SourceNotFound,
+                             SourceSkipped)
 from pipeline.http import Pacer
 from pipeline.source_health import SourceHealth
 from sources.avtoday import AvToday
@@ -89,9 +90,11 @@ def resolve_any(avid: Avid | str, sources: list[VideoSource], *,
 
 
 def resolve_with_health(avid: Avid, sources: list[VideoSource], health: SourceHealth, *,
-                        prefer: str = "") -> tuple[Found, list[SourceError]]:
+                        prefer: str = "", blocked: Collection[str] = ()) -> tuple[Found, list[SourceError]]:
     """Ask ``sources`` by weight (``prefer`` first, when the user named one), skipping those
-    in back-off (unless all are), and record each outcome in ``health``.
+    in back-off (unless all are), and record each outcome in ``health``. Sources in
+    ``blocked`` (the user's blocklist for this AVID) are never asked; their outcome is
+    "blocked by the user", which says nothing of the site's health and is not recorded.
 
     Returns:
         As :func:`resolve_any`.
@@ -99,6 +102,9 @@ def resolve_with_health(avid: Avid, sources: list[VideoSource], health: SourceHe
         AllSourcesFailed: as :func:`resolve_any`, after recording every outcome.
     """
     sources = sorted(sources, key=lambda s: s.name != prefer)  # stable: weight order stays
+    by_user: list[SourceError] = [SourceBlockedByUser(s.name, avid.code, detail="not asked for this title")
+                                  for s in sources if s.name in blocked]
+    sources = [s for s in sources if s.name not in blocked]
     skip = health.in_backoff(s.name for s in sources)
     if len(skip) == len(sources):
         skip = set()  # all sidelined: asking beats failing without trying
@@ -107,11 +113,11 @@ def resolve_with_health(avid: Avid, sources: list[VideoSource], health: SourceHe
     except AllSourcesFailed as e:
         for o in e.outcomes:
             health.record(o.source, o.outcome, o.detail)
-        raise
+        raise AllSourcesFailed(avid.code, by_user + list(e.outcomes)) from None
     for o in outcomes:
         health.record(o.source, o.outcome, o.detail)
     health.record(found.source, "found")
-    return found, outcomes
+    return found, by_user + outcomes
 
 
 def source_record(found: Found, *, now: float | None = None) -> dict[str, Any]:

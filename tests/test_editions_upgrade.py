@@ -176,3 +176,18 @@ def test_an_upgrade_of_a_title_without_video_fails_clearly(env):
     job = c.jobs.submit("DEMO-002", "upgrade")
     with pytest.raises(NothingToUpgrade, match="no video to upgrade; download it first"):
         stages.resolve(c, parse("DEMO-002"), job.job_id)
+
+
+def test_an_upgrade_sent_straight_to_its_download_looks_first(env):
+    """A retry starts at the stage that failed: the download stage of an upgrade job that has
+    no edition on record yet asks the sources itself."""
+    site, make = env
+    c = make(editions=["C", "regular"])
+    run(c, "DEMO-001", "download")
+    avid = parse("DEMO-001")
+    site.add_edition("DEMO-001", "C", ["jable"])
+    job = c.jobs.submit("DEMO-001", "upgrade", fields={"start_stage": "download"})
+    stages.download(c, avid, job.job_id)
+    assert c.store.read_meta(avid)["edition"] == "C"
+    assert finished(c, job.job_id, "resolve")["edition_to"] == "C"
+    assert c.jobs.get(job.job_id)["status"] == jobstates.RUNNING  # the runner ends it, once

@@ -25,8 +25,11 @@ def test_every_route_is_in_the_schema(tmp_path, r, redis_url):
         # Each family under both prefixes, with the documented parameters.
         for p in ("/api/resources/", "/nassav/api/resources/", "/api/downloads/{avid}", "/api/source/cookie",
                   "/api/setting", "/api/workers", "/api/resource/cover", "/ws/tasks/", "/health", "/metrics",
-                  "/dashboard"):
+                  "/dashboard", "/api/resource/{avid}/history", "/api/resource/{avid}/retry", "/api/blocklist",
+                  "/api/blocklist/{avid}", "/api/blocklist/{avid}/{source}"):
             assert p in paths, p
+        assert {"get", "post", "delete"} <= set(paths["/api/blocklist/{avid}"])
+        assert "403" in paths["/api/downloads/{avid}"]["post"]["responses"]  # the blocklist's refusal
         names = {x["name"] for x in paths["/api/resources/"]["get"]["parameters"]}
         assert {"search", "status", "sort_by", "order", "page", "page_size", "actor", "genre"} <= names
         assert {"post", "delete"} <= set(paths["/api/downloads/{avid}"])

@@ -71,9 +71,10 @@ class ApiState(Protocol):
     relay: Relay
     actors: Actors
 
-    async def submit(self, avid: str, kind: str,
-                     fields: dict[str, str] | None = None) -> SubmitResult:
-        """Claim, create the job and append ``queued`` atomically, then send ``resolve``."""
+    async def submit(self, avid: str, kind: str, fields: dict[str, str] | None = None,
+                     first: str | None = None) -> SubmitResult:
+        """Claim, create the job and append ``queued`` atomically, then send ``resolve`` (or
+        the stage ``first``)."""
         ...
 
     async def queue_status(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from gateway.api.common import MAX_BATCH, ApiError, ApiState, avid_of, doc, envelope, json_object, state
 from pipeline import jobs as jobstates
+from pipeline.blocklist import AvidBlocked
 from pipeline.broker import queue_lengths
 
 Outcome = tuple[int, str, dict[str, Any]]
@@ -19,7 +20,10 @@ async def submit(st: ApiState, avid_text: object, kind: str, fields: dict[str, s
     avid = avid_of(avid_text)
     if kind == "download" and st.store.has_video(avid):
         return 409, f"{avid.code} is already downloaded", {"avid": avid.code, "status": "downloaded"}
-    res = await st.submit(avid.code, kind, fields)
+    try:
+        res = await st.submit(avid.code, kind, fields)
+    except AvidBlocked as e:
+        raise ApiError(403, str(e), {"avid": avid.code, "status": "blocked", "reason": e.reason}) from None
     if not res.accepted:
         return 409, f"{avid.code} already has a job in progress ({res.job_id})", \
             {"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id, "status": "exists"}
@@ -73,7 +77,8 @@ def batch_answer(results: list[dict[str, Any]]) -> JSONResponse:
 
 # -- routes -------------------------------------------------------------------------------
 
-@doc(responses={202: "queued (data.job_id)", 400: "not an AVID", 409: "already downloaded or a job holds it"})
+@doc(responses={202: "queued (data.job_id)", 400: "not an AVID", 403: "the AVID is on the blocklist",
+                409: "already downloaded or a job holds it"})
 async def submit_download(request: Request) -> JSONResponse:
     """Queue the missing stages of an AVID, then its download."""
     code, message, data = await submit(state(request), request.path_params["avid"], "download")

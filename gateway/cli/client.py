@@ -47,6 +47,8 @@ class ApiClient:
                 return r.status, json.loads(r.read() or b"null") or {}
         except urllib.error.HTTPError as e:
             raw = e.read()
+            if e.code == 403 and b'"blocked"' in raw:  # an AVID on the blocklist, not the token
+                return e.code, json.loads(raw) or {}
             if e.code in (401, 403):
                 raise ServiceError(f"{self.base} refused the token (HTTP {e.code}): pass --token or set "
                                    "NASSAV_API_TOKEN") from None
@@ -231,6 +233,11 @@ def status(client: ApiClient, *, as_json: bool = False, console: Console | None 
     health = data["health"]
     console.print(f"[bold]nassav[/] at {client.base}: redis {health.get('redis', '?')}, "
                   f"disk free {(health.get('disk') or {}).get('free_bytes', 0) / 1e9:.1f} GB")
+    paused = health.get("downloads") or {}
+    if paused.get("paused"):
+        console.print(f"[yellow]downloads paused:[/] {paused.get('message', '')}")
+    for w in paused.get("waiting") or []:
+        console.print(f"[yellow]{w.get('avid')}[/] {w.get('message', '')}")
     qt = Table(title="queues", title_justify="left")
     for col in ("queue", "ready", "in flight", "delayed", "dead"):
         qt.add_column(col, justify="right" if col != "queue" else "left")

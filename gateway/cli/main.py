@@ -2,11 +2,13 @@
 
     nassav up       the whole service on this machine (embedded Redis unless one is configured)
     nassav serve    the HTTP gateway only
+    nassav follow / unfollow / subscriptions   follow actresses, makers, labels, series, searches
     nassav worker   a Dramatiq worker for some queues (run several, on several machines)
     nassav hls      download any HLS URL to an MP4 with the built-in engine
     nassav add      submit AVIDs through the API (and follow their progress)
     nassav status   queues, workers and jobs of a running service
     nassav reindex  rebuild the library index from the data dir
+    nassav history / retry / block / unblock / blocklist   an AVID's past jobs, a retry, the blocklist
 """
 
 from __future__ import annotations
@@ -21,14 +23,21 @@ from pipeline.errors import ConfigError
 EPILOG = """examples:
   nassav up                                  start everything on http://127.0.0.1:8000
   nassav up --config deploy/config.yaml --data-dir /srv/nassav
+  nassav follow actress okq --backfill 10    queue an actress's new titles (metadata only)
   nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
+  nassav history ABC-123                     every job of ABC-123, stage by stage
+  nassav block ABC-123 --source jable --reason "broken copy"
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
 
 environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
 NASSAV_API_TOKEN override the config file; NASSAV_URL is where `add` and `status` find the service."""
+
+
+# The history, retry and blocklist commands (gateway/cli/history.py); clients of the API like add.
+HISTORY_COMMANDS = ("history", "retry", "block", "unblock", "blocklist")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -57,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     worker = sub.add_parser("worker", help="run a worker for some queues")
     _common(worker)
-    worker.add_argument("--queues", nargs="+", default=["metadata", "download"],
-                        help="queues to consume: metadata, download (default both)")
+    worker.add_argument("--queues", nargs="+", default=["metadata", "download", "notify"],
+                        help="queues to consume: metadata, download, notify (default all three)")
     worker.add_argument("--threads", type=int, help="worker threads (default from config)")
     sub.add_parser("hls", help="download an HLS stream to MP4 (see `nassav hls --help`)", add_help=False)
     add = sub.add_parser("add", help="submit AVIDs to a running service; exit 0 when all succeed")
@@ -70,8 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="queues, workers and active jobs of a running service")
     status.add_argument("--json", action="store_true", help="print the raw JSON")
     _client(status)
+    hist = sub.add_parser("history", help="what every job of an AVID did, stage by stage, source by source")
+    hist.add_argument("avid", metavar="AVID")
+    hist.add_argument("--json", action="store_true", help="print the raw JSON")
+    _client(hist)
+    retry = sub.add_parser("retry", help="re-run an AVID's latest failed job from the stage that failed")
+    retry.add_argument("avid", metavar="AVID")
+    _client(retry)
+    block = sub.add_parser("block", help="never queue an AVID again, or (--source) skip one site for it")
+    block.add_argument("avid", metavar="AVID")
+    block.add_argument("--source", default="", help="block only this source for the AVID (e.g. jable)")
+    block.add_argument("--reason", default="", help="why (shown in the blocklist and in refusals)")
+    _client(block)
+    unblock = sub.add_parser("unblock", help="take an AVID (or --source for it) off the blocklist")
+    unblock.add_argument("avid", metavar="AVID")
+    unblock.add_argument("--source", default="", help="lift only this source's entry")
+    _client(unblock)
+    bl = sub.add_parser("blocklist", help="list the blocklist")
+    bl.add_argument("--avid", default="", help="only this AVID's entries")
+    bl.add_argument("--json", action="store_true", help="print the raw JSON")
+    _client(bl)
     reindex = sub.add_parser("reindex", help="rebuild the library index from the data dir")
     _common(reindex)
+    from gateway.cli import follow
+
+    follow.add_parsers(sub, _client)
     return p
 
 
@@ -96,6 +128,18 @@ def _run_client(args: argparse.Namespace) -> int:
     try:
         if args.command == "add":
             return client.add(api, args.avids, follow=args.follow, download=not args.no_download)
+        if args.command in HISTORY_COMMANDS:
+            from gateway.cli import history
+
+            if args.command == "history":
+                return history.history(api, args.avid, as_json=args.json)
+            if args.command == "retry":
+                return history.retry(api, args.avid)
+            if args.command == "block":
+                return history.block(api, args.avid, source=args.source, reason=args.reason)
+            if args.command == "unblock":
+                return history.unblock(api, args.avid, source=args.source)
+            return history.blocklist(api, avid=args.avid, as_json=args.json)
         return client.status(api, as_json=args.json)
     except client.ServiceError as e:
         print(f"nassav: {e}", file=sys.stderr)
@@ -103,6 +147,17 @@ def _run_client(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("nassav: interrupted; the jobs go on in the service", file=sys.stderr)
         return 130
+
+
+def _run_follow(args: argparse.Namespace) -> int:
+    from gateway.cli import client, follow
+
+    url = args.url or os.environ.get("NASSAV_URL") or f"http://127.0.0.1:{os.environ.get('NASSAV_PORT') or 8000}"
+    try:
+        return follow.run(client.ApiClient(url, args.token or os.environ.get("NASSAV_API_TOKEN") or None), args)
+    except client.ServiceError as e:
+        print(f"nassav: {e}", file=sys.stderr)
+        return client.UNREACHABLE
 
 
 def _redis_url_or_exit(cfg) -> str:
@@ -123,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    if args.command in ("add", "status"):
+    if args.command in ("add", "status", *HISTORY_COMMANDS):
         return _run_client(args)
+    if args.command in ("follow", "unfollow", "subscriptions"):
+        return _run_follow(args)
     try:
         cfg = _config(args)
     except ConfigError as e:

@@ -74,7 +74,8 @@ def run(config: Config, cli_args: list[str]) -> int:
 
     children = [
         Child("gateway", child_argv(["serve"], cli_args)),
-        Child("metadata-worker", child_argv(["worker", "--queues", "metadata"], cli_args)),
+        # The metadata worker also sends notifications and media-server rescans (short calls).
+        Child("metadata-worker", child_argv(["worker", "--queues", "metadata", "notify"], cli_args)),
         Child("download-worker", child_argv(["worker", "--queues", "download"], cli_args)),
     ]
     try:

@@ -60,7 +60,7 @@ def cluster(tmp_path, r, redis_url, small_disk):
     site = FixtureSite.start(titles=[AVID], stream_kind="clear", duration_s=DURATION_S, segment_s=1.0,
                              video_kbps=3000)
     c = Cluster(tmp_path, site, redis_url, data_dir=mnt / "data",
-                extra={"download": {"max_retries": 0}})
+                extra={"download": {"max_retries": 0, "min_free_gb": 0}})  # the guard: test_disk_guard.py
     c.mounted, c.size = mounted, size
 
     def limit_size() -> None:

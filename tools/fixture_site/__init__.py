@@ -82,10 +82,11 @@ class FixtureSite:
         return dict(self.state.titles)
 
     def add_title(self, avid: str, *, stream_kind: str | None = None, duration_s: float | None = None,
-                  segment_s: float | None = None, video_kbps: int | None = None) -> Title:
-        """Add a title, optionally with a stream of its own kind or size."""
+                  segment_s: float | None = None, video_kbps: int | None = None,
+                  release_date: str | None = None) -> Title:
+        """Add a title, optionally with a stream of its own kind or size (or a release date)."""
         return self.state.add_title(avid, stream_kind=stream_kind, duration_s=duration_s,
-                                    segment_s=segment_s, video_kbps=video_kbps)
+                                    segment_s=segment_s, video_kbps=video_kbps, release_date=release_date)
 
     def add_edition(self, avid: str, edition: str, sites: tuple[str, ...] | list[str], *,
                     duration_s: float | None = None) -> str:

@@ -16,7 +16,8 @@ Knobs (``POST /_control`` merges ``{"scenario": {...}, "faults": {...}, "titles"
 
 - ``scenario``: ``{"<site>": s, "<site>:<AVID>": s, "*": s}`` with s in :data:`SCENARIOS`;
   a value of null removes the entry. ``<site>:<AVID>`` wins over ``<site>``, which wins
-  over ``*``. The AVID of a request is found in its path or query (or a title's num_id).
+  over ``*``. The AVID of a request is found in its path or query (or a title's num_id);
+  a page that names no AVID (a listing page) is keyed by its path instead: ``"javbus:/star/ab/2"``.
 - ``faults``: see :data:`FAULT_DEFAULTS`. Rates apply to segment responses only and are
   decided by an RNG seeded with (seed, AVID, segment index, attempt number), so a rerun
   makes the same decisions whatever the thread interleaving. ``outage_s`` makes every CDN
@@ -122,8 +123,10 @@ class FixtureState:
     # -- titles -------------------------------------------------------------------------
 
     def add_title(self, avid: str, *, stream_kind: str | None = None, duration_s: float | None = None,
-                  segment_s: float | None = None, video_kbps: int | None = None) -> Title:
-        """Add (or replace) a title; its stream is generated or taken from the cache."""
+                  segment_s: float | None = None, video_kbps: int | None = None,
+                  release_date: str | None = None) -> Title:
+        """Add (or replace) a title; its stream is generated or taken from the cache.
+        ``release_date`` (YYYY-MM-DD) replaces the derived one, e.g. a new release for a listing."""
         from pipeline.avid import parse
 
         code = parse(avid).code  # only a valid AVID ever becomes a URL path
@@ -142,6 +145,8 @@ class FixtureState:
             num_id = self.titles[code].num_id if code in self.titles else 10001 + len(self.titles)
             title = make_title(code, self.root_url, runtime_min=max(1, round(stream.duration_s / 60)),
                                num_id=num_id)
+            if release_date is not None:
+                title.release_date = release_date
             self.titles[code] = title
             self.streams[code] = stream
             self._by_uuid[title.uuid] = code
@@ -522,7 +527,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, _page("404 Not Found", f"the fixture has no site {name!r}"))
             return
         avid = self.state.avid_in(f"{sub}?{unquote(raw_query)}")
-        scenario = self.state.scenario_for(name, avid)
+        # A page naming no AVID (a listing) takes a scenario keyed by its path: "<site>:/star/ab/2".
+        scenario = self.state.scenario_for(name, avid or sub.upper())
         if scenario in ("challenge_200", "challenge_403"):
             self._send(200 if scenario == "challenge_200" else 403, CHALLENGE_PAGE,
                        headers={"Server": "cloudflare", "cf-mitigated": "challenge",

@@ -66,7 +66,12 @@
       } catch (e) {
         return { status: 0, body: { message: t("token.unreachable", "the server cannot be reached") } };
       }
-      if (res.status === 401 || (res.status === 403 && sent)) {
+      // A 403 for an AVID on the blocklist is an answer, not a refused token.
+      let blocked = false;
+      if (res.status === 403 && sent) {
+        try { const b = await res.clone().json(); blocked = Boolean(b && b.data && b.data.status === "blocked"); } catch (e) { /* not JSON */ }
+      }
+      if (res.status === 401 || (res.status === 403 && sent && !blocked)) {
         // Another request may have been given a new token meanwhile: just retry with it.
         const given = token !== sent ? token : await askToken(Boolean(sent));
         if (!given) return { status: res.status, body: { message: t("token.needed", "an API token is needed") } };
@@ -522,11 +527,19 @@
       : i18n.plural(workers) === "one" ? t("health.workers_one", "{count} worker", { count: workers })
       : t("health.workers_other", "{count} workers", { count: workers }));
     if (d.disk && d.disk.free_bytes !== undefined) parts.push(t("health.free", "{size} free", { size: i18n.bytes(d.disk.free_bytes) }));
+    // Why downloads wait (download.min_free_gb, download.hours): one part per reason.
+    const waits = (d.downloads && d.downloads.reasons) || [];
+    for (const r of waits) {
+      parts.push(r.reason === "hours"
+        ? t("health.wait_hours", "downloads wait: quiet hours until {until}", { until: r.until })
+        : t("health.wait_disk", "downloads wait: {free} free, needs {need}",
+            { free: i18n.bytes(r.free_bytes), need: i18n.bytes(r.min_free_bytes) }));
+    }
     pill.textContent = parts.join(" · ");
     pill.title = t("health.workers_title", "metadata workers: {metadata}, download workers: {download}",
                    { metadata: w.metadata || 0, download: w.download || 0 }) +
       (d.disk && d.disk.path ? "\n" + t("health.data_title", "data: {path}", { path: d.disk.path }) : "");
-    pill.className = "pill" + (res.ok && workers ? "" : " live-off");
+    pill.className = "pill" + (res.ok && workers && !waits.length ? "" : " live-off");
   }
 
   // -- adding -----------------------------------------------------------------------------

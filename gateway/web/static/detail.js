@@ -57,6 +57,9 @@
   const historyList = el("ol", "detail-history");
   const historyEmpty = el("p", "empty");
   const historyMore = button("ghost small", "", () => loadAttempts(true));
+  // The title's blocklist entries (pipeline/blocklist.py): the whole AVID, or sources for it.
+  const blockHead = el("h3");
+  const blockBox = el("div", "detail-blocklist");
 
   // The frame's own words (again when the language changes).
   function labelFrame() {
@@ -67,18 +70,20 @@
     historyHead.textContent = t("detail.history", "History of attempts");
     historyEmpty.textContent = t("detail.history_none", "No attempt recorded yet.");
     historyMore.textContent = t("detail.history_more", "Show older attempts");
+    blockHead.textContent = t("hist.blocklist", "Blocklist");
   }
   labelFrame();
   const body = el("div", "detail-body");
   const info = el("div", "detail-info");
-  info.append(facts, filesHead, files, historyHead, historyList, historyEmpty, historyMore);
+  info.append(facts, filesHead, files, blockHead, blockBox, historyHead, historyList, historyEmpty, historyMore);
   body.append(media, live, actions, info);
   dialog.append(head, notice, body);
   document.body.append(dialog);
 
   // -- state ------------------------------------------------------------------------------
 
-  const view = { avid: "", full: "", meta: null, seq: 0, attempts: [], attemptsTotal: 0, opener: null, busy: false };
+  const view = { avid: "", full: "", meta: null, seq: 0, attempts: [], attemptsTotal: 0, opener: null, busy: false,
+                 blocklist: null, sources: [] };
 
   function showNotice(text, kind = "error") {
     notice.textContent = text || "";
@@ -100,6 +105,8 @@
       view.full = avid;
       view.meta = null;
       view.attempts = [];
+      view.blocklist = null;
+      blockBox.replaceChildren();
       dropVideo();
       media.replaceChildren();
       facts.replaceChildren();
@@ -160,9 +167,11 @@
   async function load() {
     const seq = ++view.seq;
     const avid = view.avid;
-    const [m, a] = await Promise.all([
+    const [m, a, b, s] = await Promise.all([
       api(`api/resource/metadata?avid=${enc(avid)}`),
-      api(`api/resource/${enc(avid)}/attempts?page_size=${ATTEMPTS_PAGE}`),
+      api(`api/resource/${enc(avid)}/history?page_size=${ATTEMPTS_PAGE}`),
+      api(`api/blocklist/${enc(avid)}`),
+      view.sources.length ? null : api("api/source/list"),
     ]);
     if (seq !== view.seq) return; // closed, or another title opened meanwhile
     if (m.status === 200 && m.body && m.body.data) {
@@ -185,13 +194,19 @@
     } else {
       failed(a, t("detail.history_loading", "Loading the history"));
     }
+    if (b.status === 200 && b.body && b.body.data) view.blocklist = b.body.data;
+    else failed(b, t("hist.blocklist_loading", "Loading the blocklist"));
+    if (s && s.status === 200 && s.body) {
+      const list = Array.isArray(s.body.data) ? s.body.data : ((s.body.data && s.body.data.items) || []);
+      view.sources = list.map((x) => x.name).filter(Boolean);
+    }
     render();
   }
 
   async function loadAttempts(more) {
     const seq = view.seq;
     const pageNo = more ? Math.floor(view.attempts.length / ATTEMPTS_PAGE) + 1 : 1;
-    const r = await api(`api/resource/${enc(view.avid)}/attempts?page=${pageNo}&page_size=${ATTEMPTS_PAGE}`);
+    const r = await api(`api/resource/${enc(view.avid)}/history?page=${pageNo}&page_size=${ATTEMPTS_PAGE}`);
     if (seq !== view.seq) return;
     if (r.status !== 200 || !r.body) { failed(r, t("detail.history_loading", "Loading the history")); return; }
     const seen = new Set(view.attempts.map((x) => x.job_id));
@@ -211,6 +226,7 @@
     renderActions();
     renderFacts();
     renderFiles();
+    renderBlocklist();
     renderHistory();
   }
 
@@ -274,6 +290,11 @@
           { action: "download", disabled: running, title: running ? t("detail.running", "A job is running for this title") : "" });
     }
     add("", t("detail.refresh", "Refresh metadata"), onRefresh, { action: "refresh", disabled: running });
+    const latest = view.attempts[0];
+    if (latest && latest.status === "failed" && !running) {
+      add("", t("hist.retry", "Retry from {stage}", { stage: stageName(retryStage(latest.stage)) }), onRetry,
+          { action: "retry", title: t("hist.retry_title", "Run the failed job again from the stage that failed") });
+    }
     if (meta) {
       add("toggle", (user.is_favorite ? "★ " : "☆ ") + t("detail.favourite", "Favourite"),
           () => setStatus({ is_favorite: !user.is_favorite }), { action: "favourite", pressed: user.is_favorite });
@@ -391,10 +412,109 @@
       }
       if (more.length) li.append(el("div", "attempt-more", more.join(" · ")));
       if (a.message) li.append(el("div", "attempt-message", a.message));
+      if (Array.isArray(a.stages) && a.stages.length) li.append(stageList(a.stages));
       return li;
     }));
     historyEmpty.hidden = view.attempts.length > 0;
     historyMore.hidden = view.attempts.length >= view.attemptsTotal;
+  }
+
+  // What each stage of a job did, and every source it asked (with a button to block a source
+  // that had the title but whose copy is bad).
+  function stageList(stages) {
+    const ul = el("ul", "attempt-stages");
+    for (const s of stages) {
+      const li = el("li", "stage-row " + (s.outcome || "").replace(/\s+/g, "-"));
+      const bits = [];
+      if (s.stage === "queued") {
+        const d = s.detail || {};
+        if (d.retry_of) bits.push(t("hist.retry_of", "retry of {job} from {stage}", { job: String(d.retry_of).slice(0, 8), stage: stageName(d.start_stage || "") }));
+        if (d.refresh) bits.push(t("hist.refresh", "refresh: {parts}", { parts: d.refresh }));
+        if (d.subscription) bits.push(t("hist.by_subscription", "found by subscription {id}", { id: d.subscription }));
+        if (d.import_id) bits.push(t("hist.by_import", "imported ({id})", { id: d.import_id }));
+      } else {
+        if (s.source) bits.push(t("detail.via", "via {source}", { source: s.source }));
+        if (s.took_s !== null && s.took_s !== undefined) bits.push(t("detail.took", "took {s} s", { s: s.took_s < 10 ? Number(s.took_s).toFixed(1) : Math.round(s.took_s) }));
+        if (s.bytes) bits.push(bytes(s.bytes));
+      }
+      li.append(el("b", "stage", s.stage === "queued" ? t("hist.asked", "asked") : stageName(s.stage)),
+                el("span", "outcome", outcomeText(s.outcome)), el("span", "more", bits.join(" · ")));
+      if (s.message && s.outcome !== "done") li.append(el("div", "attempt-message", s.message));
+      if (Array.isArray(s.sources) && s.sources.length) {
+        const srcs = el("ul", "stage-sources");
+        for (const o of s.sources) {
+          const row = el("li", "source-outcome " + (o.outcome || "").replace(/\s+/g, "-"));
+          row.append(el("span", "name", o.source), el("span", "outcome", outcomeText(o.outcome)));
+          if (o.detail) row.append(el("span", "detail", o.detail));
+          if (o.outcome === "found" && (s.stage === "resolve" || s.stage === "re-resolve") && !sourceBlocked(o.source)) {
+            row.append(button("ghost small", t("hist.block_source", "Block for this title"), () => onBlockSource(o.source)));
+          }
+          srcs.append(row);
+        }
+        li.append(srcs);
+      }
+      ul.append(li);
+    }
+    return ul;
+  }
+
+  function outcomeText(o) {
+    const words = {
+      found: t("hist.found", "found"), "not found": t("hist.not_found", "not found"),
+      blocked: t("hist.blocked", "blocked by the site"), "blocked by the user": t("hist.blocked_by_user", "blocked by the user"),
+      "layout changed": t("hist.layout_changed", "page layout changed"), "upstream error": t("hist.upstream_error", "site error"),
+      skipped: t("hist.skipped", "skipped (backing off)"), reused: t("hist.reused", "reused"), done: t("hist.done", "done"),
+      failed: t("detail.status_failed", "failed"), cancelled: t("detail.status_cancelled", "cancelled"),
+      queued: t("detail.status_queued", "waiting"),
+    };
+    return words[o] || o || "";
+  }
+
+  // The stage a retry starts from (as the API decides, gateway/api/retry.py).
+  function retryStage(stage) {
+    if (stage === "download-wait" || stage === "re-resolve") return "download";
+    return ["resolve", "scrape", "cover", "download"].includes(stage) ? stage : "resolve";
+  }
+
+  function sourceBlocked(name) {
+    const b = view.blocklist;
+    return Boolean(b && (b.sources || []).some((e) => e.source === name));
+  }
+
+  function renderBlocklist() {
+    const b = view.blocklist;
+    if (!b) { blockBox.replaceChildren(); return; }
+    const rows = [];
+    const whole = el("div", "block-row");
+    if (b.blocked) {
+      whole.append(el("span", "blocked", b.blocked.reason
+        ? t("hist.avid_blocked_why", "{avid} is on the blocklist: {reason}", { avid: b.avid, reason: b.blocked.reason })
+        : t("hist.avid_blocked", "{avid} is on the blocklist: it is never queued again.", { avid: b.avid })));
+      whole.append(button("small", t("hist.unblock", "Remove from the blocklist"), onUnblock));
+    } else {
+      whole.append(el("span", "muted", t("hist.not_blocked", "Not on the blocklist.")));
+      whole.append(button("small danger", t("hist.block", "Block this title"), onBlock));
+    }
+    rows.push(whole);
+    for (const e of b.sources || []) {
+      const r = el("div", "block-row");
+      r.append(el("span", "", e.reason
+        ? t("hist.source_blocked_why", "{source} is skipped for this title: {reason}", { source: e.source, reason: e.reason })
+        : t("hist.source_blocked", "{source} is skipped for this title.", { source: e.source })));
+      r.append(button("small", t("hist.unblock_source", "Use it again"), () => onUnblockSource(e.source)));
+      r.dataset.source = e.source;
+      rows.push(r);
+    }
+    const free = view.sources.filter((n) => !sourceBlocked(n));
+    if (free.length) {
+      const r = el("div", "block-row");
+      const pick = el("select");
+      pick.setAttribute("aria-label", t("hist.pick_source", "Source to skip for this title"));
+      pick.append(...free.map((n) => { const o = el("option", "", n); o.value = n; return o; }));
+      r.append(pick, button("small", t("hist.block_source", "Block for this title"), () => onBlockSource(pick.value)));
+      rows.push(r);
+    }
+    blockBox.replaceChildren(...rows);
   }
 
   // -- live progress ------------------------------------------------------------------------
@@ -467,6 +587,40 @@
     if (r.status === 202) showNotice(t("detail.upgrade_queued", "Looking for a better edition; a better one replaces the video once it is verified."), "info");
     else failed(r, t("detail.upgrade", "Look for a better edition"));
     reloadSoon(0);
+  }
+
+  async function onRetry() {
+    const r = await api(`api/resource/${enc(view.avid)}/retry`, { method: "POST" });
+    if (r.status === 202) showNotice(t("hist.retry_queued", "Queued again from {stage}.", { stage: stageName(r.body.data.stage) }), "info");
+    else failed(r, t("hist.retry_what", "Retry"));
+    reloadSoon(0);
+  }
+
+  async function blocklistChange(path, method, json, what) {
+    const r = await api(path, json ? { method, json } : { method });
+    if (r.status !== 200 && r.status !== 201) { failed(r, what); return; }
+    showNotice(r.body.message || "", "info");
+    reloadSoon(0);
+  }
+
+  async function onBlock() {
+    const reason = window.prompt(t("hist.block_prompt", "Block {avid}: it will never be queued again. Reason (optional):", { avid: view.avid }), "");
+    if (reason === null) return;
+    await blocklistChange(`api/blocklist/${enc(view.avid)}`, "POST", { reason }, t("hist.block", "Block this title"));
+  }
+
+  async function onUnblock() {
+    await blocklistChange(`api/blocklist/${enc(view.avid)}`, "DELETE", null, t("hist.unblock", "Remove from the blocklist"));
+  }
+
+  async function onBlockSource(source) {
+    const reason = window.prompt(t("hist.block_source_prompt", "Skip {source} for {avid} (its copy is broken). Reason (optional):", { source, avid: view.avid }), "");
+    if (reason === null) return;
+    await blocklistChange(`api/blocklist/${enc(view.avid)}`, "POST", { source, reason }, t("hist.block_source", "Block for this title"));
+  }
+
+  async function onUnblockSource(source) {
+    await blocklistChange(`api/blocklist/${enc(view.avid)}/${enc(source)}`, "DELETE", null, t("hist.unblock_source", "Use it again"));
   }
 
   async function setStatus(change) {
