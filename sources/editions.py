@@ -17,7 +17,7 @@ from typing import Any, Collection, Sequence
 
 from pipeline.avid import Avid
 from pipeline.editions import better, label, rank
-from pipeline.errors import AllSourcesFailed, SourceError, SourceNotFound
+from pipeline.errors import AllSourcesFailed, SourceError, SourceNotFound, SourceSkipped
 from pipeline.source_health import SourceHealth
 from sources.base import Found, VideoSource
 from sources.registry import resolve_with_health
@@ -56,8 +56,9 @@ def resolve_editions(avid: Avid, sources: list[VideoSource], health: SourceHealt
             f"has pages for {', '.join(label(e) for e in s.editions)} only, none of download.editions"))
             for s in sources])
     found, outcomes = resolve_with_health(avid, usable, health, prefer=prefer, blocked=blocked)
-    offers = [offer(o.source, [e for e in wanted if e in _editions_of(sources, o.source)], error=o)
-              for o in outcomes]
+    # A skipped source (in back-off, or blocked by the user) was asked nothing.
+    offers = [offer(o.source, [] if isinstance(o, SourceSkipped) else
+                    [e for e in wanted if e in _editions_of(sources, o.source)], error=o) for o in outcomes]
     first = next(s for s in sources if s.name == found.source)
     offers.append(offer(found.source, [e for e in wanted if e in first.editions], found))
     if prefer or rank(found.edition, wanted) == 0:

@@ -182,3 +182,14 @@ def test_the_fixture_control_api_adds_editions(site):
         assert code == 400 and "editions: expected" in body["error"]
     with urllib.request.urlopen(site.site_url("missav") + "/cn/demo-002-uncensored-leak", timeout=10) as page:
         assert page.status == 200 and "m3u8" in page.read().decode()
+
+
+def test_a_source_the_user_blocked_is_not_asked_for_any_edition(site, made, r):
+    prefs, sources = made(["C", "regular"])
+    health = SourceHealth(r)
+    found, outcomes, offers = resolve_editions(BOTH, sources, health, prefs, blocked={"jable"})
+    assert (found.source, found.edition) == ("missav", REGULAR)
+    assert offers[0] == {"source": "jable", "asked": [], "offered": [], "outcome": "blocked by the user"}
+    assert [o["source"] for o in offers[1:]] == ["missav"] and "jable" not in site.stats()["requests"]
+    got, offers = seek_better(BOTH, sources, health, prefs, than=REGULAR, blocked={"jable"})
+    assert got is None and [o["source"] for o in offers] == ["missav"]
