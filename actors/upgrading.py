@@ -44,8 +44,9 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
     """The resolve stage of an upgrade: look for a better edition and record it on the job;
     with none, end the job here (its download stage then has nothing to do)."""
     if not _seek(ctx, avid, job_id):
+        # ``unchanged``: nothing landed, so no notification and no media-server rescan.
         ctx.jobs.finish(job_id, avid.code, COMPLETED, stage="resolve",
-                        message=(ctx.jobs.get(job_id) or {}).get("message", ""))
+                        message=(ctx.jobs.get(job_id) or {}).get("message", ""), data={"unchanged": True})
 
 
 def ready(ctx: Context, avid: Avid, job_id: str) -> bool:

@@ -110,3 +110,25 @@ def test_the_old_client_deletes_by_code_whatever_edition_the_folder_holds(tmp_pa
         batch = c.post("/nassav/api/resources/batch", json={"actions": [{"action": "delete", "avid": "SUB-003"}]})
         assert batch.json()["data"]["results"][0]["code"] == 200 and not store.dir(parse("SUB-003")).exists()
         assert c.delete("/nassav/api/resource/SUB-002").status_code == 404
+
+
+def test_an_edition_check_that_changed_nothing_notifies_nobody(tmp_path, r, redis_url):
+    """With the periodic check on, most upgrade jobs find nothing better: their completion
+    (data.unchanged) must not message anyone nor make a media server rescan."""
+    from pipeline.config import load
+    from pipeline.events import Events
+    from pipeline.notifier import Notifier
+
+    c = load(None, {}, data_dir=str(tmp_path / "data"), redis_url=redis_url,
+             notify={"targets": [{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/",
+                                  "secret": "s3cret-hmac-key", "events": ["task_completed"]}]},
+             media_servers=[{"kind": "jellyfin", "url": "http://127.0.0.1:9", "api_key": "KEY-1"}])
+    n = Notifier(c, r)
+    events = Events(r)
+    events.emit("task_completed", avid="ABC-123", job_id="j1", stage="resolve",
+                data={"status": "completed", "message": "nothing better", "unchanged": True})
+    events.emit("task_completed", avid="ABC-123", job_id="j2", stage="download",
+                data={"status": "completed", "message": "ABC-123 done"})
+    unchanged, landed = events.after("0")[-2:]
+    assert n.dispatch(unchanged) == []
+    assert len(n.dispatch(landed)) == 2  # the webhook and the rescan

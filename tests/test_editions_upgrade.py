@@ -140,6 +140,8 @@ def test_no_better_edition_changes_nothing(env):
     assert [(o["source"], o["asked"], o["outcome"]) for o in data["offers"]] == \
         [("missav", ["C"], "not found"), ("jable", ["C"], "not found")]
     assert c.jobs.live_job("DEMO-001") is None  # the claim was freed at the resolve stage
+    done = [e for e in c.events.after("0") if e.job_id == job_id and e.type == "task_completed"]
+    assert len(done) == 1 and done[0].data["unchanged"] is True  # nobody is notified of it
 
     # Holding the most preferred edition already: no source is even asked.
     c.store.update_meta(avid, edition="C")
