@@ -21,6 +21,7 @@ from pipeline import logs
 from pipeline.broker import DOWNLOAD_QUEUE, METADATA_QUEUE, NOTIFY_QUEUE, QUEUES, make_broker
 from pipeline.config import Config
 from pipeline.worker_registry import WorkerRegistry
+from pipeline.redis_client import redact
 
 log = logging.getLogger("nassav.worker")
 
@@ -75,8 +76,5 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
 
 
 def _safe(url: str) -> str:
-    """The Redis URL without its password."""
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    """The Redis URL without its passwords (a Sentinel URL's too)."""
+    return redact(url)

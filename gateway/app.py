@@ -51,6 +51,7 @@ from gateway.projection import Projection
 from gateway.ratelimit import FailureWindow
 from gateway.redis_pool import PoolExhausted, open_client
 from gateway.relay import Relay
+from gateway.replication import Replication
 from gateway.ws import ClientLimit, serve_tasks
 from pipeline import events as ev, jobs as jobstates
 from pipeline.blocklist import AvidBlocked
@@ -81,6 +82,7 @@ class State:
         self.actors = None
         self.broker = None
         self.jobs: jobstates.AsyncJobs | None = None
+        self.replication: Replication | None = None
         self.ws_limit = ClientLimit(config.ws_max_per_client)
 
     async def open(self) -> None:
@@ -88,6 +90,9 @@ class State:
         # pool failed at 100 in use, a 503 with Redis healthy); see gateway/redis_pool.py.
         self.redis = open_client(self.redis_url, self.config.gateway)
         self.jobs = jobstates.AsyncJobs(self.redis, stream=ev.STREAM, maxlen=self.config.events_maxlen)
+        # Sentinel mode: an accepted job is on a replica before the 202 (gateway/replication.py).
+        g = self.config.gateway
+        self.replication = Replication.for_pool(self.redis, g.redis_wait_replicas, g.redis_wait_timeout_ms)
         # A short timeout: the gateway sends on its event loop (below), so a hung Redis may
         # stall it for at most this long, as the async client's own timeout already allows.
         self.broker = make_broker(self.redis_url, self.config.workers, socket_timeout_s=5.0)
@@ -130,6 +135,7 @@ class State:
                 await self.jobs.finish(res.job_id, avid, jobstates.FAILED,
                                        message=f"could not enqueue: {e}", stage=jobstates.QUEUED)
                 raise
+            await self.replication.confirm(avid, res.job_id)
         return res
 
     async def queue_status(self) -> dict[str, Any]:

@@ -4,6 +4,9 @@ redis-py's default asyncio pool holds at most 100 connections and raises "Too ma
 connections" at once when all are busy, so 500 submits in flight answered 402 of them 503
 although Redis was fine. The blocking pool queues them instead; only a request that waited
 ``redis_pool_timeout_s`` in vain fails, with :class:`PoolExhausted` naming both settings.
+
+With a ``redis+sentinel://`` URL the same blocking pool opens its connections on the master
+the Sentinels name (asked on each new connection), so after a failover it reconnects by itself.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from pipeline.config import GatewayConfig
-from pipeline.redis_client import DECODED
+from pipeline.redis_client import (DECODED, is_sentinel, master_options, parse_sentinel,
+                                   sentinel_options)
 
 
 class PoolExhausted(RedisConnectionError):
@@ -37,10 +42,37 @@ class WaitingPool(aioredis.BlockingConnectionPool):
             raise
 
 
+class WaitingSentinelPool(WaitingPool, SentinelConnectionPool):
+    """:class:`WaitingPool` whose connections go to the Sentinels' current master: each new
+    connection asks them, so after a failover the pool reconnects to the new master."""
+
+    def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs):
+        # Sentinel.master_for passes these two by position; BlockingConnectionPool's first
+        # positional is max_connections, so hand them on by name to SentinelConnectionPool.
+        super().__init__(service_name=service_name, sentinel_manager=sentinel_manager, **kwargs)
+
+
+class SentinelMasterClient(aioredis.Redis):
+    """The master's client; closing it closes the clients of the Sentinels it asks too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        manager = self.connection_pool.sentinel_manager
+        await super().aclose(close_connection_pool)
+        for s in manager.sentinels:
+            await s.aclose()
+
+
 def open_client(redis_url: str, settings: GatewayConfig) -> aioredis.Redis:
     """An asyncio Redis client on its own :class:`WaitingPool` (closed with the client); its
     replies are ``str``, as every product client's (``pipeline/redis_client.py``)."""
-    pool = WaitingPool.from_url(redis_url, max_connections=settings.redis_pool_size,
-                                timeout=settings.redis_pool_timeout_s, socket_timeout=5,
-                                socket_connect_timeout=2, health_check_interval=30, **DECODED)
+    options = dict(max_connections=settings.redis_pool_size, timeout=settings.redis_pool_timeout_s,
+                   socket_timeout=5, socket_connect_timeout=2, health_check_interval=30, **DECODED)
+    if is_sentinel(redis_url):
+        u = parse_sentinel(redis_url)
+        manager = Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_options(u))
+        return manager.master_for(u.service, redis_class=SentinelMasterClient,
+                                  connection_pool_class=WaitingSentinelPool,
+                                  connection_class=SentinelManagedConnection,
+                                  **master_options(u), **options)
+    pool = WaitingPool.from_url(redis_url, **options)
     return aioredis.Redis.from_pool(pool)

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from dramatiq.brokers.redis import RedisBroker
 
 from pipeline.config import WorkerConfig
+from pipeline.redis_client import is_sentinel, sentinel_client
 
 METADATA_QUEUE = "metadata"
 DOWNLOAD_QUEUE = "download"
@@ -39,11 +40,16 @@ def make_broker(redis_url: str, workers: WorkerConfig, *, socket_timeout_s: floa
     """A RedisBroker with both queues declared (the dashboard lists declared queues only)."""
     # Our own pool, to give sockets a timeout: a Redis that hangs (rather than dies) must
     # not block worker threads forever. Dramatiq polls; it issues no blocking commands.
-    pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=socket_timeout_s,
-                                         socket_connect_timeout=min(5.0, socket_timeout_s),
-                                         health_check_interval=30)
+    timeouts = {"socket_timeout": socket_timeout_s, "socket_connect_timeout": min(5.0, socket_timeout_s),
+                "health_check_interval": 30}
+    if is_sentinel(redis_url):
+        # A client on the Sentinels' current master: after a failover its next connection
+        # goes to the new one, and dramatiq's consumers reconnect on ConnectionError.
+        connection = {"client": sentinel_client(redis_url, decoded=False, **timeouts)}
+    else:
+        connection = {"connection_pool": redis.ConnectionPool.from_url(redis_url, **timeouts)}
     broker = RedisBroker(
-        connection_pool=pool,
+        **connection,
         namespace=NAMESPACE,
         heartbeat_timeout=workers.heartbeat_timeout_ms,
         maintenance_chance=max(1, _MAINTENANCE_SCALE // max(1, workers.maintenance_one_in)),

@@ -21,6 +21,7 @@ import yaml
 from pipeline.editions import check as check_editions
 from pipeline.errors import ConfigError
 from pipeline.files import FILE_MODE_FORM, parse_file_mode
+from pipeline.redis_client import SENTINEL_FORM, RedisUrlError, is_sentinel, parse_sentinel, redact
 from pipeline.urlcheck import SITE_URL_FORM, site_url_problem
 
 # Impersonation profile and the User-Agent that agrees with its TLS fingerprint.
@@ -233,6 +234,11 @@ class GatewayConfig:
     # projection); a request waits up to redis_pool_timeout_s for a free one.
     redis_pool_size: int = 64
     redis_pool_timeout_s: float = 10.0
+    # With a redis+sentinel:// URL only: before answering 202 the gateway WAITs until this many
+    # replicas hold the new job, for at most redis_wait_timeout_ms (Redis replicates
+    # asynchronously: a failover loses what the replica had not received). 0 = do not wait.
+    redis_wait_replicas: int = 1
+    redis_wait_timeout_ms: int = 1000
 
 
 # What a notification template may name: {avid} and the rest, filled per event.
@@ -493,7 +499,13 @@ def _check(cfg: Config) -> None:
     if not 1000 <= cfg.download.mutex_ttl_ms <= 60_000:
         raise ConfigError("download.mutex_ttl_ms", "milliseconds from 1000 to 60000", cfg.download.mutex_ttl_ms)
     if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("redis_url", "a redis://, rediss:// or unix:// URL", cfg.redis_url)
+        if not is_sentinel(cfg.redis_url):
+            raise ConfigError("redis_url", f"a redis://, rediss:// or unix:// URL, or {SENTINEL_FORM}",
+                              redact(cfg.redis_url))
+        try:
+            parse_sentinel(cfg.redis_url)
+        except RedisUrlError as e:
+            raise ConfigError("redis_url", f"{SENTINEL_FORM}: {e.why}", redact(cfg.redis_url)) from None
     for entry in cfg.allowed_hosts:
         if not _HOST_PATTERN.match(entry.strip().lower()):
             raise ConfigError("allowed_hosts", "host names (nas.example.com), wildcards below a name "
@@ -597,6 +609,8 @@ def _check_disk_and_schedule(d: DownloadConfig) -> None:
 def _check_gateway(g: GatewayConfig) -> None:
     _bound("gateway.header_timeout_s", g.header_timeout_s, 1, 300, "seconds from 1 to 300")
     _bound("gateway.max_connections", g.max_connections, 16, 100_000, "an integer from 16 to 100000")
+    _bound("gateway.redis_wait_replicas", g.redis_wait_replicas, 0, 16, "an integer from 0 to 16")
+    _bound("gateway.redis_wait_timeout_ms", g.redis_wait_timeout_ms, 10, 60_000, "milliseconds from 10 to 60000")
     _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
     _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")
 
