@@ -243,6 +243,9 @@ class GatewayConfig:
 TEMPLATE_FIELDS = ("summary", "event", "avid", "title", "reason", "cover_url", "source", "state",
                    "message", "job_id")
 NOTIFY_KINDS = ("webhook", "apprise")
+# Job kinds whose task_completed/task_failed a target gets only when it names them with the kind
+# ("task_completed:import"): an import's titles, which its import_finished reports in one message.
+QUIET_JOB_KINDS = ("import",)
 MEDIA_SERVER_KINDS = ("jellyfin", "emby", "plex")
 
 
@@ -696,7 +699,8 @@ def _check_notify(n: NotifyConfig) -> None:
                 # Not echoed: an Apprise URL holds its service's token.
                 raise ConfigError(f"{where}.url", "Apprise URLs such as tgram://bottoken/chatid, "
                                   "discord://webhook_id/token, ntfy://topic or json://host/path")
-        if not t.events or any(not _EVENT_NAME.fullmatch(e) for e in t.events):
+        if not t.events or any(not _EVENT_NAME.fullmatch(e) or e.partition(":")[2] not in ("", *QUIET_JOB_KINDS)
+                               for e in t.events):
             raise ConfigError(f"{where}.events", "a list of event types such as task_completed, task_failed, "
                               "import_finished, source_health, disk_low, subscription_found (a job's "
                               "events of one kind: task_completed:import)", list(t.events))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from pipeline.config import QUIET_JOB_KINDS as QUIET_KINDS
 from pipeline.events import Event
-
-QUIET_KINDS = ("import",)
 
 
 def kind_of(e: Event) -> str:

@@ -106,7 +106,8 @@ def test_a_failed_import_says_why():
     assert f["summary"] == "import failed" and f["reason"] == "/x is not a readable folder"
 
 
-@pytest.mark.parametrize("events", [["task_completed:"], ["Task_Completed"], ["task_completed:import:x"], [" "]])
+@pytest.mark.parametrize("events", [["task_completed:"], ["Task_Completed"], ["task_completed:import:x"], [" "],
+                                    ["task_completed:download"]])
 def test_a_malformed_event_name_is_refused_with_the_form(events):
     with pytest.raises(ConfigError) as e:
         load(None, {}, notify={"targets": [{"name": "a", "url": "http://x", "events": events}]})
