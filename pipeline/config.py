@@ -248,6 +248,9 @@ class GatewayConfig:
 TEMPLATE_FIELDS = ("summary", "event", "avid", "title", "reason", "cover_url", "source", "state",
                    "message", "job_id")
 NOTIFY_KINDS = ("webhook", "apprise")
+# Job kinds whose task_completed/task_failed a target gets only when it names them with the kind
+# ("task_completed:import"): an import's titles, which its import_finished reports in one message.
+QUIET_JOB_KINDS = ("import",)
 MEDIA_SERVER_KINDS = ("jellyfin", "emby", "plex")
 
 
@@ -270,7 +273,9 @@ class NotifyTarget:
     secret: str | None = None  # webhook: the HMAC-SHA256 key of X-Nassav-Signature
     # Event types from the event stream (pipeline/events.py and the helpers that add
     # disk_low/disk_ok, subscription_found…); "source_health" is a source going into back-off or out.
-    events: tuple[str, ...] = ("task_completed", "task_failed")
+    # An import's titles are not notified one by one (import_finished reports the run) unless
+    # named with their kind: "task_completed:import" (pipeline/notify_match.py).
+    events: tuple[str, ...] = ("task_completed", "task_failed", "import_finished")
     template: NotifyTemplate = field(default_factory=NotifyTemplate)
 
 
@@ -667,6 +672,10 @@ def template_problem(text: str) -> str:
     return ""
 
 
+# An event type, or a job's event of one kind ("task_completed:import").
+_EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
+
+
 def _check_notify(n: NotifyConfig) -> None:
     _bound("notify.max_attempts", n.max_attempts, 1, 50, "an integer from 1 to 50")
     _bound("notify.min_backoff_s", n.min_backoff_s, 0, 3600, "seconds from 0 to 3600")
@@ -698,9 +707,11 @@ def _check_notify(n: NotifyConfig) -> None:
                 # Not echoed: an Apprise URL holds its service's token.
                 raise ConfigError(f"{where}.url", "Apprise URLs such as tgram://bottoken/chatid, "
                                   "discord://webhook_id/token, ntfy://topic or json://host/path")
-        if not t.events or any(not e.strip() for e in t.events):
+        if not t.events or any(not _EVENT_NAME.fullmatch(e) or e.partition(":")[2] not in ("", *QUIET_JOB_KINDS)
+                               for e in t.events):
             raise ConfigError(f"{where}.events", "a list of event types such as task_completed, task_failed, "
-                              "source_health, disk_low, subscription_found", list(t.events))
+                              "import_finished, source_health, disk_low, subscription_found (a job's "
+                              "events of one kind: task_completed:import)", list(t.events))
         for part in ("title", "body"):
             problem = template_problem(getattr(t.template, part))
             if problem:

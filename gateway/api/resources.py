@@ -155,12 +155,10 @@ async def add(st, avid_text: object, source: object = "any", *, refresh: bool = 
     """Queue a metadata job (resolve + scrape + cover) for an AVID."""
     avid = avid_of(avid_text)
     source = _source_choice(st, source)
-    if not refresh and st.store.meta(avid).exists() and st.store.cover(avid).exists():
-        return 409, f"{avid.code} is already in the library; refresh it to fetch its metadata again", \
-            {"avid": avid.code, "status": "exists"}
     # The resolve stage asks the preferred source first, then the others by weight.
     code, message, data = await downloads.submit(st, avid.code, "metadata",
-                                                 {"source_pref": source} if source != "any" else None)
+                                                 {"source_pref": source} if source != "any" else None,
+                                                 refresh=refresh)
     if code == 202:
         data["source"] = source
     return code, message, data

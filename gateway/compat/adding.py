@@ -208,7 +208,7 @@ async def start_refresh(st, avid_text: object, body: dict[str, Any]) -> Result |
         return await answer(None)
     source = ((before.get("source") or {}) if isinstance(before.get("source"), dict) else {}).get("name", "")
     fields = {"refresh": ",".join(parts), **({"source_pref": source} if source in st.config.sources else {})}
-    code, message, data = await downloads.submit(st, avid.full, "metadata", fields)
+    code, message, data = await downloads.submit(st, avid.full, "metadata", fields, refresh=True)
     job_id = data["job_id"]  # 409: a job already holds the title; its outcome answers this too
     return Pending(job_id, lambda job: answer(job, job_id))
 
