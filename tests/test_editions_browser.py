@@ -39,7 +39,7 @@ def test_detail_view_shows_the_edition_and_upgrades_it(tmp_path):
                 page.click("#detail [data-action=upgrade]")
                 page.wait_for_function("document.querySelector('#detail').innerText"
                                        ".includes('Looking for a better edition')", timeout=10_000)
-                done = wait_attempt(svc.base, AVID, "completed")
+                done = wait_attempt(svc.base, AVID, "completed", kind="upgrade")
                 assert done["kind"] == "upgrade", done
                 wait_for(lambda: "Chinese subtitles" in page.inner_text("#detail .detail-facts"), 30, 0.3,
                          "the detail view to show the new edition")
