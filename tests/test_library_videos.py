@@ -151,6 +151,13 @@ def test_the_index_and_the_api_know_every_imported_video(imported, redis_url):
         r = c.post("/api/downloads/DEMO-001")
         assert r.status_code == 409 and "already downloaded" in r.json()["message"]
 
+        # The old client's calls: the path it copies and the file its delete names.
+        abspath = c.get("/nassav/api/downloads/abspath?avid=DEMO-003").json()["data"]["abspath"]
+        assert abspath == str(in_place)
+        size = one.stat().st_size
+        old = c.delete("/nassav/api/downloads/DEMO-001").json()["data"]
+        assert old["deleted_file"] == "DEMO-001.mkv" and old["file_size"] == size and not one.exists()
+
         # DELETE removes both parts; the index learns it; metadata stays.
         r = c.delete("/api/resource/DEMO-002/video")
         assert r.status_code == 200, r.text
