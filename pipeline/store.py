@@ -5,12 +5,12 @@ Layout under the data dir (the truth about the library)::
     {AVID}/{AVID}.mp4  {AVID}.json  {AVID}.jpg  {AVID}-poster.jpg  {AVID}-fanart.jpg
            {AVID}-thumb.jpg  {AVID}.nfo  extrafanart/fanart{N}.jpg  .actors/{Name}.jpg
     .parts/{AVID}/     resumable download state (not part of the library)
+    .cache/covers/{AVID}-{size}.jpg   resized covers (rebuilt on demand)
 
 A title's video is ``{AVID}.mp4`` when downloaded; an import keeps the container
 (``{AVID}.mkv``), splits parts (``{AVID}-cd1.avi``, ``{AVID}-cd2.avi``) or, in place, leaves
 the file outside the folder. The ``video`` record of the metadata JSON names them (``file``,
 ``parts[].file``); :meth:`ResourceStore.videos` reads it, and the folder when it says nothing.
-    .cache/covers/{AVID}-{size}.jpg   resized covers (rebuilt on demand)
 
 Every path is handed out by a method here; nobody else builds them from strings.
 
