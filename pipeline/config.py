@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from pipeline.editions import check as check_editions
 from pipeline.errors import ConfigError
 from pipeline.files import FILE_MODE_FORM, parse_file_mode
 from pipeline.redis_client import SENTINEL_FORM, RedisUrlError, is_sentinel, parse_sentinel, redact
@@ -116,6 +117,10 @@ class DownloadConfig:
     hours: str = ""
     bandwidth: tuple[BandwidthWindow, ...] = ()
     pause_resend_s: float = 600.0
+    # Acceptable editions, most preferred first (pipeline/editions.py): C, UC, U, regular.
+    editions: tuple[str, ...] = ("C", "regular")
+    # How often a worker looks for a more preferred edition of the library's videos; 0 = never.
+    upgrade_check_interval_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -542,6 +547,9 @@ def _check(cfg: Config) -> None:
     _bound("download.mutex_limit", d.mutex_limit, 1, 64, "an integer from 1 to 64")
     _bound("download.time_limit_s", d.time_limit_s, 1, 7 * 86400, "seconds from 1 to 604800 (a week)")
     _check_disk_and_schedule(d)
+    check_editions(d.editions)
+    _bound("download.upgrade_check_interval_s", d.upgrade_check_interval_s, 0, 30 * 86400,
+           "seconds from 0 (never) to 2592000 (30 days)")
     if not _variant_ok(d.variant):
         raise ConfigError("download.variant", 'highest, lowest or a maximum height from 1 to 4320 such as "720"',
                           d.variant)

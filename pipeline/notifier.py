@@ -70,6 +70,8 @@ class Notifier:
         """Record a delivery for each target that wants ``e``; the ids of the new ones."""
         if e.type == NOTIFY_TEST:
             return self._dispatch_test(e)
+        if e.data.get("unchanged"):
+            return []  # a job that changed nothing (an edition check that found no better one)
         created = []
         for t in self.targets.values():
             if e.type not in t.events or (e.type == NOTIFY_FAILED and e.data.get("target") == t.name):

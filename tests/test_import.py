@@ -416,19 +416,28 @@ def test_the_cli_finds_the_embedded_redis_of_a_running_service(tmp_path, monkeyp
     assert "skipped: notes.txt: not a video file (.txt)" in out.getvalue()
 
 
+# Root reads every folder; without these two capabilities it reads as any user does.
+_AS_A_USER = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
+              "--inh-caps", "-dac_override,-dac_read_search"]
+
+
 def test_an_unreadable_folder_is_reported(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads every folder")
     root = tmp_path / "old"
     (root / "locked").mkdir(parents=True)
     (root / "locked" / "ABC-123.mp4").write_bytes(b"x")
     (root / "locked").chmod(0)
+    code = ("import json, sys; from pathlib import Path; from pipeline.import_plan import build; "
+            "from pipeline.store import ResourceStore; "
+            "plan = build(Path(sys.argv[1]), ResourceStore(Path(sys.argv[2])), 'move'); "
+            "print(json.dumps([(i.source.name, i.action, i.reason) for i in plan.items]))")
+    prefix = _AS_A_USER if os.geteuid() == 0 else []
     try:
-        plan = build(root, ResourceStore(tmp_path / "data"), "move")
+        got = subprocess.run([*prefix, sys.executable, "-c", code, str(root), str(tmp_path / "data")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     finally:
         (root / "locked").chmod(0o755)
-    assert [(i.source.name, i.action, i.reason) for i in plan.items] == \
-        [("locked", "skipped", "a folder that cannot be read: Permission denied")]
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout) == [["locked", "skipped", "a folder that cannot be read: Permission denied"]]
 
 
 def test_a_title_the_submit_path_refuses_is_left_with_the_reason(tmp_path, r, redis_url):

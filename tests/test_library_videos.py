@@ -192,3 +192,37 @@ def test_a_download_of_an_imported_title_fetches_nothing(imported):
     assert ctx.store.videos(avid) == [data / "DEMO-001" / "DEMO-001.mp4"]
     assert site.stats()["segment_requests"].get("DEMO-001", 0) > 0
     assert json.loads((data / "DEMO-001" / "DEMO-001.json").read_text())["video"]["file"] == "DEMO-001.mp4"
+
+
+def test_an_upgrade_replaces_imported_parts_and_leaves_an_in_place_file(tmp_path, r, redis_url):
+    from actors.registry import CHAIN
+    from pipeline import jobs as jobstates
+
+    v = tiny_videos()
+    old, kept = tmp_path / "old", tmp_path / "kept"
+    old.mkdir()
+    (old / "DEMO-002-cd1.mp4").write_bytes(v[0].read_bytes())
+    (old / "DEMO-002-cd2.mp4").write_bytes(v[1].read_bytes())
+    in_place = mkv(v[2], kept / "DEMO-003.mkv")
+    site = FixtureSite.start(titles=("DEMO-002", "DEMO-003"), stream_kind="clear", duration_s=2.0, segment_s=1.0)
+    data = tmp_path / "data"
+    cfg = site.write_config(tmp_path / "c.yaml", data_dir=data, redis_url=redis_url,
+                            extra={"download": {"editions": ["C", "regular"], "segment_retries": 0}})
+    ctx = Context.create(load(cfg, {}), redis_url)
+    try:
+        assert run_import(ctx, "imp-1", str(old), "move", False).counts()["place"] == 2
+        assert run_import(ctx, "imp-2", str(kept), "in-place", False).counts()["place"] == 1
+        kept_bytes = in_place.read_bytes()
+        for code in ("DEMO-002", "DEMO-003"):
+            site.add_edition(code, "C", ["jable"])
+            job = ctx.jobs.submit(code, "upgrade")
+            assert CHAIN.run_inline(ctx, parse(code), job.job_id, "upgrade") == ["resolve", "download"]
+            if ctx.jobs.get(job.job_id)["status"] not in jobstates.TERMINAL:
+                ctx.jobs.finish(job.job_id, code, jobstates.COMPLETED)
+            mp4 = data / code / f"{code}.mp4"
+            assert ctx.store.videos(parse(code)) == [mp4] and ctx.store.read_meta(parse(code))["edition"] == "C"
+        assert not list((data / "DEMO-002").glob("DEMO-002-cd*"))  # the parts it replaced are gone
+        assert in_place.read_bytes() == kept_bytes  # the user's own file is never written over
+    finally:
+        ctx.redis.close()
+        site.stop()

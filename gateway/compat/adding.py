@@ -253,14 +253,25 @@ async def _start(st, act: dict[str, Any]) -> Result | Pending:
         target = avid_of(avid)
         size = video_bytes(st, target)
         name = st.store.video(target).name  # before it goes
-        code, message, data = await media.delete_video(st, avid)
+        code, message, data = await media.delete_video(st, await held_edition(st, avid))
         return code, message, {**data, "deleted_file": name, "file_size": size}
     if action in ("delete-all", "delete"):
         target = avid_of(avid)
         meta = await run_in_threadpool(st.store.read_meta, target)
-        code, message, data = await resources_api.delete(st, avid)
+        code, message, data = await resources_api.delete(st, await held_edition(st, avid))
         return code, message, {**data, "resource": shapes.resource(target.code, meta) if isinstance(meta, dict) else None}
     raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}")
+
+
+async def held_edition(st, avid_text: object) -> str:
+    """The AVID a delete acts on. The old client names titles by code only, while a folder
+    holds one edition (the one resolve chose, or an upgrade's): a plain code means whatever
+    edition the folder holds. nassav's own API asks for the exact edition instead."""
+    avid = avid_of(avid_text)
+    if avid.edition:
+        return avid.full
+    held = await run_in_threadpool(st.store.held, avid)
+    return held.full if held else avid.code
 
 
 async def _existing(st, avid_text: object) -> Result:

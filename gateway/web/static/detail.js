@@ -329,6 +329,7 @@
       add("toggle", (user.watched ? "✓ " : "") + t("detail.watched", "Watched"),
           () => setStatus({ watched: !user.watched }), { action: "watched", pressed: user.watched });
     }
+    if (hasVideo) add("", t("detail.upgrade", "Look for a better edition"), onUpgrade, { action: "upgrade", disabled: running });
     if (hasVideo) add("danger", t("detail.delete_video", "Delete video"), onDeleteVideo, { action: "delete-video", disabled: running });
     if (meta || hasVideo) add("danger", t("detail.delete_all", "Delete all"), onDeleteAll, { action: "delete-all", disabled: running });
     // Keep the focus on the same action when the row is rebuilt.
@@ -386,6 +387,15 @@
       fact(t("detail.duration", "Duration"), `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`);
     }
     if (video && video.completed_at) fact(t("detail.downloaded_at", "Downloaded"), when(video.completed_at));
+    if (video) fact(t("detail.edition", "Edition"), editionName(meta.edition));
+  }
+
+  // The edition the library holds (pipeline/editions.py::NAMES); "" is the regular release.
+  function editionName(code) {
+    if (code === "C") return t("edition.c", "Chinese subtitles");
+    if (code === "UC") return t("edition.uc", "Uncensored, Chinese subtitles");
+    if (code === "U") return t("edition.u", "Uncensored");
+    return t("edition.regular", "Regular");
   }
 
   function renderFiles() {
@@ -414,7 +424,8 @@
       const top = el("div", "attempt-head");
       top.append(el("b", "status", statusText(a)),
                  el("span", "kind", a.kind === "download" ? t("detail.kind_download", "download")
-                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata") : (a.kind || "")),
+                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata")
+                   : a.kind === "upgrade" ? t("detail.kind_upgrade", "edition upgrade") : (a.kind || "")),
                  el("span", "stage", a.stage ? t("detail.at_stage", "at {stage}", { stage: stageName(a.stage) }) : ""),
                  el("span", "spacer"));
       const time = el("time", "", when(a.started_at));
@@ -596,6 +607,13 @@
     const r = await api(`api/resource/refresh/${enc(view.full)}`, { method: "POST" });
     if (r.status === 202) showNotice(t("detail.refresh_queued", "Metadata refresh queued."), "info");
     else failed(r, t("detail.refresh", "Refresh metadata"));
+    reloadSoon(0);
+  }
+
+  async function onUpgrade() {
+    const r = await api(`api/resource/${enc(view.avid)}/upgrade`, { method: "POST" });
+    if (r.status === 202) showNotice(t("detail.upgrade_queued", "Looking for a better edition; a better one replaces the video once it is verified."), "info");
+    else failed(r, t("detail.upgrade", "Look for a better edition"));
     reloadSoon(0);
   }
 
