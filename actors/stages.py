@@ -175,12 +175,19 @@ def cover(ctx: Context, avid: Avid, job_id: str) -> None:
 
 def download(ctx: Context, avid: Avid, job_id: str) -> None:
     upgrade = (ctx.jobs.get(job_id) or {}).get("kind") == UPGRADE
+    have = [] if upgrade else ctx.store.videos(avid)
     if upgrade:
         from actors import upgrading
         if not upgrading.ready(ctx, avid, job_id):
             return
-    elif ctx.store.has_video(avid):
+    elif have:
+        # Downloaded before, or imported (any container, in parts, in place): never fetch a
+        # stream beside it.
+        names = [p.name for p in have]
+        log.info("%s already has its video (%s); download skipped", avid.code, ", ".join(names))
         library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
+        _finished(ctx, avid, job_id, "download", reused=True, files=names,
+                  message=f"{avid.code} already has its video ({', '.join(names)}); nothing downloaded")
         return
     alarm = DiskAlarm(ctx.redis, ctx.events)
     began = time.monotonic()
@@ -323,9 +330,10 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
         headers.setdefault("Referer", src["referer"])
     options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
     options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
-    result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
+    target = ctx.store.download_target(avid)
+    result = hls_download(src["playlist_url"], target, part_dir=ctx.store.part_dir(avid),
                           options=options, progress=on_progress, cancel=cancel)
-    ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, time.time()),
+    ctx.store.update_meta(avid, video=library.video_fields(target.name, result, time.time()),
                           edition=src.get("edition", meta.get("edition", "")))
     library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),

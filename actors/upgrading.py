@@ -110,14 +110,20 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
     if speed_limit is not None:
         options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
     # The engine verifies the new file beside the old one and only then renames it over it.
-    result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
+    # An imported video in another container or in parts is not renamed over: it goes once
+    # the record names the new MP4 (an in-place file outside the folder is left, forgotten).
+    target = ctx.store.download_target(avid)
+    superseded = [p for p in ctx.store.videos(avid, before) if p != target and p.parent == ctx.store.dir(avid)]
+    result = hls_download(src["playlist_url"], target, part_dir=ctx.store.part_dir(avid),
                           options=options, progress=_progress(ctx, avid, job_id), cancel=cancel)
     now = time.time()
     step = {"from": label(held), "to": label(src.get("edition", "")), "source": src.get("name"),
             "job_id": job_id, "at": now}
-    ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, now),
+    ctx.store.update_meta(avid, video=library.video_fields(target.name, result, now),
                           edition=src.get("edition", ""), source=src,
                           edition_history=[*(before.get("edition_history") or []), step])
+    for old in superseded:
+        old.unlink(missing_ok=True)
     library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "download", upgrade=True, replaced=True, edition_from=step["from"],
               edition_to=step["to"], source=src.get("name"), bytes=result.bytes,

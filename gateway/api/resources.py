@@ -86,7 +86,13 @@ async def metadata(request: Request) -> JSONResponse:
     if not isinstance(meta, dict):
         raise ApiError(404, f"{avid.code} has no readable metadata")
     row = await indexed(st, avid)
-    meta["has_video"] = st.store.has_video(avid)
+    videos = await run_in_threadpool(st.store.videos, avid, meta)
+    meta["has_video"] = bool(videos)
+    # Part order; an in-place import's file is outside the folder, so ``files`` misses it.
+    folder = st.store.dir(avid)
+    meta["videos"] = [{"part": n, "file": p.name if p.parent == folder else str(p),
+                       "url": f"{_prefix(request)}/resource/{avid.code}/video" + (f"?part={n}" if n > 1 else "")}
+                      for n, p in enumerate(videos, 1)]
     meta["files"] = await run_in_threadpool(_files, st, avid)
     if row:
         meta["user"] = {"watched": row["watched"], "is_favorite": row["is_favorite"]}

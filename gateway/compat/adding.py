@@ -45,9 +45,9 @@ class Pending:
 
 
 def video_bytes(st, avid: Avid) -> int | None:
-    """The size of the title's video; None when it has none."""
+    """The size of the title's video (all its parts); None when it has none."""
     try:
-        size = st.store.video(avid).stat().st_size
+        size = sum(p.stat().st_size for p in st.store.videos(avid))
     except OSError:
         return None
     return size or None
@@ -252,8 +252,9 @@ async def _start(st, act: dict[str, Any]) -> Result | Pending:
     if action == "delete-video":
         target = avid_of(avid)
         size = video_bytes(st, target)
+        name = st.store.video(target).name  # before it goes
         code, message, data = await media.delete_video(st, await held_edition(st, avid))
-        return code, message, {**data, "deleted_file": st.store.video(target).name, "file_size": size}
+        return code, message, {**data, "deleted_file": name, "file_size": size}
     if action in ("delete-all", "delete"):
         target = avid_of(avid)
         meta = await run_in_threadpool(st.store.read_meta, target)

@@ -128,8 +128,9 @@ async def delete_video(request: Request) -> JSONResponse:
     st = state(request)
     avid = avid_of(request.path_params["avid"])
     size = adding.video_bytes(st, avid)
+    name = st.store.video(avid).name  # before it goes: the first part's, in its container
     _, message, data = await media.delete_video(st, await adding.held_edition(st, request.path_params["avid"]))
-    return envelope({"avid": avid.code, "deleted_file": st.store.video(avid).name, "file_size": size,
+    return envelope({"avid": avid.code, "deleted_file": name, "file_size": size,
                      "deleted_files": data["deleted_files"]}, message=message)
 
 

@@ -253,7 +253,7 @@
         showNotice(t("detail.play_error", "The video cannot be played here ({detail}); the file is in the library folder.",
                      { detail: (err && err.message) || (err && `code ${err.code}`) || "?" }));
       });
-      media.replaceChildren(video);
+      media.replaceChildren(video, ...partButtons(video, meta));
       return;
     }
     dropVideo();
@@ -264,6 +264,34 @@
     img.addEventListener("error", () => img.remove());
     img.src = coverUrl("large");
     media.append(img, el("p", "detail-novideo", t("detail.no_video", "No video downloaded yet.")));
+  }
+
+  // A title imported in parts (-cd1, -cd2…): one button per part (the API's ?part=N), and
+  // the next part starts when one ends.
+  function partButtons(video, meta) {
+    const parts = Array.isArray(meta.videos) ? meta.videos : [];
+    if (parts.length < 2) return [];
+    const nav = el("div", "detail-parts");
+    nav.setAttribute("role", "group");
+    nav.setAttribute("aria-label", t("detail.parts", "Parts of {avid}", { avid: view.full }));
+    const buttons = parts.map((_, i) => {
+      const b = button("part", t("detail.part", "Part {n}", { n: i + 1 }), () => choose(i, true));
+      b.dataset.part = String(i + 1);
+      return b;
+    });
+    const choose = (i, play) => {
+      const q = i ? `?part=${i + 1}` : "";
+      video.src = withToken(`api/resource/${enc(view.avid)}/video${q}`);
+      buttons.forEach((b, j) => b.setAttribute("aria-pressed", String(i === j)));
+      if (play) video.play().catch(() => {});
+    };
+    buttons.forEach((b, j) => b.setAttribute("aria-pressed", String(j === 0)));
+    video.addEventListener("ended", () => {
+      const i = buttons.findIndex((b) => b.getAttribute("aria-pressed") === "true");
+      if (i >= 0 && i + 1 < buttons.length) choose(i + 1, true);
+    });
+    nav.append(...buttons);
+    return [nav];
   }
 
   function renderActions() {

@@ -185,6 +185,8 @@
     "detail.loading": "加载元数据",
     "detail.history_loading": "加载尝试记录",
     "detail.player": "{avid} 的视频",
+    "detail.parts": "{avid} 的分段",
+    "detail.part": "第 {n} 段",
     "detail.play_error": "无法在此播放该视频（{detail}）；文件在库文件夹中。",
     "detail.cover": "{avid} 的封面",
     "detail.no_video": "尚未下载视频。",
