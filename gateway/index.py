@@ -58,6 +58,7 @@ class Query:
     page: int = 1
     page_size: int = 20
     avids: list[str] = field(default_factory=list)
+    edition: str | None = None  # an edition code ("" = regular); None = any
 
 
 def _is_id(v: str) -> bool:
@@ -340,6 +341,9 @@ class LibraryIndex:
         if q.source:
             where.append("r.source = ?")
             args.append(q.source)
+        if q.edition is not None:
+            where.append("r.edition = ?")
+            args.append(q.edition)
         if q.actor:
             col = "a.id" if _is_id(q.actor) else "a.name"
             where.append(f"r.avid IN (SELECT ra.avid FROM resource_actors ra JOIN actors a "
