@@ -10,6 +10,7 @@
     nassav reindex  rebuild the library index from the data dir
     nassav history / retry / block / unblock / blocklist   an AVID's past jobs, a retry, the blocklist
     nassav import   bring an existing collection into the library
+    nassav upgrade  look for a better edition of a downloaded title
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EPILOG = """examples:
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
   nassav history ABC-123                     every job of ABC-123, stage by stage
+  nassav upgrade ABC-123 --follow            a better edition (download.editions), if a site has one
   nassav block ABC-123 --source jable --reason "broken copy"
   nassav import /mnt/old --mode hardlink --dry-run   what an import would do
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
@@ -106,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.cli import follow
 
     follow.add_parsers(sub, _client)
+    from gateway.cli import upgrade
+
+    upgrade.add_parser(sub, _client)
     imp = sub.add_parser("import", help="bring an existing collection (any folder) into the library")
     imp.add_argument("path", metavar="PATH", help="the folder holding the videos")
     imp.add_argument("--mode", choices=("move", "hardlink", "copy", "in-place"), default="move",
@@ -149,6 +154,10 @@ def _run_client(args: argparse.Namespace) -> int:
             if args.command == "unblock":
                 return history.unblock(api, args.avid, source=args.source)
             return history.blocklist(api, avid=args.avid, as_json=args.json)
+        if args.command == "upgrade":
+            from gateway.cli import upgrade
+
+            return upgrade.upgrade(api, args.avid, follow=args.follow)
         return client.status(api, as_json=args.json)
     except client.ServiceError as e:
         print(f"nassav: {e}", file=sys.stderr)
@@ -187,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    if args.command in ("add", "status", *HISTORY_COMMANDS):
+    if args.command in ("add", "status", "upgrade", *HISTORY_COMMANDS):
         return _run_client(args)
     if args.command in ("follow", "unfollow", "subscriptions"):
         return _run_follow(args)
