@@ -94,7 +94,8 @@ return {2, finish()}
 
 # Job fields the ``queued`` event repeats, so the history can say what was asked (and who asked:
 # a subscription's id, an import's id).
-ASKED_FIELDS = ("retry_of", "start_stage", "refresh", "source_pref", "subscription", "import_id")
+ASKED_FIELDS = ("retry_of", "start_stage", "refresh", "source_pref", "subscription", "import_id",
+                "edition")  # edition: the one a user asked for (``ABC-123-C``), see actors/stages.py
 
 SCRIPTS = {"submit": SUBMIT_SCRIPT, "finish": FINISH_SCRIPT, "cancel": CANCEL_SCRIPT}
 

@@ -175,7 +175,7 @@ async def add(st, avid_text: object, source: object = "any", *, refresh: bool = 
     avid = avid_of(avid_text)
     source = _source_choice(st, source)
     # The resolve stage asks the preferred source first, then the others by weight.
-    code, message, data = await downloads.submit(st, avid.code, "metadata",
+    code, message, data = await downloads.submit(st, avid.full, "metadata",
                                                  {"source_pref": source} if source != "any" else None,
                                                  refresh=refresh)
     if code == 202:
