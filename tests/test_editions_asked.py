@@ -105,3 +105,20 @@ def test_the_submit_routes_carry_the_edition(tmp_path, r, redis_url):
         put_resource(data, "ABC-201", video=True, edition="C")
         same = c.post("/api/downloads/ABC-201-C")
         assert same.status_code == 409 and same.json()["message"] == "ABC-201 is already downloaded"
+
+
+def test_a_retry_asks_for_the_same_edition(tmp_path, r, redis_url):
+    from tests.api_helpers import settle
+    with gateway(tmp_path / "data", redis_url) as c:
+        jobs = Jobs(r)
+        first = c.post("/api/downloads/RTY-010-C").json()["data"]["job_id"]
+        jobs.finish(first, "RTY-010", "failed", message="no source has the C edition", stage="resolve")
+        plain = jobs.submit("RTY-011")
+        jobs.finish(plain.job_id, "RTY-011", "failed", message="nothing", stage="resolve")
+        settle(c)
+        again = c.post("/api/resource/RTY-010/retry")
+        assert again.status_code == 202, again.text
+        assert jobs.get(again.json()["data"]["job_id"])["edition"] == "C"
+        assert c.get("/api/resource/RTY-010/history").json()["data"][0]["stages"][0]["detail"]["edition"] == "C"
+        other = c.post("/api/resource/RTY-011/retry").json()["data"]["job_id"]
+        assert "edition" not in jobs.get(other)
