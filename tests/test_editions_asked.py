@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from actors.registry import CHAIN
 from pipeline.avid import parse
 from pipeline.errors import EditionNotFound
 from pipeline.events import Events
 from pipeline.jobs import Jobs
 from pipeline.redis_client import connect
-from tests.api_helpers import gateway, put_resource
+from tests.api_helpers import gateway, put_resource, settle
 from tests.test_editions_upgrade import env, finished, run, seconds  # noqa: F401 - env is a fixture
 
 
@@ -27,7 +28,6 @@ def test_the_asked_edition_beats_the_preference(env):
     site.add_edition("DEMO-002", "C", ["jable"])  # five seconds long: the regular one lasts four
     c = make(editions=["regular"])  # the preference alone would take the regular release
     job = c.jobs.submit("DEMO-002", "download", fields={"edition": "C"})
-    from actors.registry import CHAIN
     assert CHAIN.run_inline(c, parse("DEMO-002"), job.job_id, "download") == ["resolve", "scrape", "cover", "download"]
     meta = c.store.read_meta(parse("DEMO-002"))
     assert meta["edition"] == "C" and meta["source"]["name"] == "jable"
@@ -47,7 +47,6 @@ def test_no_source_with_the_asked_edition_fails_and_fetches_nothing(env):
     for edition, detail in (("U", "not found"), ("UC", "has no pages for the UC edition")):
         before = sum(site.stats()["segment_requests"].values())
         job = c.jobs.submit("DEMO-001", "download", fields={"edition": edition})
-        from actors.registry import CHAIN
         with pytest.raises(EditionNotFound) as e:
             CHAIN.run_inline(c, parse("DEMO-001"), job.job_id, "download")
         assert e.value.edition == edition and f"no source has the {edition} edition of DEMO-001" in str(e.value)
@@ -65,7 +64,6 @@ def test_a_fresh_playlist_of_another_edition_is_resolved_again(env):
     run(c, "DEMO-001", "metadata")  # resolves the regular release; its playlist is fresh
     assert c.store.read_meta(parse("DEMO-001"))["source"]["edition"] == ""
     job_id = submit(c, "DEMO-001", "download", "C")
-    from actors.registry import CHAIN
     CHAIN.run_inline(c, parse("DEMO-001"), job_id, "download")
     resolved = finished(c, job_id, "resolve")
     assert not resolved.get("reused") and resolved["edition"] == "C"
@@ -108,7 +106,6 @@ def test_the_submit_routes_carry_the_edition(tmp_path, r, redis_url):
 
 
 def test_a_retry_asks_for_the_same_edition(tmp_path, r, redis_url):
-    from tests.api_helpers import settle
     with gateway(tmp_path / "data", redis_url) as c:
         jobs = Jobs(r)
         first = c.post("/api/downloads/RTY-010-C").json()["data"]["job_id"]
