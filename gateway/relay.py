@@ -356,6 +356,11 @@ class Relay:
             self.last_id = events[-1].id
             self._fan_out(Batch(events))
             pause = min(self.max_pause_s, self.pause_per_subscriber_s * len(self.subs))
+            if not self.subs and not self.listeners:
+                # Nobody to hand events to: read in batches (each gateway process runs a relay,
+                # and one read per event cost every process CPU on every accepted request).
+                # A subscriber arriving now gets its events at most max_pause_s later.
+                pause = self.max_pause_s
             if pause > 0 and len(events) < self.read_count:
                 await asyncio.sleep(pause)
 
