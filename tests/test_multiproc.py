@@ -27,6 +27,8 @@ from pipeline.config import load, with_processes
 from pipeline.errors import ConfigError
 from pipeline.redis_client import DECODED
 from tests.conftest import ROOT, free_port, group_alive, stop_group, wait_for
+from tests.api_helpers import put_resource
+from tests.e2e_helpers import http as call
 from tests.live_server import SSE, live_gateway
 
 TTL_S = 2.0
@@ -95,8 +97,15 @@ def test_two_apps_elect_one_keeper_and_hand_over_on_stop(tmp_path, redis_url, r)
             assert roles == ["keeper", "reader"]
             keeper, reader = (one, two) if one.st.index_role == "keeper" else (two, one)
             assert reader.st.projection is None and keeper.st.projection is not None
-            # The reader reads what the keeper wrote.
-            assert reader.st.index.count() == keeper.st.index.count() == 0
+            # The keeper projects an event; the reader serves what it wrote.
+            put_resource(data, "MPR-001", title="Seen By Both")
+            r.xadd(ev.STREAM, ev.encode(ev.STAGE_FINISHED, avid="MPR-001", job_id="j0", stage="scrape"))
+            wait_for(lambda: call("GET", reader.base + "/api/resources/?search=MPR-001")[1]["pagination"]["total"] == 1,
+                     10, 0.05, "the reader to list what the keeper indexed")
+            # A user's change made through the reader lands in the one index file.
+            code, body = call("PATCH", reader.base + "/api/resource/MPR-001/status", {"watched": True})
+            assert code == 200, body
+            assert keeper.st.index.get("MPR-001")["watched"]
         # ``two`` stopped: if it kept the index, ``one`` takes over within a third of the TTL.
         wait_for(lambda: one.st.index_role == "keeper", TTL_S + 2, 0.05, "the other app to keep the index")
         before = float(r.hget(METRICS_KEY, "jobs_submitted:download") or 0)
