@@ -114,6 +114,21 @@ def test_two_apps_elect_one_keeper_and_hand_over_on_stop(tmp_path, redis_url, r)
                  "the new keeper to project the event")
 
 
+def test_a_keeper_that_loses_its_lease_stops_projecting_and_can_take_it_again(tmp_path, redis_url, r):
+    opts = {"gateway": {"processes": 2, "index_lease_ttl_s": 1.0}}
+    with live_gateway(tmp_path / "data", redis_url, **opts) as gw:
+        assert gw.st.index_role == "keeper"
+        key = gw.st.keeper.lease.key
+        # Another process took the lease (as after a Redis outage longer than the TTL).
+        r.set(key, "another-process", px=1500)
+        wait_for(lambda: gw.st.index_role == "reader", 3, 0.05, "the keeper to notice it lost the lease")
+        assert gw.st.projection is None
+        # That holder never renews: the lease frees and this process keeps the index again.
+        wait_for(lambda: gw.st.index_role == "keeper", 5, 0.05, "the lease to come back")
+        assert r.get(key) == gw.st.keeper.lease.token
+    assert r.get(key) is None  # released at shutdown: the next process need not wait out the TTL
+
+
 # -- nassav serve --processes 2, as real processes -------------------------------------------
 
 class Conn:
