@@ -350,17 +350,22 @@ class Relay:
             except (RedisError, OSError) as e:
                 await retry.wait("relay: redis unavailable (%s); retrying", e)
                 continue
+            if not self.subs and not self.listeners:
+                # Nobody to hand events to (checked after the read: a subscriber that came
+                # during it gets the batch): note where the stream is without parsing it, and
+                # read in batches. Every gateway process runs a relay, and parsing each event
+                # cost every process CPU on every accepted request.
+                tail = [rows[-1][0] for _, rows in res or [] if rows]
+                if tail:
+                    self.last_id = tail[-1]
+                    await asyncio.sleep(self.max_pause_s)
+                continue
             events = [e for _, rows in res or [] for e in parse_entries(rows)]
             if not events:
                 continue
             self.last_id = events[-1].id
             self._fan_out(Batch(events))
             pause = min(self.max_pause_s, self.pause_per_subscriber_s * len(self.subs))
-            if not self.subs and not self.listeners:
-                # Nobody to hand events to: read in batches (each gateway process runs a relay,
-                # and one read per event cost every process CPU on every accepted request).
-                # A subscriber arriving now gets its events at most max_pause_s later.
-                pause = self.max_pause_s
             if pause > 0 and len(events) < self.read_count:
                 await asyncio.sleep(pause)
 
