@@ -22,6 +22,7 @@ import yaml
 from gateway.cli.main import main as cli_main
 from gateway.lease import Lease
 from gateway.projection import METRICS_KEY
+from gateway.relay import TIMEOUT, Relay
 from pipeline import events as ev
 from pipeline.config import load, with_processes
 from pipeline.errors import ConfigError
@@ -83,6 +84,38 @@ def test_lease_one_holder_renewal_and_expiry(redis_url, r):
         finally:
             await a_client.aclose()
             await b_client.aclose()
+    asyncio.run(go())
+
+
+# -- the relay every process runs -------------------------------------------------------------
+
+def test_an_idle_relay_skips_to_the_end_and_a_new_subscriber_misses_nothing(redis_url, r):
+    """With no subscriber the relay jumps to the stream's end instead of reading every event;
+    a subscriber arriving afterwards gets exactly the events after it subscribed."""
+    async def go():
+        client = aioredis.Redis.from_url(redis_url, **DECODED)
+        relay = Relay(client)
+        await relay.start()
+        try:
+            ids = [r.xadd(ev.STREAM, ev.encode("warning", avid="ABC-123", job_id="j", data={"n": n}))
+                   for n in range(200)]
+            for _ in range(200):
+                if relay.last_id == ids[-1]:
+                    break
+                await asyncio.sleep(0.02)
+            assert relay.last_id == ids[-1]
+            sub = relay.subscribe()
+            for n in range(200, 205):
+                r.xadd(ev.STREAM, ev.encode("warning", avid="ABC-123", job_id="j", data={"n": n}))
+            got = []
+            while len(got) < 5:
+                batch = await sub.get(5)
+                assert batch is not TIMEOUT and batch is not None
+                got += [e.data["n"] for e in batch.events]
+            assert got == [200, 201, 202, 203, 204]
+        finally:
+            await relay.stop()
+            await client.aclose()
     asyncio.run(go())
 
 
