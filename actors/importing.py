@@ -51,7 +51,8 @@ class ServiceHooks:
         res = self.ctx.jobs.submit(avid.code, KIND, fields=fields)
         if not res.accepted and self._abandoned(res.job_id):
             self.ctx.jobs.finish(res.job_id, avid.code, jobstates.FAILED, stage=KIND,
-                                 message=f"import interrupted (its process is gone); resumed by {self.import_id}")
+                                 message=f"import interrupted (its process is gone); resumed by {self.import_id}",
+                                 data={"kind": KIND})
             res = self.ctx.jobs.submit(avid.code, KIND, fields=fields)
         if not res.accepted:
             return None
@@ -74,7 +75,7 @@ class ServiceHooks:
 
     def release(self, avid: Avid, job_id: str, ok: bool, message: str) -> None:
         self.ctx.jobs.finish(job_id, avid.code, jobstates.COMPLETED if ok else jobstates.FAILED,
-                             stage=KIND, message=message, data={"import_id": self.import_id})
+                             stage=KIND, message=message, data={"import_id": self.import_id, "kind": KIND})
         self.jobs.pop(avid.code, None)
 
     def lookup(self, avid: Avid) -> tuple[dict[str, Any] | None, list[str]]:
@@ -153,7 +154,8 @@ def _end(ctx: Context, import_id: str, status: str, message: str, plan: Plan | N
     ctx.redis.expire(key, import_jobs.FINISHED_TTL_S)
     ctx.events.emit(import_jobs.FINISHED, avid="", job_id=import_id, stage=import_jobs.STAGE,
                     data={"import_id": import_id, "status": status, "message": message,
-                          "counts": plan.counts() if plan else {}})
+                          "counts": plan.counts() if plan else {},
+                          "path": str(plan.root) if plan else ""})
     log.info("import %s %s: %s", import_id, status, message)
 
 
@@ -181,7 +183,8 @@ def declare_import(broker: dramatiq.Broker,
         ctx = context()
         if ctx.jobs.is_live(job_id):
             ctx.jobs.finish(job_id, avid_code, jobstates.FAILED, stage=KIND,
-                            message="import interrupted; run the import again to resume it")
+                            message="import interrupted; run the import again to resume it",
+                            data={"kind": KIND})
 
     return {ACTOR: dramatiq.actor(import_library, broker=broker, actor_name=ACTOR, queue_name=METADATA_QUEUE,
                                   time_limit=TIME_LIMIT_MS, max_retries=0),

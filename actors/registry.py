@@ -43,10 +43,11 @@ class Stage:
 @dataclass(frozen=True)
 class Chain:
     """The stages in order, and the last stage of each job kind (a kind not named stops
-    where ``metadata`` does)."""
+    where ``metadata`` does); ``skip`` names stages a kind passes over."""
 
     stages: tuple[Stage, ...]
     last: Mapping[str, str] = field(default_factory=dict)
+    skip: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def first(self) -> str:
@@ -59,7 +60,11 @@ class Chain:
         """The stage after ``stage`` for a job of ``kind``; None when the job is done."""
         names = self.names()
         at, last = names.index(stage), names.index(self.last.get(kind) or self.last["metadata"])
-        return names[at + 1] if at < last else None
+        while at < last:
+            at += 1
+            if names[at] not in self.skip.get(kind, ()):
+                return names[at]
+        return None
 
     def run_inline(self, ctx: Context, avid: Avid, job_id: str, kind: str) -> list[str]:
         """Run a job's stages one after another in this thread, without Dramatiq (tests,
@@ -77,7 +82,9 @@ CHAIN = Chain(
             Stage("scrape", stages.scrape, METADATA_QUEUE),
             Stage("cover", stages.cover, METADATA_QUEUE),
             Stage("download", stages.download, DOWNLOAD_QUEUE)),
-    last={"metadata": "cover", "download": "download"},
+    last={"metadata": "cover", "download": "download", "upgrade": "download"},
+    # An edition upgrade keeps the catalogue metadata and the cover it has (actors/upgrading.py).
+    skip={"upgrade": ("scrape", "cover")},
 )
 # Retries' back-off between attempts of a stage (dramatiq's min_backoff/max_backoff).
 MIN_BACKOFF_MS = 5_000

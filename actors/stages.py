@@ -24,6 +24,7 @@ from pipeline.avid import Avid
 from pipeline.blocklist import Blocklist
 from pipeline.diskspace import DiskAlarm
 from pipeline.download_gate import Paused
+from pipeline.editions import label, preference
 from pipeline.errors import Cancelled, MutexLost
 from pipeline.events import ProgressThrottle
 from pipeline.http import HttpClient
@@ -34,6 +35,8 @@ from pipeline.source_health import SourceHealth
 from pipeline.watch import cancel_when
 
 log = logging.getLogger("nassav.stages")
+
+UPGRADE = "upgrade"  # the job kind of an edition upgrade (actors/upgrading.py)
 
 
 def _started(ctx: Context, avid: Avid, job_id: str, stage: str, **fields: Any) -> None:
@@ -60,11 +63,20 @@ def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, A
     """Ask the sources (see :func:`sources.registry.resolve_with_health`), never those the user
     blocked for this AVID. Returns the source record for the metadata JSON and one line per
     other outcome."""
-    from sources.registry import resolve_with_health, source_record
+    record, outcomes, _ = resolve_offers(ctx, avid, prefer)
+    return record, outcomes
 
-    found, outcomes = resolve_with_health(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
-                                          prefer=prefer, blocked=Blocklist(ctx.redis).blocked_sources(avid.code))
-    return source_record(found), [str(o) for o in outcomes]
+
+def resolve_offers(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, Any], list[str], list[dict]]:
+    """:func:`resolve_now` in the most preferred edition (:func:`sources.editions.resolve_editions`),
+    plus what each source asked offered."""
+    from sources.editions import resolve_editions
+    from sources.registry import source_record
+
+    found, outcomes, offers = resolve_editions(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
+                                               preference(ctx.config.download.editions), prefer=prefer,
+                                               blocked=Blocklist(ctx.redis).blocked_sources(avid.code))
+    return source_record(found), [str(o) for o in outcomes], offers
 
 
 def refresh_parts(job: dict[str, Any]) -> set[str] | None:
@@ -76,8 +88,11 @@ def refresh_parts(job: dict[str, Any]) -> set[str] | None:
 
 
 def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
-    _started(ctx, avid, job_id, "resolve")
     job = ctx.jobs.get(job_id) or {}
+    if job.get("kind") == UPGRADE:
+        from actors import upgrading
+        return upgrading.resolve(ctx, avid, job_id)
+    _started(ctx, avid, job_id, "resolve")
     parts = refresh_parts(job)
     meta = ctx.store.read_meta(avid) or {}
     src = meta.get("source") or {}
@@ -91,11 +106,12 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
     if fresh:
         _finished(ctx, avid, job_id, "resolve", source=src.get("name"), reused=True, outcomes=[])
         return
-    record, outcomes = resolve_now(ctx, avid, job.get("source_pref", ""))
+    record, outcomes, offers = resolve_offers(ctx, avid, job.get("source_pref", ""))
     ctx.store.update_meta(avid, **library.resolved_fields(avid, record, outcomes, meta))
     ctx.jobs.update(job_id, source=record["name"])
     _finished(ctx, avid, job_id, "resolve", source=record["name"], page_url=record.get("page_url", ""),
-              outcomes=outcomes + [f"{record['name']}: found"])
+              outcomes=outcomes + [f"{record['name']}: found"], edition=label(record.get("edition", "")),
+              offers=offers)
 
 
 def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
@@ -158,8 +174,20 @@ def cover(ctx: Context, avid: Avid, job_id: str) -> None:
 
 
 def download(ctx: Context, avid: Avid, job_id: str) -> None:
-    if ctx.store.has_video(avid):
+    upgrade = (ctx.jobs.get(job_id) or {}).get("kind") == UPGRADE
+    have = [] if upgrade else ctx.store.videos(avid)
+    if upgrade:
+        from actors import upgrading
+        if not upgrading.ready(ctx, avid, job_id):
+            return
+    elif have:
+        # Downloaded before, or imported (any container, in parts, in place): never fetch a
+        # stream beside it.
+        names = [p.name for p in have]
+        log.info("%s already has its video (%s); download skipped", avid.code, ", ".join(names))
         library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
+        _finished(ctx, avid, job_id, "download", reused=True, files=names,
+                  message=f"{avid.code} already has its video ({', '.join(names)}); nothing downloaded")
         return
     alarm = DiskAlarm(ctx.redis, ctx.events)
     began = time.monotonic()
@@ -238,7 +266,11 @@ def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> i
             mutex.acquire(cancel=cancel, on_wait=lambda: ctx.events.emit(
                 ev.STAGE_STARTED, avid=avid.code, job_id=job_id, stage="download-wait",
                 data={"message": "waiting for a download slot"}))
-            _download_holding_slot(ctx, avid, job_id, cancel, limit)
+            if (ctx.jobs.get(job_id) or {}).get("kind") == UPGRADE:
+                from actors import upgrading
+                upgrading.replace_holding_slot(ctx, avid, job_id, cancel, limit)
+            else:
+                _download_holding_slot(ctx, avid, job_id, cancel, limit)
             return None
         except Cancelled:
             if mutex.lost.is_set():
@@ -298,9 +330,11 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
         headers.setdefault("Referer", src["referer"])
     options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
     options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
-    result = hls_download(src["playlist_url"], ctx.store.video(avid), part_dir=ctx.store.part_dir(avid),
+    target = ctx.store.download_target(avid)
+    result = hls_download(src["playlist_url"], target, part_dir=ctx.store.part_dir(avid),
                           options=options, progress=on_progress, cancel=cancel)
-    ctx.store.update_meta(avid, video=library.video_fields(ctx.store.video(avid).name, result, time.time()))
+    ctx.store.update_meta(avid, video=library.video_fields(target.name, result, time.time()),
+                          edition=src.get("edition", meta.get("edition", "")))
     library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),
               segments=result.segments, segments_fetched=result.segments_fetched)

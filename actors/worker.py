@@ -14,7 +14,7 @@ import threading
 
 import dramatiq
 
-from actors import following, notify as notify_actors, sweeping
+from actors import following, notify as notify_actors, sweeping, upgrade_check
 from actors.context import Context
 from actors.registry import declare
 from pipeline import logs
@@ -59,6 +59,9 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
         following.start(ctx, actors.start, stop=stop)  # checks due subscriptions (one worker each)
     if NOTIFY_QUEUE in queues:
         notify_actors.start_dispatcher(ctx, notify_actor, stop)
+    if config.download.upgrade_check_interval_s > 0:  # off by default
+        upgrade_check.start(ctx, actors.send, first=actors.first,
+                            period_s=config.download.upgrade_check_interval_s, stop=stop)
     log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
     # A timed wait: an untimed one can miss a signal that lands while the Event's own lock
     # is held (a worker was seen ignoring SIGTERM under `nassav up` once).

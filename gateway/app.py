@@ -38,6 +38,7 @@ from gateway import compat, openapi, sse, web
 from gateway.api import downloads as downloads_api, history as history_api, media as media_api, ops as ops_api
 from gateway.api import resources as resources_api
 from gateway.api import blocklist as blocklist_api, retry as retry_api
+from gateway.api import editions as editions_api
 from gateway.api import settings as settings_api, sources as sources_api
 from gateway.api import notifications as notifications_api, subscriptions as subscriptions_api
 from gateway.api import library_import as library_import_api
@@ -217,7 +218,7 @@ def api_routes() -> list:
     return [*downloads_api.routes(), *history_api.routes(), *media_api.routes(), *resources_api.routes(),
             *sources_api.routes(), *settings_api.routes(), *ops_api.routes(),
             *subscriptions_api.routes(), *notifications_api.routes(), *blocklist_api.routes(),
-            *retry_api.routes(), *library_import_api.routes()]
+            *retry_api.routes(), *library_import_api.routes(), *editions_api.routes()]
 
 
 def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20) -> Starlette:

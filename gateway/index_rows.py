@@ -79,8 +79,10 @@ USER_COLUMNS = ("watched", "is_favorite", "user_updated_at")
 
 def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceStore) -> dict[str, Any] | None:
     """The row for ``avid`` from its metadata JSON and the files beside it (None: nothing there)."""
-    video_path, cover_path = store.video(avid), store.cover(avid)
-    has_video = store.has_video(avid)
+    cover_path = store.cover(avid)
+    # Every part, in any container, in place too (see ResourceStore.videos).
+    videos = store.videos(avid, meta)
+    has_video = bool(videos)
     if not isinstance(meta, Mapping):
         meta = None  # unreadable or not an object: index what the files say
     if meta is None and not has_video:
@@ -93,7 +95,7 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
               for a in as_list(meta.get("actors")) if isinstance(a, dict) and a.get("name")]
     video_ct = video.get("completed_at")
     if has_video and not video_ct:
-        video_ct = _mtime(video_path)
+        video_ct = _mtime(videos[0])
     created = meta.get("created_at") or _mtime(store.meta(avid)) or video_ct
     updated = meta.get("updated_at") or created
     titles = [str(meta.get(k) or "") for k in ("title", "original_title", "source_title", "translated_title")]
@@ -113,7 +115,7 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
         "runtime_min": _int(meta.get("runtime_min")),
         "has_video": int(has_video),
         "has_cover": int(cover_path.exists()),
-        "video_bytes": _int(video.get("bytes")) if has_video else None,
+        "video_bytes": (_int(video.get("bytes")) or _total_size(videos)) if has_video else None,
         "duration_s": _float(video.get("duration_s")) if has_video else None,
         "metadata_create_time": _float(created),
         "metadata_update_time": _float(updated),
@@ -137,6 +139,13 @@ def as_mapping(v: Any) -> Mapping[str, Any]:
 def as_list(v: Any) -> list[Any]:
     """``v`` when it is a list, else an empty one."""
     return v if isinstance(v, list) else []
+
+
+def _total_size(paths: list[Path]) -> int | None:
+    try:
+        return sum(p.stat().st_size for p in paths) or None
+    except OSError:
+        return None
 
 
 def _mtime(p: Path) -> float | None:

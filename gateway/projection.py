@@ -61,7 +61,7 @@ def counters(e: Event) -> list[tuple[str, float]]:
         return [("jobs_finished:completed", 1)]
     if e.type == ev.TASK_FAILED:
         return [(f"jobs_finished:{e.data.get('status') or 'failed'}", 1)]
-    if e.type == ev.STAGE_FINISHED and e.stage == "download":
+    if e.type == ev.STAGE_FINISHED and e.stage == "download" and not e.data.get("reused"):
         try:
             return [("download_bytes", float(e.data.get("bytes") or 0)), ("downloads_completed", 1)]
         except (TypeError, ValueError):

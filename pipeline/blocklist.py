@@ -34,6 +34,7 @@ from typing import Any, Generator
 
 from pipeline.avid import parse
 from pipeline.errors import InvalidAvid, NassavError
+from pipeline.redis_ops import run_async, run_sync
 
 KEY = "nassav:blocklist"
 MAX_REASON = 500
@@ -197,23 +198,11 @@ class Blocklist(_Front):
     """The blocklist on a sync Redis client (workers, CLI, tests)."""
 
     def _run(self, op: _Op) -> Any:
-        reply = None
-        try:
-            while True:
-                method, args = op.send(reply)
-                reply = getattr(self.client, method)(*args)
-        except StopIteration as done:
-            return done.value
+        return run_sync(self.client, op)
 
 
 class AsyncBlocklist(_Front):
     """The blocklist on a ``redis.asyncio`` client (the gateway); methods return awaitables."""
 
-    async def _run(self, op: _Op) -> Any:
-        reply = None
-        try:
-            while True:
-                method, args = op.send(reply)
-                reply = await getattr(self.client, method)(*args)
-        except StopIteration as done:
-            return done.value
+    def _run(self, op: _Op) -> Any:
+        return run_async(self.client, op)

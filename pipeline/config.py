@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from pipeline.editions import check as check_editions
 from pipeline.errors import ConfigError
 from pipeline.files import FILE_MODE_FORM, parse_file_mode
 from pipeline.redis_client import SENTINEL_FORM, RedisUrlError, is_sentinel, parse_sentinel, redact
@@ -116,6 +117,10 @@ class DownloadConfig:
     hours: str = ""
     bandwidth: tuple[BandwidthWindow, ...] = ()
     pause_resend_s: float = 600.0
+    # Acceptable editions, most preferred first (pipeline/editions.py): C, UC, U, regular.
+    editions: tuple[str, ...] = ("C", "regular")
+    # How often a worker looks for a more preferred edition of the library's videos; 0 = never.
+    upgrade_check_interval_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,9 @@ class GatewayConfig:
 TEMPLATE_FIELDS = ("summary", "event", "avid", "title", "reason", "cover_url", "source", "state",
                    "message", "job_id")
 NOTIFY_KINDS = ("webhook", "apprise")
+# Job kinds whose task_completed/task_failed a target gets only when it names them with the kind
+# ("task_completed:import"): an import's titles, which its import_finished reports in one message.
+QUIET_JOB_KINDS = ("import",)
 MEDIA_SERVER_KINDS = ("jellyfin", "emby", "plex")
 
 
@@ -271,7 +279,9 @@ class NotifyTarget:
     secret: str | None = None  # webhook: the HMAC-SHA256 key of X-Nassav-Signature
     # Event types from the event stream (pipeline/events.py and the helpers that add
     # disk_low/disk_ok, subscription_found…); "source_health" is a source going into back-off or out.
-    events: tuple[str, ...] = ("task_completed", "task_failed")
+    # An import's titles are not notified one by one (import_finished reports the run) unless
+    # named with their kind: "task_completed:import" (pipeline/notify_match.py).
+    events: tuple[str, ...] = ("task_completed", "task_failed", "import_finished")
     template: NotifyTemplate = field(default_factory=NotifyTemplate)
 
 
@@ -548,6 +558,9 @@ def _check(cfg: Config) -> None:
     _bound("download.mutex_limit", d.mutex_limit, 1, 64, "an integer from 1 to 64")
     _bound("download.time_limit_s", d.time_limit_s, 1, 7 * 86400, "seconds from 1 to 604800 (a week)")
     _check_disk_and_schedule(d)
+    check_editions(d.editions)
+    _bound("download.upgrade_check_interval_s", d.upgrade_check_interval_s, 0, 30 * 86400,
+           "seconds from 0 (never) to 2592000 (30 days)")
     if not _variant_ok(d.variant):
         raise ConfigError("download.variant", 'highest, lowest or a maximum height from 1 to 4320 such as "720"',
                           d.variant)
@@ -674,6 +687,10 @@ def template_problem(text: str) -> str:
     return ""
 
 
+# An event type, or a job's event of one kind ("task_completed:import").
+_EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
+
+
 def _check_notify(n: NotifyConfig) -> None:
     _bound("notify.max_attempts", n.max_attempts, 1, 50, "an integer from 1 to 50")
     _bound("notify.min_backoff_s", n.min_backoff_s, 0, 3600, "seconds from 0 to 3600")
@@ -705,9 +722,11 @@ def _check_notify(n: NotifyConfig) -> None:
                 # Not echoed: an Apprise URL holds its service's token.
                 raise ConfigError(f"{where}.url", "Apprise URLs such as tgram://bottoken/chatid, "
                                   "discord://webhook_id/token, ntfy://topic or json://host/path")
-        if not t.events or any(not e.strip() for e in t.events):
+        if not t.events or any(not _EVENT_NAME.fullmatch(e) or e.partition(":")[2] not in ("", *QUIET_JOB_KINDS)
+                               for e in t.events):
             raise ConfigError(f"{where}.events", "a list of event types such as task_completed, task_failed, "
-                              "source_health, disk_low, subscription_found", list(t.events))
+                              "import_finished, source_health, disk_low, subscription_found (a job's "
+                              "events of one kind: task_completed:import)", list(t.events))
         for part in ("title", "body"):
             problem = template_problem(getattr(t.template, part))
             if problem:

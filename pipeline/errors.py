@@ -14,6 +14,7 @@
         ├── LayoutChanged           page fetched, landmark missing
         ├── PlaylistError           live / empty / unsupported playlist
         ├── VerifyFailed            output failed a check before rename
+        ├── NothingToUpgrade        an upgrade job for a title without a video
         ├── UnsafeURL               a URL points somewhere forbidden (scheme, name, address class)
         │   └── UnresolvableHost    its host does not resolve: refused, never handed to curl
         └── AllSourcesFailed        every source gave a non-found outcome
@@ -184,3 +185,11 @@ class TranslationError(NassavError):
     def __init__(self, endpoint: str, reason: str):
         self.endpoint, self.reason = endpoint, reason
         super().__init__(f"translator at {endpoint}: {reason}")
+
+
+class NothingToUpgrade(Permanent):
+    """An edition upgrade was asked for a title whose folder holds no video."""
+
+    def __init__(self, avid: str):
+        self.avid = avid
+        super().__init__(f"{avid} has no video to upgrade; download it first (POST /api/downloads/{avid})")

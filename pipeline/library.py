@@ -28,10 +28,12 @@ __all__ = ["CoverResult", "fetch_cover", "fetch_extras", "write_nfo", "site_root
 def resolved_fields(avid: Avid, record: Mapping[str, Any], outcomes: list[str],
                     meta: Mapping[str, Any]) -> dict[str, Any]:
     """The resolve stage's fields: the source record, the other sources' outcomes, the
-    edition asked for, and the source's title unless a title is known already."""
+    edition found (``edition``, "" for the regular one) unless a video is held already (its
+    edition changes only with the video: the download stage and an upgrade record it), and
+    the source's title unless a title is known already."""
     fields = {"source": record, "resolve_outcomes": outcomes, "source_title": record.get("title", "")}
-    if avid.edition:
-        fields["edition"] = avid.edition
+    if not meta.get("video"):
+        fields["edition"] = record.get("edition") or avid.edition
     if not meta.get("title"):
         fields["title"] = record.get("title", "")
     return fields

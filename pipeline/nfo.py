@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any, Mapping
 
+from pipeline.editions import NAMES
+
 
 def render(meta: Mapping[str, Any], title_from: str = "translated") -> bytes:
     """The NFO document for one AVID's metadata record. ``title_from`` (``translation.nfo_title``):
@@ -45,6 +47,9 @@ def render(meta: Mapping[str, Any], title_from: str = "translated") -> bytes:
     for g in meta.get("genres") or []:
         add("genre", g)
         add("tag", g)
+    edition = NAMES.get(meta.get("edition") or "", "")  # regular: no tag
+    add("edition", edition)
+    add("tag", edition)
     for i, a in enumerate(meta.get("actors") or []):
         el = ET.SubElement(movie, "actor")
         add("name", a.get("name"), el)

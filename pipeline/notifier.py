@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from pipeline import deliveries as dv, notify_message as msg, notify_send as send
+from pipeline.notify_match import types_of, wants
 from pipeline.avid import parse
 from pipeline.config import Config, MediaServerConfig, NotifyTarget
 from pipeline.errors import InvalidAvid
@@ -61,8 +62,8 @@ class Notifier:
         return bool(self.targets or self.servers)
 
     def event_types(self) -> set[str]:
-        return {e for t in self.targets.values() for e in t.events} | \
-               {e for m in self.servers.values() for e in m.events} | {NOTIFY_TEST}
+        return types_of(e for t in self.targets.values() for e in t.events) | \
+               types_of(e for m in self.servers.values() for e in m.events) | {NOTIFY_TEST}
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -70,15 +71,18 @@ class Notifier:
         """Record a delivery for each target that wants ``e``; the ids of the new ones."""
         if e.type == NOTIFY_TEST:
             return self._dispatch_test(e)
+        if e.data.get("unchanged"):
+            return []  # a job that changed nothing (an edition check that found no better one)
         created = []
         for t in self.targets.values():
-            if e.type not in t.events or (e.type == NOTIFY_FAILED and e.data.get("target") == t.name):
+            if not wants(t.events, e) or (e.type == NOTIFY_FAILED and e.data.get("target") == t.name):
                 continue
             if self._create(e, t.name, t.kind, self._notify_payload(e, t)):
                 created.append(dv.delivery_id(e.id, t.name))
         folder = self._folder(e) if e.type != NOTIFY_FAILED else None
         for name, m in self.servers.items():
-            if folder and e.type in m.events:
+            # A media server rescans each title's folder, imported ones too: no quiet kinds.
+            if folder and wants(m.events, e, quiet=()):
                 if self._create(e, name, m.kind, {"folder": folder, "avid": e.avid}):
                     created.append(dv.delivery_id(e.id, name))
         return created

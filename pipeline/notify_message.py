@@ -17,6 +17,7 @@ from pipeline.events import Event
 
 _FIELD = re.compile(r"\{([a-z_]+)\}")
 SOURCE_HEALTH = "source_health"
+IMPORT_FINISHED = "import_finished"  # pipeline.import_jobs.FINISHED
 
 
 def reason_of(e: Event) -> str:
@@ -25,6 +26,8 @@ def reason_of(e: Event) -> str:
     reasons = d.get("reasons")
     if isinstance(reasons, list) and reasons:
         return "; ".join(str(r) for r in reasons)
+    if e.type == IMPORT_FINISHED and d.get("status") == "completed":
+        return import_left(d)
     # A completion's message ("ABC-123 done") is no reason.
     keys = ("reason", "detail") if e.type == "task_completed" else ("reason", "detail", "message")
     for key in keys:
@@ -48,9 +51,43 @@ def summary_of(e: Event) -> str:
         return "disk space is back"
     if e.type == "notify_test":
         return "a test notification"
+    if e.type == IMPORT_FINISHED:
+        return import_summary(d)
     if e.type == "subscription_found":
         return f"{avid or 'a new title'} found" + (f" by {d.get('name')}" if d.get("name") else "")
     return f"{e.type} {avid}".strip()
+
+
+def _counts(d: Mapping[str, Any]) -> dict[str, int]:
+    counts = d.get("counts")
+    if not isinstance(counts, dict):
+        return {}
+    return {str(k): int(v) for k, v in counts.items() if isinstance(v, int)}
+
+
+def import_summary(d: Mapping[str, Any]) -> str:
+    """One import run in a line: "import of /old finished: 12 imported, 1 conflict, 3 left"."""
+    run = f"import of {d['path']}" if d.get("path") else "import"
+    if d.get("status") != "completed":
+        return f"{run} failed"
+    c = _counts(d)
+    left = c.get("duplicate", 0) + c.get("skipped", 0)
+    conflicts = c.get("conflict", 0)
+    parts = [f"{c.get('place', 0)} imported", f"{conflicts} conflict" + ("" if conflicts == 1 else "s"),
+             f"{left} left"]
+    if c.get("done"):
+        parts.append(f"{c['done']} already imported")
+    return f"{run} finished: " + ", ".join(parts)
+
+
+def import_left(d: Mapping[str, Any]) -> str:
+    """Why files stayed where they were, counted, and where each file's reason is read."""
+    c = _counts(d)
+    why = [f"{c[k]} {k}" for k in ("conflict", "duplicate", "skipped") if c.get(k)]
+    if not why:
+        return ""
+    where = f" (each file's reason: GET /api/library/import/{d['import_id']})" if d.get("import_id") else ""
+    return "left where they were: " + ", ".join(why) + where
 
 
 def fields_of(e: Event, *, title: str = "", public_url: str = "") -> dict[str, str]:

@@ -7,6 +7,11 @@ Layout under the data dir (the truth about the library)::
     .parts/{AVID}/     resumable download state (not part of the library)
     .cache/covers/{AVID}-{size}.jpg   resized covers (rebuilt on demand)
 
+A title's video is ``{AVID}.mp4`` when downloaded; an import keeps the container
+(``{AVID}.mkv``), splits parts (``{AVID}-cd1.avi``, ``{AVID}-cd2.avi``) or, in place, leaves
+the file outside the folder. The ``video`` record of the metadata JSON names them (``file``,
+``parts[].file``); :meth:`ResourceStore.videos` reads it, and the folder when it says nothing.
+
 Every path is handed out by a method here; nobody else builds them from strings.
 
 Paths are only ever built from a validated :class:`~pipeline.avid.Avid`, and every write
@@ -25,7 +30,9 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
+import stat
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +41,7 @@ from typing import Any, Iterable, Iterator
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid, OtherEdition
 from pipeline.files import atomic_write, dir_mode_for, make_dirs
+from pipeline.filenames import VIDEO_EXTENSIONS
 
 __all__ = ["SCHEMA_VERSION", "ResourceStore", "atomic_write"]
 
@@ -76,7 +84,61 @@ class ResourceStore:
         return self.dir(avid) / f"{avid.code}{suffix}"
 
     def video(self, avid: Avid) -> Path:
+        """The title's first video file (part 1); ``{AVID}.mp4`` when it has none."""
+        found = self.videos(avid)
+        return found[0] if found else self.download_target(avid)
+
+    def download_target(self, avid: Avid) -> Path:
+        """Where a download writes the title's video."""
         return self.file(avid, ".mp4")
+
+    def videos(self, avid: Avid, meta: Any = None) -> list[Path]:
+        """Every non-empty video file of the title, in part order.
+
+        The files the metadata JSON's ``video`` record names (``meta``, when the caller has
+        read it already), those present; else the folder's ``{AVID}.ext`` and
+        ``{AVID}-cdN.ext`` files. A record's path outside the folder counts only when the
+        ``import`` record says it was imported in place from there: a hand-edited JSON cannot
+        make the library serve any file of the machine."""
+        if meta is None:
+            meta = self.read_meta(avid)
+        found = [p for p in self._recorded_videos(avid, meta) if _nonempty(p)]
+        return found or self._folder_videos(avid)
+
+    def _recorded_videos(self, avid: Avid, meta: Any) -> list[Path]:
+        rec = meta.get("video") if isinstance(meta, dict) else None
+        if not isinstance(rec, dict):
+            return []
+        parts = rec.get("parts")
+        entries = parts if isinstance(parts, list) and parts else [rec]
+        imp = meta.get("import")
+        in_place = (set(str(f) for f in imp.get("files") or [] if isinstance(f, str))
+                    if isinstance(imp, dict) and imp.get("mode") == "in-place" else set())
+        out: list[Path] = []
+        for entry in entries:
+            name = entry.get("file") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
+                continue
+            if name in in_place and os.path.isabs(name):
+                out.append(Path(name))
+            elif _plain_name(name) and name.startswith(avid.code):
+                out.append(self.dir(avid) / name)
+        return out
+
+    def _folder_videos(self, avid: Avid) -> list[Path]:
+        """``{AVID}.ext`` (``.mp4`` first), then ``{AVID}-cdN.ext`` by N."""
+        try:
+            names = os.listdir(self.dir(avid))
+        except OSError:
+            return []
+        ranked: list[tuple[int, int, str]] = []
+        for name in names:
+            m = _FOLDER_VIDEO.match(name)
+            if not m or m.group("code") != avid.code or m.group("ext").lower() not in VIDEO_EXTENSIONS:
+                continue
+            part = int(m.group("part")) if m.group("part") else 0
+            ranked.append((part, 0 if m.group("ext").lower() == ".mp4" else 1, name))
+        return [p for p in (self.dir(avid) / n for _, _, n in sorted(ranked)) if _nonempty(p)]
 
     def meta(self, avid: Avid) -> Path:
         return self.file(avid, ".json")
@@ -118,11 +180,10 @@ class ResourceStore:
         return None
 
     # -- state -------------------------------------------------------------
-    def has_video(self, avid: Avid) -> bool:
-        try:
-            return self.video(avid).stat().st_size > 0
-        except OSError:
-            return False
+    def has_video(self, avid: Avid, meta: Any = None) -> bool:
+        """Whether the title has any video (see :meth:`videos`)."""
+        # The common case, a downloaded title, costs one stat.
+        return _nonempty(self.download_target(avid)) or bool(self.videos(avid, meta))
 
     def read_meta(self, avid: Avid) -> dict[str, Any] | None:
         try:
@@ -257,26 +318,28 @@ class ResourceStore:
 
 
     def delete_video(self, avid: Avid) -> list[str] | None:
-        """Remove the AVID's video and its download parts, keeping metadata, covers and NFO; the
-        files that went, or None when there was neither.
+        """Remove every video file of the AVID (all parts, an in-place import's too) and its
+        download parts, keeping metadata, covers and NFO; the files that went, or None when
+        there was none of them.
 
         The edition rule is :meth:`delete`'s. Each is renamed away first, so of two concurrent
         calls one removes the files and the other gets None."""
-        video, parts = self.video(avid), self.part_dir(avid)
-        if not video.exists() and not parts.exists():
+        videos, parts = self.videos(avid), self.part_dir(avid)
+        if not videos and not parts.exists():
             return None
         held = self.held(avid)
         if self.dir(avid).exists() and (held.edition if held else "") != avid.edition:
             raise OtherEdition(avid.full, avid.code, held.full if held else None)
         tag = uuid.uuid4().hex
         gone: list[str] = []
-        for src in (parts, video):
+        for src in (parts, *videos):
             trash = src.with_name(f".deleting-{src.name}-{tag}")
             try:
                 os.rename(src, trash)
             except FileNotFoundError:
                 continue
-            prefix = src.relative_to(self.root)
+            # An in-place video lies outside the data dir: it is named by its full path.
+            prefix = src.relative_to(self.root) if src.is_relative_to(self.root) else src
             if trash.is_dir():
                 gone += sorted(str(prefix / p.relative_to(trash)) for p in trash.rglob("*") if p.is_file())
                 shutil.rmtree(trash, ignore_errors=True)
@@ -284,6 +347,23 @@ class ResourceStore:
                 gone.append(str(prefix))
                 trash.unlink(missing_ok=True)
         return gone or None
+
+
+_FOLDER_VIDEO = re.compile(r"^(?P<code>[A-Za-z0-9-]+?)(?:-cd(?P<part>\d{1,3}))?(?P<ext>\.[A-Za-z0-9]+)$")
+
+
+def _plain_name(name: str) -> bool:
+    """A file name that stays in its folder."""
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size > 0
+
 
 def safe_name(name: str) -> str:
     """A file name from an actor's name: letters, digits, hyphens and underscores only, so it

@@ -36,13 +36,25 @@ class Submitted:
         return self.status == QUEUED
 
 
-def library_refusal(store: ResourceStore, avid: Avid, kind: str) -> str:
-    """Why the library needs no ``kind`` job for ``avid`` ("" when it does)."""
+@dataclass(frozen=True)
+class InLibrary:
+    """The library already holds what a ``kind`` job would fetch: the one submit rule."""
+
+    status: str  # what the API's data.status says: "downloaded" or "exists"
+    message: str  # "ABC-123 is already downloaded"
+    hint: str = ""  # what to do instead, for an API answer ("refresh it to …")
+
+
+def in_library(store: ResourceStore, avid: Avid, kind: str) -> InLibrary | None:
+    """Why the library needs no ``kind`` job for ``avid`` (None when it does): a video for a
+    download, metadata and cover for a metadata job. The worker-side :func:`submit` and the
+    gateway's (``gateway/api/downloads.py::submit``) both ask this."""
     if kind == "download" and store.has_video(avid):
-        return f"{avid.code} is already downloaded"
+        return InLibrary("downloaded", f"{avid.code} is already downloaded")
     if kind == "metadata" and store.meta(avid).exists() and store.cover(avid).exists():
-        return f"{avid.code} is already in the library"
-    return ""
+        return InLibrary("exists", f"{avid.code} is already in the library",
+                         "refresh it to fetch its metadata again")
+    return None
 
 
 def submit(jobs: Jobs, store: ResourceStore, avid: Avid, kind: str, start: Callable[[str, str], None],
@@ -52,9 +64,9 @@ def submit(jobs: Jobs, store: ResourceStore, avid: Avid, kind: str, start: Calla
     ``start(avid, job_id)`` sends the chain's first stage (``actors.registry.Actors.start``).
     Raises whatever ``start`` raised, after failing the job so its claim is freed.
     """
-    refusal = library_refusal(store, avid, kind)
-    if refusal:
-        return Submitted(avid.code, IN_LIBRARY, message=refusal)
+    held = in_library(store, avid, kind)
+    if held:
+        return Submitted(avid.code, IN_LIBRARY, message=held.message)
     try:
         res = jobs.submit(avid.code, kind, fields=fields)
     except NassavError as e:  # refused by the script (Redis failures are not NassavErrors)

@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 
 from pipeline.errors import NassavError
 from pipeline.lua import RELEASE_IF_HELD
+from pipeline.redis_ops import run_async, run_sync
 
 KINDS = ("actress", "maker", "label", "series", "director", "search")
 ACTIONS = ("metadata", "download")
@@ -282,40 +283,6 @@ def _check_now(sub_id: str, now: float) -> _Op:
     return True
 
 
-def _run_sync(client: redis.Redis, op: _Op) -> Any:
-    reply = None
-    try:
-        while True:
-            call = op.send(reply)
-            if isinstance(call, list):
-                pipe = client.pipeline(transaction=False)
-                for m, a, k in call:
-                    getattr(pipe, m)(*a, **k)
-                reply = pipe.execute()
-            else:
-                m, a, k = call
-                reply = getattr(client, m)(*a, **k)
-    except StopIteration as done:
-        return done.value
-
-
-async def _run_async(client: aioredis.Redis, op: _Op) -> Any:
-    reply = None
-    try:
-        while True:
-            call = op.send(reply)
-            if isinstance(call, list):
-                async with client.pipeline(transaction=False) as pipe:
-                    for m, a, k in call:
-                        getattr(pipe, m)(*a, **k)
-                    reply = await pipe.execute()
-            else:
-                m, a, k = call
-                reply = await getattr(client, m)(*a, **k)
-    except StopIteration as done:
-        return done.value
-
-
 class AsyncSubscriptions:
     """The gateway's side: add, list, show, remove, and ask for a check now."""
 
@@ -324,22 +291,22 @@ class AsyncSubscriptions:
 
     async def add(self, sub: Subscription, *, due_at: float | None = None) -> bool:
         """Store ``sub``, due at once (or at ``due_at``); False when its id is followed already."""
-        return await _run_async(self.client, _add(sub, time.time() if due_at is None else due_at))
+        return await run_async(self.client, _add(sub, time.time() if due_at is None else due_at))
 
     async def get(self, sub_id: str) -> Subscription | None:
-        return await _run_async(self.client, _get(sub_id))
+        return await run_async(self.client, _get(sub_id))
 
     async def all(self) -> list[Subscription]:
-        return await _run_async(self.client, _all())
+        return await run_async(self.client, _all())
 
     async def status(self, sub_id: str, checks: int = 20) -> dict[str, Any]:
-        return await _run_async(self.client, _status(sub_id, checks))
+        return await run_async(self.client, _status(sub_id, checks))
 
     async def remove(self, sub_id: str) -> bool:
-        return await _run_async(self.client, _remove(sub_id))
+        return await run_async(self.client, _remove(sub_id))
 
     async def check_now(self, sub_id: str) -> bool:
-        return await _run_async(self.client, _check_now(sub_id, time.time()))
+        return await run_async(self.client, _check_now(sub_id, time.time()))
 
 
 class Subscriptions:
@@ -350,22 +317,22 @@ class Subscriptions:
         self._release = client.register_script(RELEASE_IF_HELD)
 
     def add(self, sub: Subscription, *, due_at: float | None = None) -> bool:
-        return _run_sync(self.client, _add(sub, time.time() if due_at is None else due_at))
+        return run_sync(self.client, _add(sub, time.time() if due_at is None else due_at))
 
     def get(self, sub_id: str) -> Subscription | None:
-        return _run_sync(self.client, _get(sub_id))
+        return run_sync(self.client, _get(sub_id))
 
     def all(self) -> list[Subscription]:
-        return _run_sync(self.client, _all())
+        return run_sync(self.client, _all())
 
     def status(self, sub_id: str, checks: int = 20) -> dict[str, Any]:
-        return _run_sync(self.client, _status(sub_id, checks))
+        return run_sync(self.client, _status(sub_id, checks))
 
     def remove(self, sub_id: str) -> bool:
-        return _run_sync(self.client, _remove(sub_id))
+        return run_sync(self.client, _remove(sub_id))
 
     def check_now(self, sub_id: str) -> bool:
-        return _run_sync(self.client, _check_now(sub_id, time.time()))
+        return run_sync(self.client, _check_now(sub_id, time.time()))
 
     # -- what a check uses ------------------------------------------------------------------
 

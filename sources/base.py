@@ -19,11 +19,12 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Mapping, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from pipeline.avid import Avid
 from pipeline.config import HttpConfig, SourceConfig
+from pipeline.editions import DEFAULT as DEFAULT_EDITIONS, REGULAR, label
 from pipeline.errors import (LayoutChanged, SourceError, SourceNotFound,
                              UnresolvableHost, UnsafeURL, UpstreamError)
 from pipeline.http import HttpClient, Pacer, Response, check_url
@@ -50,6 +51,7 @@ class Found:
     cover_url: str = ""
     referer: str = ""  # the Referer the CDN wants
     headers: dict[str, str] = field(default_factory=dict, hash=False)  # extra headers for the CDN
+    edition: str = ""  # the page's edition (pipeline/editions.py): "C", "UC", "U"; "" = regular
 
 
 @dataclass
@@ -194,28 +196,61 @@ class Site:
 
 
 class VideoSource(Site):
-    """A site that turns an AVID into an HLS playlist URL."""
+    """A site that turns an AVID into an HLS playlist URL.
 
-    def resolve(self, avid: Avid) -> Found:
-        """Find ``avid`` on this site.
+    ``editions`` are the editions the site has pages for (a site without edition pages
+    serves the regular release only); ``wanted`` (from ``download.editions``) the acceptable
+    ones, most preferred first. :meth:`resolve` gives the most preferred edition the site has.
+    """
+
+    editions: ClassVar[tuple[str, ...]] = (REGULAR,)
+
+    def __init__(self, *args: Any, wanted: Sequence[str] = DEFAULT_EDITIONS, **kw: Any):
+        super().__init__(*args, **kw)
+        self.wanted = tuple(wanted)
+
+    def resolve(self, avid: Avid, editions: Sequence[str] | None = None) -> Found:
+        """Find ``avid`` on this site, in the first of ``editions`` (default: ``wanted``) it has.
 
         Returns:
-            Found: page URL, playlist URL (checked with ``check_url``), title and cover when known.
+            Found: page URL, playlist URL (checked with ``check_url``), title and cover when
+            known, and the edition found.
         Raises:
             SourceNotFound, SourceBlocked, UpstreamError, LayoutChanged: each naming this site.
+            A site that serves none of ``editions`` answers SourceNotFound without a request.
         """
-        return self._guard(avid, lambda: self._resolve(avid))
+        asked = [e for e in (self.wanted if editions is None else editions) if e in self.editions]
+        return self._guard(avid, lambda: self._resolve_editions(avid, asked))
+
+    def _resolve_editions(self, avid: Avid, asked: list[str]) -> Found:
+        """Each edition in turn; "not found" moves on, anything else stops (same host).
+        With none found, a page without its landmark beats "not found", as in :meth:`first_found`."""
+        last: SourceError | None = None
+        for edition in asked:
+            try:
+                return self._resolve_edition(avid, edition)
+            except (SourceNotFound, LayoutChanged) as e:
+                if last is None or isinstance(e, LayoutChanged):
+                    last = e
+        raise last or SourceNotFound(self.name, avid.code, detail="serves none of the editions asked for "
+                                     f"({', '.join(label(e) for e in self.editions)} only)")
+
+    def _resolve_edition(self, avid: Avid, edition: str) -> Found:
+        """One edition's page; a site with edition pages overrides this, others serve the regular one."""
+        return self._resolve(avid)
 
     def _resolve(self, avid: Avid) -> Found:  # pragma: no cover - every adapter overrides it
         raise NotImplementedError
 
     def found(self, avid: Avid, page_url: str, playlist_url: str, *, title: str = "",
-              cover_url: str = "", referer: str = "", headers: Mapping[str, str] | None = None) -> Found:
+              cover_url: str = "", referer: str = "", headers: Mapping[str, str] | None = None,
+              edition: str = REGULAR) -> Found:
         """Build a :class:`Found`; the playlist URL must be safe, an unsafe cover is dropped."""
         return Found(source=self.name, avid=avid.code, page_url=page_url,
                      playlist_url=self.safe(playlist_url), title=title.strip(),
                      cover_url=self.safe_or_empty(cover_url),
-                     referer=referer or self.base_url + "/", headers=dict(headers or {}))
+                     referer=referer or self.base_url + "/", headers=dict(headers or {}),
+                     edition=edition)
 
     def first_found(self, avid: Avid, urls: list[str], attempt: Callable[[str], T]) -> T:
         """Try ``attempt(url)`` for each candidate page URL in order; return the first success.

@@ -7,6 +7,7 @@ import re
 from parsel import Selector
 
 from pipeline.avid import Avid
+from pipeline.editions import REGULAR
 from pipeline.errors import LayoutChanged
 from sources.base import Found, VideoSource, strip_avid
 
@@ -29,11 +30,17 @@ def parse_page(html: str, code: str) -> tuple[str, str, str]:
     return m.group("url").strip(), strip_avid(title, code), cover
 
 
+def page_path(avid: Avid, edition: str = REGULAR) -> str:
+    """The video page; the subtitled release has its own, ``/videos/abc-123-c/`` (FIELD_NOTES §1)."""
+    return f"/videos/{avid.lower}-c/" if edition == "C" else f"/videos/{avid.lower}/"
+
+
 class Jable(VideoSource):
     name = NAME
+    editions = ("C", REGULAR)
 
-    def _resolve(self, avid: Avid) -> Found:
-        page_url = self.url(f"/videos/{avid.lower}/")
+    def _resolve_edition(self, avid: Avid, edition: str) -> Found:
+        page_url = self.url(page_path(avid, edition))
         html = self.fetch(page_url, avid, referer=self.url(f"/search/{avid.lower}")).text
         playlist, title, cover = parse_page(html, avid.code)
-        return self.found(avid, page_url, playlist, title=title, cover_url=cover)
+        return self.found(avid, page_url, playlist, title=title, cover_url=cover, edition=edition)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from parsel import Selector
 
 from pipeline.avid import Avid
+from pipeline.editions import REGULAR
 from pipeline.errors import LayoutChanged
 from sources.base import Found, VideoSource, strip_avid
 
@@ -20,12 +21,25 @@ _WORDS = re.compile(r"m3u8\|((?:[0-9a-f]+\|)+)com\|surrit\|https\|video", re.I)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+# The page of each edition (FIELD_NOTES §1): subtitled and leaked releases have pages of their own.
+_EDITION_PATHS = {
+    "C": ("/cn/{a}-chinese-subtitle", "/{a}-chinese-subtitle"),
+    "U": ("/cn/{a}-uncensored-leak",),
+    REGULAR: ("/cn/{a}", "/dm13/cn/{a}"),
+}
+EDITIONS = tuple(_EDITION_PATHS)
+
+
+def edition_paths(avid: Avid, edition: str) -> list[str]:
+    """Candidate pages of one edition of ``avid``, best first."""
+    return [p.format(a=avid.lower) for p in _EDITION_PATHS[edition]]
+
+
 def page_paths(avid: Avid) -> list[str]:
     """Candidate pages, best first; the leak page is asked for only with a -U/-UC edition."""
-    a = avid.lower
-    paths = [f"/cn/{a}-chinese-subtitle", f"/{a}-chinese-subtitle", f"/cn/{a}", f"/dm13/cn/{a}"]
+    paths = edition_paths(avid, "C") + edition_paths(avid, REGULAR)
     if avid.edition in ("U", "UC"):
-        paths.insert(0, f"/cn/{a}-uncensored-leak")
+        paths = edition_paths(avid, "U") + paths
     return paths
 
 
@@ -54,8 +68,9 @@ def playlist_url(uuid: str, cdn_url: str = "") -> str:
 
 class MissAV(VideoSource):
     name = NAME
+    editions = EDITIONS
 
-    def _resolve(self, avid: Avid) -> Found:
+    def _resolve_edition(self, avid: Avid, edition: str) -> Found:
         referer = self.url(f"/search/{avid.lower}")
 
         def attempt(page_url: str) -> Found:
@@ -65,7 +80,7 @@ class MissAV(VideoSource):
             origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
             return self.found(avid, page_url, playlist_url(uuid, self.cfg.cdn_url), title=title,
                               cover_url=cover, referer=self.base_url + "/",
-                              headers={"Origin": origin})
+                              headers={"Origin": origin}, edition=edition)
 
-        return self.first_found(avid, [self.url(p) for p in page_paths(avid)], attempt)
+        return self.first_found(avid, [self.url(p) for p in edition_paths(avid, edition)], attempt)
 

@@ -15,6 +15,7 @@ from typing import Any, Collection, Mapping
 
 from pipeline.avid import Avid, parse
 from pipeline.config import Config
+from pipeline.editions import preference
 from pipeline.errors import (AllSourcesFailed, ConfigError, SourceBlockedByUser, SourceError, SourceNotFound,
                              SourceSkipped)
 from pipeline.http import Pacer
@@ -50,7 +51,8 @@ def build_sources(config: Config, *, pacer: Pacer | None = None,
             raise ConfigError(f"sources.{name}", f"one of {', '.join(SOURCE_CLASSES)} (unknown source)")
     pacer = pacer if pacer is not None else Pacer()
     cookies = cookies or {}
-    return [SOURCE_CLASSES[name](cfg, config.http, pacer=pacer, cookies=cookies.get(name))
+    wanted = preference(config.download.editions)
+    return [SOURCE_CLASSES[name](cfg, config.http, pacer=pacer, cookies=cookies.get(name), wanted=wanted)
             for name, cfg in config.sources_by_weight()]
 
 

@@ -374,8 +374,8 @@ def test_listing_requests_take_the_catalogue_pacing_shared_by_every_worker(fx, r
 
 
 def test_a_blocklisted_title_is_skipped_and_not_asked_again(fx, world, r):
-    """Runs once the blocklist (pipeline/blocklist.py, refused in the submit script) is merged."""
-    blocklist = pytest.importorskip("pipeline.blocklist")
+    from pipeline import blocklist
+
     ctx, actors = world
     order = expected(fx, "search", "SUBB")
     blocklist.Blocklist(r).add_avid(order[0], "not wanted")

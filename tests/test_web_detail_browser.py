@@ -37,11 +37,15 @@ def site():
     s.stop()
 
 
-def wait_attempt(base: str, avid: str, status: str, timeout_s: float = 90) -> dict:
+def wait_attempt(base: str, avid: str, status: str, timeout_s: float = 90, kind: str = "") -> dict:
+    """The AVID's latest attempt once it has ``status`` (and ``kind`` when given: the index may
+    still show the previous job for a moment after a new one is submitted)."""
     def done():
         code, body = http("GET", f"{base}/api/resource/{avid}/attempts")
         items = body.get("data") or [] if code == 200 else []
-        return items[0] if items and items[0]["status"] == status else None
+        if not items or items[0]["status"] != status or (kind and items[0]["kind"] != kind):
+            return None
+        return items[0]
     return wait_for(done, timeout_s, 0.3, f"a {status} attempt for {avid}")
 
 

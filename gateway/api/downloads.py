@@ -12,14 +12,19 @@ from gateway.api.common import MAX_BATCH, ApiError, ApiState, avid_of, doc, enve
 from pipeline import jobs as jobstates
 from pipeline.blocklist import AvidBlocked
 from pipeline.broker import queue_lengths
+from pipeline.submit import in_library
 
 Outcome = tuple[int, str, dict[str, Any]]
 
-async def submit(st: ApiState, avid_text: object, kind: str, fields: dict[str, str] | None = None) -> Outcome:
-    """Claim and queue one AVID; the (HTTP code, message, data) the API answers for it."""
+async def submit(st: ApiState, avid_text: object, kind: str, fields: dict[str, str] | None = None, *,
+                 refresh: bool = False) -> Outcome:
+    """Claim and queue one AVID; the (HTTP code, message, data) the API answers for it.
+    A title the library holds is refused (409, :func:`pipeline.submit.in_library`) unless
+    ``refresh`` asks to fetch it again."""
     avid = avid_of(avid_text)
-    if kind == "download" and st.store.has_video(avid):
-        return 409, f"{avid.code} is already downloaded", {"avid": avid.code, "status": "downloaded"}
+    held = None if refresh else in_library(st.store, avid, kind)
+    if held:
+        return 409, held.message + (f"; {held.hint}" if held.hint else ""), {"avid": avid.code, "status": held.status}
     try:
         res = await st.submit(avid.code, kind, fields)
     except AvidBlocked as e:

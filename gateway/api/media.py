@@ -25,6 +25,31 @@ COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
 
 VIDEO_DELETED = "video_deleted"
 
+# The Content-Type of each container an import keeps (downloads are always MP4).
+VIDEO_TYPES = {
+    ".mp4": "video/mp4", ".m4v": "video/x-m4v", ".mkv": "video/x-matroska", ".webm": "video/webm",
+    ".avi": "video/x-msvideo", ".wmv": "video/x-ms-wmv", ".asf": "video/x-ms-asf",
+    ".ts": "video/mp2t", ".m2ts": "video/mp2t", ".mts": "video/mp2t", ".mov": "video/quicktime",
+    ".flv": "video/x-flv", ".f4v": "video/mp4", ".mpg": "video/mpeg", ".mpeg": "video/mpeg",
+    ".vob": "video/mpeg", ".3gp": "video/3gpp", ".divx": "video/x-msvideo",
+    ".rm": "application/vnd.rn-realmedia", ".rmvb": "application/vnd.rn-realmedia-vbr",
+}
+PART_FORM = "part must be a whole number from 1 (the first part) to the title's number of parts"
+
+
+def video_type(path: Path) -> str:
+    """The Content-Type to serve a video file with, from its container."""
+    return VIDEO_TYPES.get(path.suffix.lower(), "application/octet-stream")
+
+
+def _part_of(request: Request) -> int:
+    raw = request.query_params.get("part")
+    if raw is None:
+        return 1
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 999:
+        raise ApiError(400, f"{PART_FORM} (got {raw[:20]!r})")
+    return int(raw)
+
 
 async def delete_video(st: ApiState, avid_text: object):
     """Remove the AVID's video and download parts; ``(code, message, data)`` naming what went.
@@ -129,17 +154,28 @@ def range_refusal(header: str, size_bytes: int) -> tuple[int, str] | None:
     return None
 
 
-@doc(responses={200: "video/mp4 (the whole file)", 206: "the requested byte range(s)",
-                304: "not modified (If-None-Match / If-Modified-Since)", 400: "a malformed Range header",
-                404: "no video, or the folder holds another edition", 416: "a range past the end"})
+@doc(query={"part": "which part of a multi-part title, from 1 (default 1)"},
+     responses={200: "the whole file: video/mp4, or the imported container's type (video/x-matroska…)",
+                206: "the requested byte range(s)",
+                304: "not modified (If-None-Match / If-Modified-Since)",
+                400: "a malformed Range header or part", 404: "no video (or no such part), or the "
+                "folder holds another edition", 416: "a range past the end"})
 async def video(request: Request) -> Response:
-    """Stream the AVID's MP4 for a player: byte ranges, ``ETag``/``Last-Modified``, ``If-Range``.
+    """Stream the AVID's video for a player: byte ranges, ``ETag``/``Last-Modified``, ``If-Range``.
 
-    A bare AVID plays whatever edition its folder holds; an AVID with an edition plays only
-    that edition."""
+    A title in parts serves part 1, and ``?part=N`` the others (``X-Video-Parts`` says how
+    many). A bare AVID plays whatever edition its folder holds; an AVID with an edition plays
+    only that edition."""
     st = state(request)
     avid = avid_of(request.path_params["avid"])
-    path = st.store.video(avid)
+    part = _part_of(request)
+    paths = await run_in_threadpool(st.store.videos, avid)
+    if not paths:
+        raise ApiError(404, f"{avid.full} has no video in the library", {"avid": avid.code})
+    if part > len(paths):
+        raise ApiError(404, f"{avid.full} has {len(paths)} part(s); ask for part=1 to part={len(paths)}",
+                       {"avid": avid.code, "parts": len(paths)})
+    path = paths[part - 1]
     try:
         info = os.stat(path)
     except OSError:
@@ -152,9 +188,10 @@ async def video(request: Request) -> Response:
             name = held.full if held else avid.code
             raise ApiError(404, f"the library holds {name}, not {avid.full}; play it at "
                                 f"/api/resource/{name}/video", {"avid": avid.code, "held": name})
-    etag = f'"{avid.code}-video-{info.st_mtime_ns:x}-{info.st_size:x}"'
+    which = f"-p{part}" if part > 1 else ""
+    etag = f'"{avid.code}-video{which}-{info.st_mtime_ns:x}-{info.st_size:x}"'
     headers = {"ETag": etag, "Last-Modified": email.utils.formatdate(info.st_mtime, usegmt=True),
-               "Cache-Control": "no-cache", "Accept-Ranges": "bytes"}
+               "Cache-Control": "no-cache", "Accept-Ranges": "bytes", "X-Video-Parts": str(len(paths))}
     if not_modified(request, etag, info.st_mtime):
         return Response(status_code=304, headers=headers)
     wanted = request.headers.get("range")
@@ -166,7 +203,7 @@ async def video(request: Request) -> Response:
             answer.headers["Content-Range"] = f"bytes */{info.st_size}"
         return answer
     # FileResponse serves the ranges, If-Range and HEAD; the validators are ours (see above).
-    return FileResponse(path, media_type="video/mp4", headers=headers, stat_result=info)
+    return FileResponse(path, media_type=video_type(path), headers=headers, stat_result=info)
 
 
 def routes() -> list:

@@ -86,7 +86,13 @@ async def metadata(request: Request) -> JSONResponse:
     if not isinstance(meta, dict):
         raise ApiError(404, f"{avid.code} has no readable metadata")
     row = await indexed(st, avid)
-    meta["has_video"] = st.store.has_video(avid)
+    videos = await run_in_threadpool(st.store.videos, avid, meta)
+    meta["has_video"] = bool(videos)
+    # Part order; an in-place import's file is outside the folder, so ``files`` misses it.
+    folder = st.store.dir(avid)
+    meta["videos"] = [{"part": n, "file": p.name if p.parent == folder else str(p),
+                       "url": f"{_prefix(request)}/resource/{avid.code}/video" + (f"?part={n}" if n > 1 else "")}
+                      for n, p in enumerate(videos, 1)]
     meta["files"] = await run_in_threadpool(_files, st, avid)
     if row:
         meta["user"] = {"watched": row["watched"], "is_favorite": row["is_favorite"]}
@@ -155,12 +161,10 @@ async def add(st, avid_text: object, source: object = "any", *, refresh: bool = 
     """Queue a metadata job (resolve + scrape + cover) for an AVID."""
     avid = avid_of(avid_text)
     source = _source_choice(st, source)
-    if not refresh and st.store.meta(avid).exists() and st.store.cover(avid).exists():
-        return 409, f"{avid.code} is already in the library; refresh it to fetch its metadata again", \
-            {"avid": avid.code, "status": "exists"}
     # The resolve stage asks the preferred source first, then the others by weight.
     code, message, data = await downloads.submit(st, avid.code, "metadata",
-                                                 {"source_pref": source} if source != "any" else None)
+                                                 {"source_pref": source} if source != "any" else None,
+                                                 refresh=refresh)
     if code == 202:
         data["source"] = source
     return code, message, data

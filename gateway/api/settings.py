@@ -31,7 +31,8 @@ async def get_settings(request: Request) -> JSONResponse:
 
 
 @doc(body={"download": "{concurrency, segment_retries, stall_timeout_s, speed_limit_bytes_per_s, "
-                       "playlist_max_age_s, mutex_limit, variant, keep_parts, max_retries}",
+                       "playlist_max_age_s, mutex_limit, variant, keep_parts, max_retries, editions, "
+                       "upgrade_check_interval_s}",
            "library": "{write_nfo, write_poster, extrafanart, actor_photos}",
            "http": "{impersonate, timeout_s, retries}", "log_level": "DEBUG | INFO | WARNING | ERROR",
            "translation": "{target_language, fields, nfo_title, chinese_conversion}",

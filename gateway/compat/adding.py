@@ -45,9 +45,9 @@ class Pending:
 
 
 def video_bytes(st, avid: Avid) -> int | None:
-    """The size of the title's video; None when it has none."""
+    """The size of the title's video (all its parts); None when it has none."""
     try:
-        size = st.store.video(avid).stat().st_size
+        size = sum(p.stat().st_size for p in st.store.videos(avid))
     except OSError:
         return None
     return size or None
@@ -208,7 +208,7 @@ async def start_refresh(st, avid_text: object, body: dict[str, Any]) -> Result |
         return await answer(None)
     source = ((before.get("source") or {}) if isinstance(before.get("source"), dict) else {}).get("name", "")
     fields = {"refresh": ",".join(parts), **({"source_pref": source} if source in st.config.sources else {})}
-    code, message, data = await downloads.submit(st, avid.full, "metadata", fields)
+    code, message, data = await downloads.submit(st, avid.full, "metadata", fields, refresh=True)
     job_id = data["job_id"]  # 409: a job already holds the title; its outcome answers this too
     return Pending(job_id, lambda job: answer(job, job_id))
 
@@ -252,14 +252,26 @@ async def _start(st, act: dict[str, Any]) -> Result | Pending:
     if action == "delete-video":
         target = avid_of(avid)
         size = video_bytes(st, target)
-        code, message, data = await media.delete_video(st, avid)
-        return code, message, {**data, "deleted_file": st.store.video(target).name, "file_size": size}
+        name = st.store.video(target).name  # before it goes
+        code, message, data = await media.delete_video(st, await held_edition(st, avid))
+        return code, message, {**data, "deleted_file": name, "file_size": size}
     if action in ("delete-all", "delete"):
         target = avid_of(avid)
         meta = await run_in_threadpool(st.store.read_meta, target)
-        code, message, data = await resources_api.delete(st, avid)
+        code, message, data = await resources_api.delete(st, await held_edition(st, avid))
         return code, message, {**data, "resource": shapes.resource(target.code, meta) if isinstance(meta, dict) else None}
     raise ApiError(400, f"action must be one of {', '.join(ACTIONS)}")
+
+
+async def held_edition(st, avid_text: object) -> str:
+    """The AVID a delete acts on. The old client names titles by code only, while a folder
+    holds one edition (the one resolve chose, or an upgrade's): a plain code means whatever
+    edition the folder holds. nassav's own API asks for the exact edition instead."""
+    avid = avid_of(avid_text)
+    if avid.edition:
+        return avid.full
+    held = await run_in_threadpool(st.store.held, avid)
+    return held.full if held else avid.code
 
 
 async def _existing(st, avid_text: object) -> Result:

@@ -128,9 +128,18 @@ async def delete_video(request: Request) -> JSONResponse:
     st = state(request)
     avid = avid_of(request.path_params["avid"])
     size = adding.video_bytes(st, avid)
-    _, message, data = await media.delete_video(st, request.path_params["avid"])
-    return envelope({"avid": avid.code, "deleted_file": st.store.video(avid).name, "file_size": size,
+    name = st.store.video(avid).name  # before it goes: the first part's, in its container
+    _, message, data = await media.delete_video(st, await adding.held_edition(st, request.path_params["avid"]))
+    return envelope({"avid": avid.code, "deleted_file": name, "file_size": size,
                      "deleted_files": data["deleted_files"]}, message=message)
+
+
+@doc(responses={200: "data.deleted_files lists what went", 404: "not in the library", 409: "a job is in progress"})
+async def delete_title(request: Request) -> JSONResponse:
+    """Delete a title's folder, whichever edition it holds (the old client knows codes only)."""
+    st = state(request)
+    code, message, data = await resources_api.delete(st, await adding.held_edition(st, request.path_params["avid"]))
+    return envelope(data, code=code, message=message)
 
 
 # -- actors and genres ------------------------------------------------------------------------
@@ -223,6 +232,7 @@ def routes() -> list:
         Route("/resource/{avid}/preview", preview, methods=["GET"]),
         Route("/downloads/abspath", abspath, methods=["GET"]),
         Route("/downloads/{avid}", delete_video, methods=["DELETE"]),
+        Route("/resource/{avid}", delete_title, methods=["DELETE"]),
         Route("/actors/", actors, methods=["GET"]),
         Route("/actors", actors, methods=["GET"], include_in_schema=False),
         Route("/genres/", genres, methods=["GET"]),

@@ -37,7 +37,7 @@ async def submit(st: ApiState, avid_text: object) -> Outcome:
 
 def _video_bytes(st: ApiState, avid: str) -> int | None:
     try:
-        return st.store.video(parse(avid)).stat().st_size
+        return sum(p.stat().st_size for p in st.store.videos(parse(avid))) or None
     except OSError:  # deleted in between: the answer is still "downloaded"
         return None
 

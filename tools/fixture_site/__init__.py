@@ -88,6 +88,12 @@ class FixtureSite:
         return self.state.add_title(avid, stream_kind=stream_kind, duration_s=duration_s,
                                     segment_s=segment_s, video_kbps=video_kbps, release_date=release_date)
 
+    def add_edition(self, avid: str, edition: str, sites: tuple[str, ...] | list[str], *,
+                    duration_s: float | None = None) -> str:
+        """Let ``sites`` (e.g. ``("jable",)``) have ``edition`` of a known title; see
+        :meth:`FixtureState.add_edition`. Returns the edition stream's key (``DEMO-001-C``)."""
+        return self.state.add_edition(avid, edition, sites, duration_s=duration_s)
+
     def write_config(self, path: str | Path, *, data_dir: str | Path | None = None,
                      redis_url: str | None = None, extra: dict[str, Any] | None = None) -> Path:
         """Write a nassav YAML config pointing every source and catalogue at this server."""

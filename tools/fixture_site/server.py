@@ -11,7 +11,8 @@ One port serves everything (``ROOT`` = ``http://127.0.0.1:PORT``)::
     /pics/cover/<avid lower>_b.jpg   the cover, where JavBus-style relative hrefs lead
     GET /_control, POST /_control, POST /_control/reset, GET /_stats
 
-Knobs (``POST /_control`` merges ``{"scenario": {...}, "faults": {...}, "titles": [...]}``):
+Knobs (``POST /_control`` merges ``{"scenario": {...}, "faults": {...}, "titles": [...],
+"editions": [...]}``):
 
 - ``scenario``: ``{"<site>": s, "<site>:<AVID>": s, "*": s}`` with s in :data:`SCENARIOS`;
   a value of null removes the entry. ``<site>:<AVID>`` wins over ``<site>``, which wins
@@ -22,6 +23,8 @@ Knobs (``POST /_control`` merges ``{"scenario": {...}, "faults": {...}, "titles"
   makes the same decisions whatever the thread interleaving. ``outage_s`` makes every CDN
   request answer 503 for that many seconds from the moment it is set.
 - ``titles``: AVIDs (or ``{"avid": ..., "stream_kind": ..., "duration_s": ...}``) to add.
+- ``editions``: ``[{"avid": ..., "edition": "C", "sites": ["jable"]}]``: those sites get that
+  edition of a known title, served as a stream of its own (``FixtureState.add_edition``).
 
 ``POST /_control/reset`` clears scenarios, faults and stats; titles stay.
 """
@@ -112,6 +115,7 @@ class FixtureState:
         self._by_uuid: dict[str, str] = {}
         self._seg_index: dict[str, dict[Any, int]] = {}
         self.scenario: dict[str, str] = {}
+        self.editions: dict[str, dict[str, tuple[str, ...]]] = {}  # site -> AVID -> editions
         self.faults: dict[str, Any] = dict(FAULT_DEFAULTS)
         self.outage_until = 0.0
         self._reset_stats()
@@ -148,6 +152,37 @@ class FixtureState:
             self._by_uuid[title.uuid] = code
             self._seg_index[code] = index
         return title
+
+    def add_edition(self, avid: str, edition: str, sites: tuple[str, ...] | list[str], *,
+                    stream_kind: str | None = None, duration_s: float | None = None) -> str:
+        """Let ``sites`` have ``edition`` ("C", "UC", "U") of a known title, as a stream of its
+        own (by default as long as the title's plus one segment, so a test can tell them apart).
+        Returns the stream's key, ``<AVID>-<edition>``: ``/cdn/<key>/master.m3u8`` serves it and
+        MissAV pages point at ``/surrit/<uuid_for(key)>/``."""
+        from pipeline.avid import parse
+        from tools.fixture_site.titles import uuid_for
+
+        code = parse(avid).code
+        key = parse(f"{code}-{edition}").full  # only a valid edition ever becomes a URL path
+        with self.lock:
+            base = self.streams[code]
+        p = dict(self.stream_params)
+        stream = make_stream(stream_kind or base.kind,
+                             duration_s=duration_s or base.duration_s + p["segment_s"],
+                             segment_s=p["segment_s"], video_kbps=p["video_kbps"], cache_dir=self.cache_dir)
+        if stream.byteranges:
+            index: dict[Any, int] = {off: i for i, (off, _) in enumerate(stream.byteranges)}
+        else:
+            index = {name: i for i, name in enumerate(stream.segment_files)}
+        with self.lock:
+            self.streams[key] = stream
+            self._seg_index[key] = index
+            self._by_uuid[uuid_for(key)] = key
+            for site in sites:
+                have = self.editions.setdefault(site, {}).get(code, ())
+                if edition not in have:
+                    self.editions[site][code] = (*have, edition)
+        return key
 
     def avid_for_uuid(self, uuid: str) -> str | None:
         return self._by_uuid.get(uuid.lower())
@@ -224,7 +259,7 @@ class FixtureState:
         """Merge a ``POST /_control`` body; raise ValueError on anything unknown."""
         if not isinstance(body, dict):
             raise ValueError("expected a JSON object")
-        unknown = set(body) - {"scenario", "faults", "titles"}
+        unknown = set(body) - {"scenario", "faults", "titles", "editions"}
         if unknown:
             raise ValueError(f"unknown control key(s) {', '.join(sorted(unknown))}")
         for key, value in (body.get("scenario") or {}).items():
@@ -239,10 +274,18 @@ class FixtureState:
                 self.add_title(item["avid"], **opts)
             else:
                 raise ValueError(f"titles: expected an AVID or {{'avid': ...}}, got {item!r}")
+        for item in body.get("editions") or []:
+            ok = isinstance(item, dict) and {"avid", "edition", "sites"} <= set(item) \
+                and isinstance(item["sites"], list) and item["edition"] in ("C", "UC", "U")
+            if not ok or str(item["avid"]).upper() not in self.titles:
+                raise ValueError(f"editions: expected {{'avid': <a known title>, 'edition': 'C'|'UC'|'U', "
+                                 f"'sites': [names]}}, got {item!r}")
+            self.add_edition(item["avid"], item["edition"], item["sites"])
 
     def control(self) -> dict[str, Any]:
         with self.lock:
             return {
+                "editions": {site: {a: list(e) for a, e in per.items()} for site, per in self.editions.items()},
                 "scenario": dict(self.scenario),
                 "faults": dict(self.faults),
                 "outage_remaining_s": round(max(0.0, self.outage_until - time.monotonic()), 3),
@@ -511,7 +554,8 @@ class Handler(BaseHTTPRequestHandler):
         req = SiteRequest(site=name, path=sub, query=query,
                           headers={k.lower(): v for k, v in self.headers.items()},
                           base_url=base_url, root_url=self.state.root_url, scenario=scenario,
-                          titles=dict(self.state.titles), method=self.command)
+                          titles=dict(self.state.titles), method=self.command,
+                          editions=dict(self.state.editions.get(name, {})))
         try:
             reply = module.handle(req)
         except Exception:
@@ -551,7 +595,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _known(self, text: str) -> str | None:
         up = text.upper()
-        return up if up in self.state.titles else None
+        return up if up in self.state.titles or up in self.state.streams else None
 
     def _index(self) -> None:
         self.state.count("index")

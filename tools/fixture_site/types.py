@@ -40,6 +40,9 @@ class SiteRequest:
     scenario: str  # found | not_found | layout_changed
     titles: dict[str, Title]  # upper-case AVID -> Title
     method: str = "GET"
+    # Editions besides the regular release this site has pages for: AVID -> ("C", "U"...);
+    # each is served from the CDN as its own stream, under /cdn/<AVID>-<edition>/.
+    editions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass

@@ -249,6 +249,7 @@
   function stageLabel(j) {
     if (j.status === "queued") return t("queue.waiting_worker", "waiting for a worker");
     if (j.stage === "download-wait") return t("queue.waiting_slot", "waiting for a download slot");
+    if (j.status === "completed" && j.kind === "upgrade") return t("queue.edition_checked", "edition checked");
     if (j.status === "completed") return j.kind === "download" ? t("queue.downloaded", "downloaded") : t("queue.added", "added");
     if (j.status === "cancelled") return t("queue.cancelled", "cancelled");
     if (j.status === "failed") return t("queue.failed_at", "failed at {stage}", { stage: stageName(j.stage) });
@@ -267,7 +268,7 @@
       : t("queue.cancel", "cancel");
     const stageIx = j.stage === "download-wait" ? 3 : STAGES.indexOf(j.stage);
     const stepSpans = $(".steps", v).children;
-    const last = j.kind === "download" ? STAGES.length : 3;
+    const last = j.kind === "download" || j.kind === "upgrade" ? STAGES.length : 3;
     $(".steps", v).hidden = isDone(j);
     for (let i = 0; i < stepSpans.length; i++) {
       const s = stepSpans[i];
@@ -560,6 +561,7 @@
   async function submitOne(avid, mode) {
     const r = mode === "metadata"
       ? await api("api/resource", { method: "POST", json: { avid } })
+      : mode === "upgrade" ? await api(`api/resource/${encodeURIComponent(avid)}/upgrade`, { method: "POST" })
       : await api(`api/downloads/${encodeURIComponent(avid)}`, { method: "POST" });
     return { avid, code: r.status, message: (r.body && r.body.message) || `HTTP ${r.status}`, data: r.body && r.body.data };
   }

@@ -253,7 +253,7 @@
         showNotice(t("detail.play_error", "The video cannot be played here ({detail}); the file is in the library folder.",
                      { detail: (err && err.message) || (err && `code ${err.code}`) || "?" }));
       });
-      media.replaceChildren(video);
+      media.replaceChildren(video, ...partButtons(video, meta));
       return;
     }
     dropVideo();
@@ -264,6 +264,34 @@
     img.addEventListener("error", () => img.remove());
     img.src = coverUrl("large");
     media.append(img, el("p", "detail-novideo", t("detail.no_video", "No video downloaded yet.")));
+  }
+
+  // A title imported in parts (-cd1, -cd2…): one button per part (the API's ?part=N), and
+  // the next part starts when one ends.
+  function partButtons(video, meta) {
+    const parts = Array.isArray(meta.videos) ? meta.videos : [];
+    if (parts.length < 2) return [];
+    const nav = el("div", "detail-parts");
+    nav.setAttribute("role", "group");
+    nav.setAttribute("aria-label", t("detail.parts", "Parts of {avid}", { avid: view.full }));
+    const buttons = parts.map((_, i) => {
+      const b = button("part", t("detail.part", "Part {n}", { n: i + 1 }), () => choose(i, true));
+      b.dataset.part = String(i + 1);
+      return b;
+    });
+    const choose = (i, play) => {
+      const q = i ? `?part=${i + 1}` : "";
+      video.src = withToken(`api/resource/${enc(view.avid)}/video${q}`);
+      buttons.forEach((b, j) => b.setAttribute("aria-pressed", String(i === j)));
+      if (play) video.play().catch(() => {});
+    };
+    buttons.forEach((b, j) => b.setAttribute("aria-pressed", String(j === 0)));
+    video.addEventListener("ended", () => {
+      const i = buttons.findIndex((b) => b.getAttribute("aria-pressed") === "true");
+      if (i >= 0 && i + 1 < buttons.length) choose(i + 1, true);
+    });
+    nav.append(...buttons);
+    return [nav];
   }
 
   function renderActions() {
@@ -301,6 +329,7 @@
       add("toggle", (user.watched ? "✓ " : "") + t("detail.watched", "Watched"),
           () => setStatus({ watched: !user.watched }), { action: "watched", pressed: user.watched });
     }
+    if (hasVideo) add("", t("detail.upgrade", "Look for a better edition"), onUpgrade, { action: "upgrade", disabled: running });
     if (hasVideo) add("danger", t("detail.delete_video", "Delete video"), onDeleteVideo, { action: "delete-video", disabled: running });
     if (meta || hasVideo) add("danger", t("detail.delete_all", "Delete all"), onDeleteAll, { action: "delete-all", disabled: running });
     // Keep the focus on the same action when the row is rebuilt.
@@ -358,6 +387,15 @@
       fact(t("detail.duration", "Duration"), `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`);
     }
     if (video && video.completed_at) fact(t("detail.downloaded_at", "Downloaded"), when(video.completed_at));
+    if (video) fact(t("detail.edition", "Edition"), editionName(meta.edition));
+  }
+
+  // The edition the library holds (pipeline/editions.py::NAMES); "" is the regular release.
+  function editionName(code) {
+    if (code === "C") return t("edition.c", "Chinese subtitles");
+    if (code === "UC") return t("edition.uc", "Uncensored, Chinese subtitles");
+    if (code === "U") return t("edition.u", "Uncensored");
+    return t("edition.regular", "Regular");
   }
 
   function renderFiles() {
@@ -386,7 +424,8 @@
       const top = el("div", "attempt-head");
       top.append(el("b", "status", statusText(a)),
                  el("span", "kind", a.kind === "download" ? t("detail.kind_download", "download")
-                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata") : (a.kind || "")),
+                   : a.kind === "metadata" ? t("detail.kind_metadata", "metadata")
+                   : a.kind === "upgrade" ? t("detail.kind_upgrade", "edition upgrade") : (a.kind || "")),
                  el("span", "stage", a.stage ? t("detail.at_stage", "at {stage}", { stage: stageName(a.stage) }) : ""),
                  el("span", "spacer"));
       const time = el("time", "", when(a.started_at));
@@ -568,6 +607,13 @@
     const r = await api(`api/resource/refresh/${enc(view.full)}`, { method: "POST" });
     if (r.status === 202) showNotice(t("detail.refresh_queued", "Metadata refresh queued."), "info");
     else failed(r, t("detail.refresh", "Refresh metadata"));
+    reloadSoon(0);
+  }
+
+  async function onUpgrade() {
+    const r = await api(`api/resource/${enc(view.avid)}/upgrade`, { method: "POST" });
+    if (r.status === 202) showNotice(t("detail.upgrade_queued", "Looking for a better edition; a better one replaces the video once it is verified."), "info");
+    else failed(r, t("detail.upgrade", "Look for a better edition"));
     reloadSoon(0);
   }
 

@@ -1,4 +1,8 @@
-"""Jable: ``/videos/<avid lower>/`` with an inline ``var hlsUrl = '…'`` (FIELD_NOTES §1)."""
+"""Jable: ``/videos/<avid lower>/`` with an inline ``var hlsUrl = '…'`` (FIELD_NOTES §1).
+
+A title given the C edition on this site (``FixtureSite.add_edition``) also has
+``/videos/<avid lower>-c/``, whose player plays the edition's own stream.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +27,17 @@ def handle(req: SiteRequest) -> Reply | None:
     m = _VIDEO.match(req.path)
     if not m or req.scenario == "not_found":
         return None
-    t = lookup(req, m.group(1))
-    if t is None:
+    slug, edition = m.group(1), ""
+    if slug.endswith("-c"):
+        slug, edition = slug[:-2], "C"
+    t = lookup(req, slug)
+    if t is None or (edition and edition not in req.editions.get(t.avid, ())):
         return None
+    playlist = f"{req.root_url}/cdn/{t.avid}-{edition}/master.m3u8" if edition else t.playlist_url
     name = f"{t.avid} {t.title}"
     head = (f'<meta property="og:title" content="{html.escape(name)}">\n'
             f'<meta property="og:image" content="{t.cover_url}">\n')
-    player = "" if req.scenario == "layout_changed" else f"var hlsUrl = '{t.playlist_url}';\n"
+    player = "" if req.scenario == "layout_changed" else f"var hlsUrl = '{playlist}';\n"
     body = (f'<div class="header-left"><h4 class="title">{html.escape(name)}</h4></div>\n'
             f'<div id="player"><video id="player-video" playsinline></video></div>\n'
             f"<script>\n{player}var hlsTitle = 'player';\n</script>\n"

@@ -1,7 +1,10 @@
 """MissAV: ``/cn/<avid>`` pages whose p.a.c.k.e.d player script hides the surrit.com UUID.
 
-Only ``/cn/<avid>`` exists (no Chinese-subtitle edition), so an adapter walks past two 404s
-first, as it does on the real site for most titles. The CDN is the server's ``/surrit/<uuid>/``.
+By default only ``/cn/<avid>`` exists (no Chinese-subtitle edition), so an adapter walks past
+two 404s first, as it does on the real site for most titles. A title given editions on this
+site (``FixtureSite.add_edition``) also has ``/cn/<avid>-chinese-subtitle`` and
+``/<avid>-chinese-subtitle`` (C) or ``/cn/<avid>-uncensored-leak`` (U), each pointing at the
+edition's own stream. The CDN is the server's ``/surrit/<uuid>/``.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import re
 from html import escape
 
 from tools.fixture_site.sites import html_page, lookup
+from tools.fixture_site.titles import uuid_for
 from tools.fixture_site.types import Reply, SiteRequest, Title
 
 NAME = "missav"
 KIND = "source"
 
-_PAGE = re.compile(r"^(?:/dm13)?/cn/([a-z0-9-]+?)$")
+_PAGE = re.compile(r"^(?:/dm13)?/cn/([a-z0-9-]+?)$|^/([a-z0-9-]+?-chinese-subtitle)$")
+_SUFFIXES = {"-chinese-subtitle": "C", "-uncensored-leak": "U"}
 _UNPACKER = (r"eval(function(p,a,c,k,e,d){e=function(c){return c.toString(36)};"
              r"if(!''.replace(/^/,String)){while(c--){d[c.toString(a)]=k[c]||c.toString(a)}"
              r"k=[function(e){return d[e]}];e=function(){return'\\w+'};c=1};while(c--){if(k[c])"
@@ -42,14 +47,19 @@ def _b36(n: int) -> str:
 
 def handle(req: SiteRequest) -> Reply | None:
     m = _PAGE.match(req.path)
-    if not m or req.scenario == "not_found" or m.group(1).endswith(("-chinese-subtitle", "-uncensored-leak")):
+    if not m or req.scenario == "not_found":
         return None
-    t = lookup(req, m.group(1))
-    if t is None:
+    name, edition = m.group(1) or m.group(2), ""
+    for suffix, code in _SUFFIXES.items():
+        if name.endswith(suffix):
+            name, edition = name[:-len(suffix)], code
+    t = lookup(req, name)
+    if t is None or (edition and edition not in req.editions.get(t.avid, ())):
         return None
+    uuid = uuid_for(f"{t.avid}-{edition}") if edition else t.uuid
     # A changed site: the player no longer carries the surrit word list.
     script = ("window.__PLAYER__ = {sources: atob('bmV3LXNjaGVtZQ=='), drm: true};"
-              if req.scenario == "layout_changed" else packed_player(t.uuid))
+              if req.scenario == "layout_changed" else packed_player(uuid))
     return _page(req, t, script)
 
 
