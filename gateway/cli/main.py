@@ -26,6 +26,7 @@ EPILOG = """examples:
   nassav up --config deploy/config.yaml --data-dir /srv/nassav
   nassav follow actress okq --backfill 10    queue an actress's new titles (metadata only)
   nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
+  nassav serve --processes 2                 two gateway processes on one port (Linux)
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
