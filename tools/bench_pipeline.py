@@ -134,12 +134,26 @@ def tail(path: Path, n: int = 15) -> str:
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process (threads included)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    """User + system CPU seconds of a live process (threads included) and of its live
+    descendants (``nassav serve --processes N``'s gateway processes)."""
+    stats: dict[int, list[str]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stats[int(d.name)] = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    if pid not in stats:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    kids: dict[int, list[int]] = {}
+    for p, fields in stats.items():
+        kids.setdefault(int(fields[1]), []).append(p)
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += int(stats[p][11]) + int(stats[p][12])
+        todo += kids.get(p, [])
+    return total / CLK_TCK
 
 
 def machine_busy_s() -> float:
@@ -204,6 +218,15 @@ def wait_until(what: str, probe, timeout_s: float, every_s: float = 0.1, check=N
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(every_s)
+
+
+def health_pid(url: str) -> int | None:
+    """The pid of the gateway process that answered ``/health`` (a new connection each call)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return json.loads(r.read())["data"]["gateway"]["pid"]
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+        return None
 
 
 def http_ok(url: str) -> bool:
@@ -479,6 +502,11 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
         "minimal route": lambda port: [sys.executable, str(Path(__file__).resolve()), "--serve-minimal",
                                        str(port), "--redis-url", redis_url],
     }
+    for n in args.processes:  # `nassav serve --processes N` beside the one-process gateway
+        argv[f"real gateway x{n}"] = (lambda n: lambda port: module_argv(
+            "gateway.cli", "serve", "--config", str(cfg), "--port", str(port), "--processes", str(n)))(n)
+    if args.skip_minimal:
+        del argv["minimal route"]
     servers: dict[str, tuple[Group, int]] = {}
     for target, make in argv.items():
         port = free_port()
@@ -488,6 +516,10 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
     for target, (g, port) in servers.items():
         wait_until(f"{target} on port {port}", lambda: http_ok(f"http://127.0.0.1:{port}/health"),
                    30, check=g.check)
+        n = int(target.rpartition("x")[2]) if target.startswith("real gateway x") else 1
+        pids: set[int] = set()  # every process of a multi-process gateway up before measuring
+        wait_until(f"{n} processes of {target}", lambda: pids.add(health_pid(f"http://127.0.0.1:{port}/health"))
+                   or len(pids - {None}) >= n, 30, 0.02, check=g.check)
 
     tags = itertools.count(1)
 
@@ -829,6 +861,13 @@ def _median(values: list[float]) -> float:
     return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
+def _pair_ratios(ingest: list[IngestRun], mode: str, target: str) -> list[float]:
+    """``target``'s rate over the one-process gateway's, run for run (the runs alternate)."""
+    one = [r.rps for r in ingest if r.target == "real gateway" and r.mode == mode]
+    many = [r.rps for r in ingest if r.target == target and r.mode == mode]
+    return [m / o for m, o in zip(many, one) if o]
+
+
 def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs: list[PipelineRun],
            notes: dict[str, str], header: str) -> str:
     lines = [header, "", "| part | measure | setup | value | p50 ms | p99 ms | notes |",
@@ -836,7 +875,7 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
     for mode in args.modes:
         med: dict[str, float] = {}
         cpu_ms: dict[str, float] = {}
-        for target in ("real gateway", "minimal route"):
+        for target in dict.fromkeys(r.target for r in ingest):
             rs = [r for r in ingest if r.target == target and r.mode == mode]
             if not rs:
                 continue
@@ -859,6 +898,15 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
             lines.append(f"| ingest | {mode} AVIDs | real / minimal | **{ratio:.0f} %** | | | "
                          f"target ≥ 70 %: {verdict}; per server CPU-second (what neighbours' load "
                          f"does not change): {100 * cpu_ms['minimal route'] / max(1e-9, cpu_ms['real gateway']):.0f} % |")
+        for n in args.processes:
+            many, pairs = f"real gateway x{n}", _pair_ratios(ingest, mode, f"real gateway x{n}")
+            if med.get(many) and med.get("real gateway"):
+                ratio = med[many] / med["real gateway"]
+                want = 1.6 if n == 2 else 0.8 * n
+                verdict = "met" if ratio >= want else "**missed**"
+                lines.append(f"| ingest | {mode} AVIDs | {n} processes / 1 process | **{ratio:.2f}x** | | | "
+                             f"target ≥ {want:.1f}x: {verdict}; ratio of medians; round by round "
+                             f"{', '.join(f'{p:.2f}x' for p in pairs)} |")
     for run in runs:
         done = max(1, run.completed + run.failed)
         cpu = run.cpu.cpu if run.cpu else {}
@@ -885,7 +933,7 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
     lines.append("")
     if ingest:
         lines.append(f"Ingest: {loadgen}, {args.connections} connections, {args.rounds} runs of "
-                     f"{args.duration:g} s per target and mode, real and minimal alternating, after a 2 s "
+                     f"{args.duration:g} s per target and mode, the targets alternating, after a 2 s "
                      f"warm-up; Redis flushed before every run; no workers.")
     if runs:
         lines.append(f"Pipeline: jobs of kind metadata; `nassav worker --queues metadata`, "
@@ -915,6 +963,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                    help="auto = wrk (installed with apt-get when missing and root), else Python")
     g.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: the cores are scarce)")
+    g.add_argument("--processes", type=int, nargs="+", default=[], metavar="N",
+                   help="also measure `nassav serve --processes N` (interleaved with the one-process gateway)")
+    g.add_argument("--skip-minimal", action="store_true", help="do not measure the minimal route")
     g = p.add_argument_group("(b) pipeline")
     g.add_argument("--avids", type=int, default=2000, help="AVIDs in each burst (default 2000)")
     g.add_argument("--workers", type=int, nargs="+", default=[1, 2], metavar="N",

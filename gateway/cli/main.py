@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 
-from pipeline.config import load
+from pipeline.config import load, with_processes
 from pipeline.errors import ConfigError
 
 EPILOG = """examples:
@@ -27,6 +27,7 @@ EPILOG = """examples:
   nassav up --config deploy/config.yaml --data-dir /srv/nassav
   nassav follow actress okq --backfill 10    queue an actress's new titles (metadata only)
   nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
+  nassav serve --processes 2                 two gateway processes on one port (Linux)
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
@@ -51,6 +52,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="gateway port (default 8000)")
 
 
+def _processes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="gateway processes on the one port (default gateway.processes, 1; Linux)")
+
+
 def _passthrough(args: argparse.Namespace) -> list[str]:
     out = []
     for flag in ("config", "data_dir", "host", "port"):
@@ -66,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     up = sub.add_parser("up", help="start the whole service (Redis, gateway, workers); Ctrl-C stops it")
     _common(up)
+    _processes(up)
     serve = sub.add_parser("serve", help="run the HTTP gateway only")
     _common(serve)
+    _processes(serve)
     worker = sub.add_parser("worker", help="run a worker for some queues")
     _common(worker)
     worker.add_argument("--queues", nargs="+", default=["metadata", "download", "notify"],
@@ -131,7 +139,10 @@ def _config(args: argparse.Namespace):
     from pipeline.overrides import apply_stored
 
     cfg = load(args.config, os.environ, data_dir=args.data_dir, host=args.host, port=args.port)
-    return apply_stored(cfg)  # what PUT /api/setting stored in the data dir
+    cfg = apply_stored(cfg)  # what PUT /api/setting stored in the data dir
+    if getattr(args, "processes", None) is not None:  # --processes N beats gateway.processes
+        cfg = with_processes(cfg, args.processes)
+    return cfg
 
 
 def _run_client(args: argparse.Namespace) -> int:
@@ -236,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline import logs
 
         logs.setup("up", data_dir=cfg.data_path, level=cfg.log_level, json_lines=cfg.log_json)
-        return supervisor.run(cfg, _passthrough(args))
+        gateway_args = ["--processes", str(args.processes)] if args.processes is not None else []
+        return supervisor.run(cfg, _passthrough(args), gateway_args=gateway_args)
     if args.command == "serve":
         from gateway.serve import serve
 
