@@ -1,0 +1,74 @@
+"""The duplicate-submit fast path (issue 13): the submit script's flat reply, EVALSHA sent
+straight with its NOSCRIPT fallback, and host_check's remembered verdicts. Real Redis."""
+
+import asyncio
+
+import redis.asyncio
+
+from gateway.guards import HOST_VERDICTS_MAX, host_check
+from gateway.hosts import HostPolicy
+from pipeline import blocklist as bl, jobs as jobstates
+from pipeline.jobs import AsyncJobs, Jobs
+from pipeline.redis_client import DECODED
+
+
+def _on_loop(redis_url, fn):
+    async def go():
+        client = redis.asyncio.Redis.from_url(redis_url, **DECODED)
+        try:
+            return await fn(AsyncJobs(client))
+        finally:
+            await client.aclose()
+    return asyncio.run(go())
+
+
+def test_each_outcome_of_the_flat_reply_on_both_fronts(r, redis_url):
+    first = Jobs(r).submit("FLT-001")
+    assert first.accepted and first.event_id  # '1' + the stream id
+    dupe = _on_loop(redis_url, lambda jobs: jobs.submit("FLT-001"))
+    assert (dupe.accepted, dupe.job_id, dupe.event_id) == (False, first.job_id, "")
+    assert Jobs(r).submit("FLT-001") == dupe
+    bl.Blocklist(r).add_avid("FLT-002", reason="not wanted")
+    for submit in (lambda: Jobs(r).submit("FLT-002"),
+                   lambda: _on_loop(redis_url, lambda jobs: jobs.submit("FLT-002"))):
+        try:
+            submit()
+        except bl.AvidBlocked as e:
+            assert (e.avid, e.reason) == ("FLT-002", "not wanted")
+        else:
+            raise AssertionError("a blocked AVID was accepted")
+
+
+def test_async_submit_reloads_a_flushed_script_cache(r, redis_url):
+    async def flushed_then_twice(jobs):
+        await jobs.client.script_flush()
+        a = await jobs.submit("NOS-001")
+        b = await jobs.submit("NOS-001")
+        return a, b
+
+    a, b = _on_loop(redis_url, flushed_then_twice)
+    assert a.accepted and not b.accepted and b.job_id == a.job_id
+    assert Jobs(r).get(a.job_id)["status"] == jobstates.QUEUED
+
+
+def _scope(host):
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    return {"type": "http", "headers": headers}
+
+
+def test_host_check_answers_the_same_from_memory_and_stays_bounded():
+    check = host_check(HostPolicy(["nas.example"], bind_host="127.0.0.1"))
+    for _ in range(2):  # the second pass comes from the remembered verdicts
+        assert check(_scope("127.0.0.1:8000")) is None
+        assert check(_scope("nas.example")) is None
+        code, message = check(_scope("evil.example"))
+        assert code == 400 and "'evil.example'" in message and "allowed_hosts" in message
+        assert check(_scope(None))[0] == 400
+    # A flood of made-up names fills the memory up to its bound, then is judged afresh.
+    for i in range(HOST_VERDICTS_MAX + 50):
+        assert check(_scope(f"x{i}.evil.example"))[0] == 400
+    assert check(_scope("localhost:1")) is None
+    assert check(_scope("y.evil.example"))[0] == 400
+    verdicts = check.__closure__
+    sizes = [len(c.cell_contents) for c in verdicts if isinstance(c.cell_contents, dict)]
+    assert sizes == [HOST_VERDICTS_MAX]
