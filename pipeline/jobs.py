@@ -15,6 +15,7 @@ decode, ``pipeline/redis_client.py``). Two thin fronts carry the calls out:
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -137,13 +138,24 @@ def _flat(m: Mapping[str, Any]) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _queued_data(kind: str) -> str:
+    return json.dumps({"status": QUEUED, "kind": kind}, separators=(",", ":"))
+
+
+# The AVID's code again, remembered: every submit (a duplicate too) needs it and parsing is
+# a few µs of a duplicate's budget; the cache is bounded, a miss just parses.
+_claim_field = functools.lru_cache(maxsize=4096)(blocklist.claim_field)
+
+
 def _submit_args(avid: str, job_id: str, kind: str, *, stream: str, maxlen: int,
                  fields: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
     now = time.time()
-    asked = {k: str(v) for k, v in (fields or {}).items() if k in ASKED_FIELDS and v}
-    data = json.dumps({"status": QUEUED, "kind": kind, **asked}, separators=(",", ":"))
+    asked = {k: str(v) for k, v in fields.items() if k in ASKED_FIELDS and v} if fields else None
+    data = (json.dumps({"status": QUEUED, "kind": kind, **asked}, separators=(",", ":")) if asked
+            else _queued_data(kind))
     keys = [claim_key(avid), job_key(job_id), ACTIVE, stream, blocklist.KEY]
-    return keys, [job_id, avid, kind, f"{now:.6f}", str(maxlen), data, blocklist.claim_field(avid),
+    return keys, [job_id, avid, kind, f"{now:.6f}", str(maxlen), data, _claim_field(avid),
                   *_flat(fields or {})]
 
 

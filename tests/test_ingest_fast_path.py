@@ -72,3 +72,26 @@ def test_host_check_answers_the_same_from_memory_and_stays_bounded():
     verdicts = check.__closure__
     sizes = [len(c.cell_contents) for c in verdicts if isinstance(c.cell_contents, dict)]
     assert sizes == [HOST_VERDICTS_MAX]
+
+
+def test_the_pool_skips_the_wait_only_when_nobody_waits_and_a_connection_is_free(redis_url):
+    from gateway.redis_pool import WaitingPool
+
+    async def go():
+        pool = WaitingPool.from_url(redis_url, max_connections=1, timeout=5, **DECODED)
+        client = redis.asyncio.Redis.from_pool(pool)
+        try:
+            assert pool._may_skip_wait()  # idle: a connection may be opened at once
+            held = await pool.get_connection()
+            assert not pool._may_skip_wait()  # the only connection is out
+            waiter = asyncio.ensure_future(client.set("FP-1", "x"))  # waits its turn
+            await asyncio.sleep(0.05)
+            assert not waiter.done()
+            await pool.release(held)
+            # Released with a waiter queued: the waiter gets it.
+            assert await waiter is True
+            assert pool._may_skip_wait()
+            assert await asyncio.gather(*(client.get("FP-1") for _ in range(20))) == ["x"] * 20
+        finally:
+            await client.aclose()
+    asyncio.run(go())

@@ -757,10 +757,13 @@ def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_p
             stack.callback(shutil.rmtree, base, True)
         else:
             base = work / f"pipe-{n_workers}w"
+        extra = ({"workers": {"worker_timeout_ms": args.worker_timeout_ms}}
+                 if args.worker_timeout_ms is not None else None)
         cfg_path = site.write_config(work / f"pipe-{n_workers}w-{where}.yaml", data_dir=base / "data",
-                                     redis_url=redis_url)
+                                     redis_url=redis_url, extra=extra)
         config = load(cfg_path, {})
         notes["threads"] = str(config.workers.metadata_threads)
+        notes["worker_timeout_ms"] = str(config.workers.worker_timeout_ms)
         notes["data_fs"] = _fs_type(work)
         groups = [Group(f"worker {i + 1}", module_argv("gateway.cli", "worker", "--config", str(cfg_path),
                                                             "--queues", "metadata"),
@@ -932,7 +935,8 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
                      f"warm-up; Redis flushed before every run; no workers.")
     if runs:
         lines.append(f"Pipeline: jobs of kind metadata; `nassav worker --queues metadata`, "
-                     f"{notes.get('threads', '?')} threads each; fixture site (pages at once) in the bench "
+                     f"{notes.get('threads', '?')} threads each, workers.worker_timeout_ms "
+                     f"{notes.get('worker_timeout_ms', '?')} (an idle consumer's longest poll sleep); fixture site (pages at once) in the bench "
                      f"process; data dir on {notes.get('data_fs', '?')} unless said; hop = previous "
                      f"stage_finished → next stage_started (queued → resolve's stage_started first); "
                      f"steady = paced at {args.steady_fraction:.0%} of that run's burst rate; "
@@ -971,6 +975,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first-pickup probes on an idle queue after each disk run; 0 skips (default 40)")
     g.add_argument("--pickup-gap", type=float, default=3.0, metavar="S",
                    help="idle seconds before each probe (default 3)")
+    g.add_argument("--worker-timeout-ms", type=int, metavar="MS",
+                   help="workers.worker_timeout_ms for the workers (default: the config's default)")
     g.add_argument("--tmpfs-variant", action="store_true",
                    help="one more run, data dir on /dev/shm (no disk under the fsyncs), most workers")
     g.add_argument("--variant-avids", type=int, default=1000, help="AVIDs in that run (default 1000)")
