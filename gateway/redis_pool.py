@@ -12,14 +12,47 @@ the Sentinels name (asked on each new connection), so after a failover it reconn
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
 from pipeline.config import GatewayConfig
 from pipeline.redis_client import (DECODED, is_sentinel, master_options, parse_sentinel,
                                    sentinel_options)
+
+
+class ScopedWriteTimeout:
+    """Mixed in before a redis-py asyncio connection class: the write's ``socket_timeout`` as an
+    ``asyncio.timeout`` scope instead of ``asyncio.wait_for``.
+
+    On Python 3.11 ``wait_for`` runs every write in a new task, so each command paid for a task,
+    a loop turn and a resume of the whole awaiting stack (a request's ~30 frames of middleware
+    and routing): ~20 % of a duplicate submit's CPU (py-spy on ``tools/bench_pipeline.py
+    --only ingest``). Same timeout, same outcome: the connection is dropped and redis-py's
+    ``TimeoutError`` raised. Reads keep redis-py's own timeout, which is already a scope."""
+
+    async def send_packed_command(self, command, check_health: bool = True) -> None:
+        timeout = self.socket_timeout
+        if not timeout or sys.version_info >= (3, 12):  # 3.12's wait_for makes no task
+            return await super().send_packed_command(command, check_health)
+        self.socket_timeout = None  # the write below then goes without wait_for
+        try:
+            async with asyncio.timeout(timeout):
+                return await super().send_packed_command(command, check_health)
+        except asyncio.TimeoutError:
+            await self.disconnect(nowait=True)  # redis-py's own path did so already; harmless
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        finally:
+            self.socket_timeout = timeout
+
+
+def scoped_write_timeout(connection_class: type) -> type:
+    """``connection_class`` with :class:`ScopedWriteTimeout` mixed in."""
+    if issubclass(connection_class, ScopedWriteTimeout):
+        return connection_class
+    return type(f"Scoped{connection_class.__name__}", (ScopedWriteTimeout, connection_class), {})
 
 
 class PoolExhausted(RedisConnectionError):
@@ -97,7 +130,8 @@ def open_client(redis_url: str, settings: GatewayConfig) -> aioredis.Redis:
         manager = Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_options(u))
         return manager.master_for(u.service, redis_class=SentinelMasterClient,
                                   connection_pool_class=WaitingSentinelPool,
-                                  connection_class=SentinelManagedConnection,
+                                  connection_class=scoped_write_timeout(SentinelManagedConnection),
                                   **master_options(u), **options)
     pool = WaitingPool.from_url(redis_url, **options)
+    pool.connection_class = scoped_write_timeout(pool.connection_class)  # before any connection
     return aioredis.Redis.from_pool(pool)
