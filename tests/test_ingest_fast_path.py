@@ -95,3 +95,43 @@ def test_the_pool_skips_the_wait_only_when_nobody_waits_and_a_connection_is_free
         finally:
             await client.aclose()
     asyncio.run(go())
+
+
+def test_a_write_that_outlasts_socket_timeout_is_a_redis_timeout_and_drops_the_connection(tmp_path):
+    """The gateway's write timeout (a timeout scope, gateway/redis_pool.py) still fires: a private
+    Redis is stopped (SIGSTOP) so a 64 MB write fills the socket buffers and waits."""
+    import os
+    import signal
+
+    import pytest
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from gateway.redis_pool import ScopedWriteTimeout, open_client
+    from pipeline.config import GatewayConfig
+    from pipeline.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path)
+    url = server.start()
+
+    async def go():
+        client = open_client(url, GatewayConfig())
+        conn = None
+        try:
+            assert await client.ping()
+            conn = client.connection_pool._available_connections[0]
+            assert isinstance(conn, ScopedWriteTimeout) and conn.socket_timeout == 5
+            conn.socket_timeout = 0.5
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(RedisTimeoutError, match="Timeout writing to socket"):
+                    await client.set("BIG", b"x" * (64 << 20))
+            finally:
+                os.kill(server.proc.pid, signal.SIGCONT)
+            assert conn.socket_timeout == 0.5 and not conn.is_connected
+            assert await client.ping()  # a fresh connection afterwards
+        finally:
+            await client.aclose()
+    try:
+        asyncio.run(go())
+    finally:
+        server.stop()
