@@ -8,8 +8,10 @@
 (b) pipeline: AVIDs of kind "metadata" (resolve → scrape → cover, no download) through the
     real actors in ``nassav worker --queues metadata`` processes (1, then 2), the fixture
     site answering at once. A burst of N AVIDs gives AVIDs/s; a paced run at a fraction of
-    that rate gives the per-hop latency at steady load. Hops and stage times come from the
-    ``ts`` of the events on ``nassav:events``.
+    that rate gives the per-hop latency at steady load. Then 40 probes, one AVID at a time
+    after the workers sat idle for 3 s, give the first pickup on an idle queue (queued →
+    resolve started). Hops and stage times come from the ``ts`` of the events on
+    ``nassav:events``.
 
 Everything runs on 127.0.0.1 with free ports, in a temp dir, on a private Redis that this
 script starts and stops; every child runs in its own process group and is stopped on exit.
@@ -64,6 +66,9 @@ CLAIM_PREFIX = "nassav:claim:"
 HOPS = (("queued", "resolve"), ("resolve", "scrape"), ("scrape", "cover"))
 STAGES = ("resolve", "scrape", "cover")
 TERMINAL = ("task_completed", "task_failed")
+# Issue 13's latency targets, judged in the table.
+PICKUP_P99_TARGET_MS = 100.0
+HOP_P99_TARGET_MS = 50.0
 DUPLICATE_SET = 64  # duplicates mode cycles over this many AVIDs: all but the first posts are 409
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -632,6 +637,9 @@ class PipelineRun:
     failures: list[str] = field(default_factory=list)
     timed_out: bool = False
     steady: "PipelineRun | None" = None
+    # Idle-queue probes: one AVID at a time, each after the workers sat idle (queued → resolve).
+    pickup: tuple[float, float, int] = (0.0, 0.0, 0)
+    pickup_gap_s: float = 0.0
     files_per_avid: float = 0.0
     kb_per_avid: float = 0.0
 
@@ -733,16 +741,34 @@ def analyse(run: PipelineRun, jobs: dict[str, dict[str, Any]]) -> None:
     run.per_worker = dict(Counter(j["workers"].get("resolve", "?") for j in done))
 
 
+def probe_pickup(client: redis.Redis, sub: "Submitter", avids: list[str], gap_s: float, timeout_s: float,
+                 check) -> tuple[float, float, int]:
+    """First pickup on an idle queue: each probe is submitted after the workers sat idle for
+    ``gap_s`` (their consumers back in their poll wait), and waited for before the next one;
+    the figure is the probe's ``queued`` → resolve's ``stage_started``."""
+    ids = set()
+    for a in avids:
+        time.sleep(gap_s)
+        job_id = sub.submit(a)
+        ids.add(job_id)
+        if not wait_terminal(client, {job_id}, timeout_s, check):
+            break
+    jobs = read_events(client, ids)
+    return p50_p99_ms(j["started"]["resolve"] - j["queued"] for j in jobs.values()
+                      if "queued" in j and "resolve" in j["started"])
+
+
 def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_pid: int,
                    stack: contextlib.ExitStack) -> tuple[list[PipelineRun], dict[str, str]]:
     from pipeline.config import load
 
     burst = [f"BPIPE-{i:04d}" for i in range(1, args.avids + 1)]
     steady_pool = [f"BSTDY-{i:04d}" for i in range(1, args.steady_max + 1)]
+    pickup_pool = [f"BPICK-{i:04d}" for i in range(1, args.pickup_probes + 1)]
     t0 = time.monotonic()
-    site, stop_site = fast_fixture(burst + steady_pool)
+    site, stop_site = fast_fixture(burst + steady_pool + pickup_pool)
     stack.callback(stop_site)
-    print(f"  fixture site {site.base_url}: {len(burst) + len(steady_pool)} titles "
+    print(f"  fixture site {site.base_url}: {len(burst) + len(steady_pool) + len(pickup_pool)} titles "
           f"in {time.monotonic() - t0:.1f} s", flush=True)
     from pipeline.redis_client import connect
 
@@ -763,10 +789,13 @@ def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_p
             stack.callback(shutil.rmtree, base, True)
         else:
             base = work / f"pipe-{n_workers}w"
+        extra = ({"workers": {"worker_timeout_ms": args.worker_timeout_ms}}
+                 if args.worker_timeout_ms is not None else None)
         cfg_path = site.write_config(work / f"pipe-{n_workers}w-{where}.yaml", data_dir=base / "data",
-                                     redis_url=redis_url)
+                                     redis_url=redis_url, extra=extra)
         config = load(cfg_path, {})
         notes["threads"] = str(config.workers.metadata_threads)
+        notes["worker_timeout_ms"] = str(config.workers.worker_timeout_ms)
         notes["data_fs"] = _fs_type(work)
         groups = [Group(f"worker {i + 1}", module_argv("gateway.cli", "worker", "--config", str(cfg_path),
                                                             "--queues", "metadata"),
@@ -820,6 +849,11 @@ def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_p
                 print(f"  pipeline {label}, steady {rate:.1f}/s: {run.steady.completed}/{run.steady.submitted} "
                       f"completed; hops p50/p99 ms "
                       + ", ".join(f"{k} {v[0]:.1f}/{v[1]:.1f}" for k, v in run.steady.hops.items()), flush=True)
+            if args.pickup_probes > 0 and where == "disk" and not run.timed_out:
+                run.pickup = probe_pickup(client, sub, pickup_pool, args.pickup_gap, args.timeout, check)
+                run.pickup_gap_s = args.pickup_gap
+                print(f"  pipeline {label}, first pickup on an idle queue: p50 {run.pickup[0]:.1f} ms, "
+                      f"p99 {run.pickup[1]:.1f} ms (n={run.pickup[2]}, {args.pickup_gap:g} s apart)", flush=True)
         finally:
             sub.close()
             for g in groups:
@@ -930,6 +964,18 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
                              f"{s[1]:.1f} | n={s[2]}; during the burst {b[0]:,.0f} / {b[1]:,.0f} |")
             else:
                 lines.append(f"| pipeline | {name} | {run.label}, burst | | {b[0]:,.1f} | {b[1]:,.1f} | n={b[2]} |")
+        if st:
+            worst = max((st.hops[h][1] for h in st.hops if st.hops[h][2]), default=0.0)
+            verdict = "met" if worst <= HOP_P99_TARGET_MS else "**missed**"
+            lines.append(f"| pipeline | per-hop p99, worst hop | {run.label}, steady {st.rate:.0f}/s | "
+                         f"**{worst:.1f} ms** | | {worst:.1f} | target ≤ {HOP_P99_TARGET_MS:g} ms at half the "
+                         f"burst rate: {verdict} |")
+        if run.pickup[2]:
+            p = run.pickup
+            verdict = "met" if p[1] <= PICKUP_P99_TARGET_MS else "**missed**"
+            lines.append(f"| pipeline | first pickup on an idle queue (queued → resolve started) | {run.label}, "
+                         f"{p[2]} probes {run.pickup_gap_s:g} s apart | | {p[0]:.1f} | {p[1]:.1f} | "
+                         f"target p99 ≤ {PICKUP_P99_TARGET_MS:g} ms: {verdict} |")
     lines.append("")
     if ingest:
         lines.append(f"Ingest: {loadgen}, {args.connections} connections, {args.rounds} runs of "
@@ -937,7 +983,8 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
                      f"warm-up; Redis flushed before every run; no workers.")
     if runs:
         lines.append(f"Pipeline: jobs of kind metadata; `nassav worker --queues metadata`, "
-                     f"{notes.get('threads', '?')} threads each; fixture site (pages at once) in the bench "
+                     f"{notes.get('threads', '?')} threads each, workers.worker_timeout_ms "
+                     f"{notes.get('worker_timeout_ms', '?')} (an idle consumer's longest poll sleep); fixture site (pages at once) in the bench "
                      f"process; data dir on {notes.get('data_fs', '?')} unless said; hop = previous "
                      f"stage_finished → next stage_started (queued → resolve's stage_started first); "
                      f"steady = paced at {args.steady_fraction:.0%} of that run's burst rate; "
@@ -975,6 +1022,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steady-seconds", type=float, default=6.0, metavar="S",
                    help="length of each steady run; 0 skips them (default 6)")
     g.add_argument("--steady-max", type=int, default=600, help="at most this many AVIDs a steady run (default 600)")
+    g.add_argument("--pickup-probes", type=int, default=40, metavar="N",
+                   help="first-pickup probes on an idle queue after each disk run; 0 skips (default 40)")
+    g.add_argument("--pickup-gap", type=float, default=3.0, metavar="S",
+                   help="idle seconds before each probe (default 3)")
+    g.add_argument("--worker-timeout-ms", type=int, metavar="MS",
+                   help="workers.worker_timeout_ms for the workers (default: the config's default)")
     g.add_argument("--tmpfs-variant", action="store_true",
                    help="one more run, data dir on /dev/shm (no disk under the fsyncs), most workers")
     g.add_argument("--variant-avids", type=int, default=1000, help="AVIDs in that run (default 1000)")
