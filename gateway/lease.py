@@ -50,5 +50,5 @@ class Lease:
         return bool(await self._release(keys=[self.key], args=[self.token]))
 
     async def holder(self) -> str | None:
-        v = await self.client.get(self.key)
-        return v.decode() if isinstance(v, bytes) else v
+        """The token of the current holder (the client decodes replies, as every product client)."""
+        return await self.client.get(self.key)
