@@ -88,13 +88,18 @@ class ServiceHooks:
         return library.catalogue_fields(dataclasses.asdict(entry), warnings, {}), warnings
 
     def finish(self, avid: Avid) -> list[str]:
+        from pipeline.localize import localize_stored
+
         store, lib = self.ctx.store, self.ctx.config.library
+        # Converted and translated as the scrape stage does (a failing translator only warns).
+        warnings = localize_stored(store, avid, self.ctx.config.translation, self.ctx.config.http,
+                                   now=time.time()).warnings
         meta = store.read_meta(avid) or {}
         with HttpClient(self.ctx.config.http, pacer=self.ctx.pacer) as client:
             got = library.fetch_cover(store, client, avid, meta, lib)
             library.fetch_extras(store, client, avid, meta, lib)
-        library.write_nfo(store, avid, lib)
-        return [got.warning] if got.warning else []
+        library.write_nfo(store, avid, lib, self.ctx.config.translation.nfo_title)
+        return [*warnings, *([got.warning] if got.warning else [])]
 
     def touch(self, avid: Avid) -> None:
         now = time.monotonic()

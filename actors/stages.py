@@ -142,17 +142,10 @@ def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
 def _localize(ctx: Context, avid: Avid, job_id: str, parts: set[str] | None) -> dict[str, Any]:
     """Chinese conversion and translation of the metadata just scraped (pipeline/localize.py);
     a translator's failure is a warning, never the stage's. Returns the report for the event."""
-    from pipeline.localize import localize
-    from pipeline.translate import Translator
+    from pipeline.localize import localize_stored
 
-    cfg = ctx.config.translation
-    if not cfg.enabled and cfg.chinese_conversion == "none":
-        return {}
-    translator = Translator(cfg, ctx.config.http) if cfg.enabled else None
-    got = localize(ctx.store.read_meta(avid) or {}, cfg, translator,
-                   force=parts is not None and "metadata" in parts, now=time.time())
-    if got.fields:
-        ctx.store.update_meta(avid, **got.fields)
+    got = localize_stored(ctx.store, avid, ctx.config.translation, ctx.config.http,
+                          force=parts is not None and "metadata" in parts, now=time.time())
     for w in got.warnings:
         _warn(ctx, avid, job_id, "scrape", w)
     return got.report
