@@ -7,6 +7,7 @@ import threading
 from typing import Callable
 
 from actors.context import Context
+from actors.timer import every
 from actors.stages import UPGRADE
 from pipeline.avid import parse
 from pipeline.editions import preference
@@ -33,13 +34,4 @@ def start(ctx: Context, send: Callable[[str, str, str], None], *, first: str, pe
     check = UpgradeCheck(ctx.redis, ctx.store, preference(ctx.config.download.editions),
                          submit=submitter(ctx, send, first))
 
-    def loop() -> None:
-        while not stop.wait(period_s):
-            try:
-                check.try_run(period_s)
-            except Exception:
-                log.exception("upgrade check failed")
-
-    t = threading.Thread(target=loop, name="upgrade-check", daemon=True)
-    t.start()
-    return t
+    return every(period_s, stop, lambda: check.try_run(period_s), name="upgrade-check", log=log)

@@ -50,3 +50,29 @@ def test_a_printed_config_shows_no_secret(tmp_path):
                    "jfkey-8", "plextok-9"):
         assert secret not in shown, secret
     assert "jellyfin" in shown  # the rest of the config still reads
+
+
+def test_the_worker_timer_survives_a_failing_pass_and_stops(caplog):
+    import logging
+    import threading
+
+    from actors.timer import every
+
+    calls: list[int] = []
+    third = threading.Event()
+
+    def run() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bad pass")
+        if len(calls) >= 3:
+            third.set()
+
+    stop = threading.Event()
+    t = every(0.01, stop, run, name="test-timer", log=logging.getLogger("nassav.test"))
+    assert t.daemon and t.name == "test-timer"
+    assert third.wait(10)  # the failure did not end the timer
+    stop.set()
+    t.join(10)
+    assert not t.is_alive()
+    assert any("test-timer failed" in r.getMessage() and r.exc_info for r in caplog.records)
