@@ -76,3 +76,25 @@ def test_the_worker_timer_survives_a_failing_pass_and_stops(caplog):
     t.join(10)
     assert not t.is_alive()
     assert any("test-timer failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_the_config_template_names_every_key_of_every_section():
+    """Each section's keys appear in deploy/config.template.yaml, set or as a commented example,
+    so a newcomer finds every setting where the README sends them."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from pipeline.config import Config
+
+    text = (Path(__file__).resolve().parent.parent / "deploy" / "config.template.yaml").read_text()
+    cfg = Config()
+    missing = []
+    for f in dataclasses.fields(Config):
+        if not re.search(rf"(?m)^#? ?{f.name}:", text):
+            missing.append(f.name)
+        section = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(section):
+            missing += [f"{f.name}.{g.name}" for g in dataclasses.fields(section)
+                        if not re.search(rf"(?m)^\s*#?\s*{g.name}:", text)]
+    assert not missing, missing
