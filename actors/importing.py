@@ -121,7 +121,8 @@ def run_import(ctx: Context, import_id: str, path: str, mode: str, dry_run: bool
     try:
         root = check_source(path, ctx.store, mode)
         importer = Importer(ctx.store, ServiceHooks(ctx, import_id),
-                            on_item=lambda p: _progress(ctx, import_id, p, on_progress))
+                            on_item=lambda p: _progress(ctx, import_id, p, on_progress),
+                            space=ctx.gate.disk if ctx.gate else None)
         resumed = [] if dry_run else importer.resume()
         plan = build(root, ctx.store, mode)
         r.hset(key, "total", str(len(plan.items)))
