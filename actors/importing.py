@@ -21,7 +21,7 @@ from typing import Any, Callable
 import dramatiq
 
 from actors.context import Context
-from pipeline import import_jobs, jobs as jobstates, library
+from pipeline import events as ev, import_jobs, jobs as jobstates, library
 from pipeline.avid import Avid
 from pipeline.broker import METADATA_QUEUE
 from pipeline.http import HttpClient
@@ -57,6 +57,9 @@ class ServiceHooks:
         if not res.accepted:
             return None
         self.jobs[avid.code] = res.job_id
+        # The title's one stage, as the chain's stages announce theirs: its history shows it.
+        self.ctx.events.emit(ev.STAGE_STARTED, avid=avid.code, job_id=res.job_id, stage=KIND,
+                             data={"import_id": self.import_id, "worker": self.ctx.worker_id})
         return res.job_id
 
     def _abandoned(self, job_id: str) -> bool:
@@ -74,6 +77,9 @@ class ServiceHooks:
         return False
 
     def release(self, avid: Avid, job_id: str, ok: bool, message: str) -> None:
+        if ok:  # a failure ends the stage with the task_failed event itself
+            self.ctx.events.emit(ev.STAGE_FINISHED, avid=avid.code, job_id=job_id, stage=KIND,
+                                 data={"import_id": self.import_id, "worker": self.ctx.worker_id})
         self.ctx.jobs.finish(job_id, avid.code, jobstates.COMPLETED if ok else jobstates.FAILED,
                              stage=KIND, message=message, data={"import_id": self.import_id, "kind": KIND})
         self.jobs.pop(avid.code, None)
