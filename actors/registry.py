@@ -274,7 +274,7 @@ def _wait_for_redis(client: redis.Redis, timeout_s: float) -> bool:
 def _fail(ctx: Context, avid: str, job_id: str, stage: str, exc: BaseException, *,
           internal: bool = False) -> None:
     if isinstance(exc, AllSourcesFailed):
-        reasons = [str(o) for o in exc.outcomes]
+        reasons = [str(o) for o in exc.outcomes] + ([exc.hint] if getattr(exc, "hint", "") else [])
     else:
         reasons = [str(exc) or type(exc).__name__]
     message = ("internal error: " if internal else "") + "; ".join(reasons)

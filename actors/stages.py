@@ -67,12 +67,19 @@ def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, A
     return record, outcomes
 
 
-def resolve_offers(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, Any], list[str], list[dict]]:
+def resolve_offers(ctx: Context, avid: Avid, prefer: str = "",
+                   edition: str | None = None) -> tuple[dict[str, Any], list[str], list[dict]]:
     """:func:`resolve_now` in the most preferred edition (:func:`sources.editions.resolve_editions`),
-    plus what each source asked offered."""
-    from sources.editions import resolve_editions
+    plus what each source asked offered. ``edition``: the one the user asked for (the job's
+    ``edition``), taken instead of the preference; no other is taken when no source has it."""
+    from sources.editions import resolve_asked, resolve_editions
     from sources.registry import source_record
 
+    if edition:
+        found, outcomes, offers = resolve_asked(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
+                                                edition, prefer=prefer,
+                                                blocked=Blocklist(ctx.redis).blocked_sources(avid.code))
+        return source_record(found), [str(o) for o in outcomes], offers
     found, outcomes, offers = resolve_editions(avid, ctx.video_sources(), SourceHealth(ctx.redis, ctx.events),
                                                preference(ctx.config.download.editions), prefer=prefer,
                                                blocked=Blocklist(ctx.redis).blocked_sources(avid.code))
@@ -103,10 +110,13 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
         fresh = bool(src.get("playlist_url")) and "m3u8" not in parts
     if fresh and src.get("name") in Blocklist(ctx.redis).blocked_sources(avid.code):
         fresh = False  # the user blocked the source this playlist came from, for this title
+    asked = job.get("edition") or None  # ABC-123-C: that edition, not the preference
+    if fresh and asked is not None and src.get("edition", "") != asked:
+        fresh = False  # the playlist is of another edition than the one asked for
     if fresh:
         _finished(ctx, avid, job_id, "resolve", source=src.get("name"), reused=True, outcomes=[])
         return
-    record, outcomes, offers = resolve_offers(ctx, avid, job.get("source_pref", ""))
+    record, outcomes, offers = resolve_offers(ctx, avid, job.get("source_pref", ""), asked)
     ctx.store.update_meta(avid, **library.resolved_fields(avid, record, outcomes, meta))
     ctx.jobs.update(job_id, source=record["name"])
     _finished(ctx, avid, job_id, "resolve", source=record["name"], page_url=record.get("page_url", ""),

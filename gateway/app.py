@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import time
 from typing import Any
@@ -48,6 +49,7 @@ from gateway.guards import (Gate, OptionsGuard, content_type_check, dashboard_ch
                             origin_check)
 from gateway.hosts import HostPolicy
 from gateway.index import LibraryIndex
+from gateway.index_keeper import IndexKeeper
 from gateway.projection import Projection
 from gateway.ratelimit import FailureWindow
 from gateway.redis_pool import PoolExhausted, open_client
@@ -77,7 +79,9 @@ class State:
         # Why downloads wait (free space, download hours), shown by /health.
         self.download_gate = DownloadGate.from_config(config.download, config.data_path)
         self.index: LibraryIndex | None = None
-        self.projection: Projection | None = None
+        self._projection: Projection | None = None
+        # gateway.processes > 1: which process keeps the index (gateway/index_keeper.py).
+        self.keeper: IndexKeeper | None = None
         self.redis: aioredis.Redis | None = None
         self.relay: Relay | None = None
         self.actors = None
@@ -102,14 +106,31 @@ class State:
         self.actors = declare(self.broker, self.config)
         self.relay = Relay(self.redis)
         await self.relay.start()
+        if self.config.gateway.processes > 1:
+            self.keeper = IndexKeeper(self.redis, self.config.data_path, self.store,
+                                      ttl_s=self.config.gateway.index_lease_ttl_s)
+            await self.keeper.start()
+            self.index = self.keeper.index
+            return
         self.index = await run_in_threadpool(LibraryIndex, self.config.data_path, store=self.store)
-        self.projection = Projection(self.redis, self.index)
-        await self.projection.start()
+        self._projection = Projection(self.redis, self.index)
+        await self._projection.start()
+
+    @property
+    def projection(self) -> Projection | None:
+        """The index projection when this process keeps the index, else None."""
+        return self.keeper.projection if self.keeper else self._projection
+
+    @property
+    def index_role(self) -> str:
+        return self.keeper.role if self.keeper else "keeper"
 
     async def close(self) -> None:
-        if self.projection:
-            await self.projection.stop()
-        if self.index:
+        if self.keeper:
+            await self.keeper.stop()  # closes the index too
+        if self._projection:
+            await self._projection.stop()
+        if self.index and not self.keeper:
             self.index.close()
         if self.relay:
             await self.relay.stop()
@@ -179,6 +200,8 @@ async def health(request: Request) -> JSONResponse:
                 for j in await st.jobs.active() if j.get("wait_reason")]
         except RedisError as e:
             out["downloads"]["waiting_error"] = str(e)
+    # Which of the gateway's processes answered (gateway.processes), and its part in the index.
+    out["gateway"] = {"pid": os.getpid(), "index": st.index_role}
     code = 200 if ok else 503
     return envelope(out, code=code, message="ok" if ok else "redis unreachable")
 

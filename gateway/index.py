@@ -58,6 +58,7 @@ class Query:
     page: int = 1
     page_size: int = 20
     avids: list[str] = field(default_factory=list)
+    edition: str | None = None  # an edition code ("" = regular); None = any
 
 
 def _is_id(v: str) -> bool:
@@ -76,10 +77,18 @@ def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-class LibraryIndex:
-    """The SQLite file in the data dir; ``created`` tells whether it was missing at open."""
+class IndexNotReady(Exception):
+    """A reader opened the index before its keeper made (or upgraded) it; try again shortly."""
 
-    def __init__(self, data_dir: Path | str, *, store: ResourceStore | None = None):
+
+class LibraryIndex:
+    """The SQLite file in the data dir; ``created`` tells whether it was missing at open.
+
+    ``keeper=False`` (a gateway process that does not keep the index, see
+    ``gateway/index_keeper.py``) never creates, drops or upgrades the schema: it raises
+    :class:`IndexNotReady` until the keeper has made the file at the current schema."""
+
+    def __init__(self, data_dir: Path | str, *, store: ResourceStore | None = None, keeper: bool = True):
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / FILENAME
         self.store = store or ResourceStore(self.data_dir)
@@ -89,6 +98,14 @@ class LibraryIndex:
         self._since_optimize = 0
         self._idle: list[sqlite3.Connection] = []  # list.pop/append are atomic: no lock needed
         self._readers: list[sqlite3.Connection] = []
+        if not keeper:
+            if self.created:
+                raise IndexNotReady(f"{self.path} does not exist yet")
+            self._w = self._connect()
+            if self._schema() != str(SCHEMA_VERSION):
+                self._w.close()
+                raise IndexNotReady(f"{self.path} is not at schema {SCHEMA_VERSION} yet")
+            return
         self._w = self._connect()
         with self._lock:
             self._w.execute("PRAGMA journal_mode=WAL")
@@ -340,6 +357,9 @@ class LibraryIndex:
         if q.source:
             where.append("r.source = ?")
             args.append(q.source)
+        if q.edition is not None:
+            where.append("r.edition = ?")
+            args.append(q.edition)
         if q.actor:
             col = "a.id" if _is_id(q.actor) else "a.name"
             where.append(f"r.avid IN (SELECT ra.avid FROM resource_actors ra JOIN actors a "

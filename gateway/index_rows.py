@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline.avid import Avid
+from pipeline.editions import KNOWN, REGULAR, label
 from pipeline.store import ResourceStore
 
-SCHEMA_VERSION = 2
+# 3: the edition column (an older index is dropped and rebuilt from the folders).
+SCHEMA_VERSION = 3
 SEP = "\x1f"  # joins names in the list columns: splitting beats json.loads per row
 
 SCHEMA = """
@@ -44,7 +46,8 @@ CREATE TABLE IF NOT EXISTS resources (
     search TEXT NOT NULL DEFAULT '',
     watched INTEGER NOT NULL DEFAULT 0,
     is_favorite INTEGER NOT NULL DEFAULT 0,
-    user_updated_at REAL
+    user_updated_at REAL,
+    edition TEXT NOT NULL DEFAULT ''
 );
 -- One index per sort order, the avid tie-breaker included, so a page is read off the index.
 CREATE INDEX IF NOT EXISTS resources_mct ON resources (metadata_create_time, avid);
@@ -54,6 +57,7 @@ CREATE INDEX IF NOT EXISTS resources_vct_nulls_last ON resources ((video_create_
 CREATE INDEX IF NOT EXISTS resources_source ON resources (source, avid);
 CREATE INDEX IF NOT EXISTS resources_rd ON resources (release_date, avid);
 CREATE INDEX IF NOT EXISTS resources_video ON resources (has_video);
+CREATE INDEX IF NOT EXISTS resources_edition ON resources (edition, avid);
 CREATE TABLE IF NOT EXISTS genres (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS actors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                                    avatar_url TEXT NOT NULL DEFAULT '');
@@ -71,7 +75,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS resources_fts USING fts5(search, tokenize='tr
 COLUMNS = ("avid", "title", "original_title", "source_title", "translated_title", "source",
             "release_date", "studio", "series", "runtime_min", "has_video", "has_cover",
             "video_bytes", "duration_s", "metadata_create_time", "metadata_update_time",
-            "video_create_time", "genres", "actors", "genre_list", "actor_list", "search")
+            "video_create_time", "genres", "actors", "genre_list", "actor_list", "search", "edition")
 # The user's own columns are set on insert (from the JSON's ``user`` block) and never
 # overwritten by a metadata update: the row is their truth while it exists.
 USER_COLUMNS = ("watched", "is_favorite", "user_updated_at")
@@ -125,10 +129,17 @@ def row_from_meta(avid: Avid, meta: Mapping[str, Any] | None, store: ResourceSto
         "genre_list": SEP.join(g.replace(SEP, " ") for g in genres),
         "actor_list": SEP.join(a["name"].replace(SEP, " ") for a in actors),
         "search": search,
+        "edition": _edition(meta.get("edition")),
         "watched": int(bool(user.get("watched"))),
         "is_favorite": int(bool(user.get("is_favorite"))),
         "user_updated_at": _float(user.get("updated_at")),
     }
+
+
+def _edition(v: Any) -> str:
+    """The metadata JSON's ``edition`` as a code (``""`` = regular); anything unknown is regular."""
+    code = str(v or "").strip().upper()
+    return code if code in KNOWN.values() else REGULAR
 
 
 def as_mapping(v: Any) -> Mapping[str, Any]:
@@ -183,4 +194,5 @@ def item_from_row(r: sqlite3.Row) -> dict[str, Any]:
         "video_create_time": r["video_create_time"],
         "genres": r["genre_list"].split(SEP) if r["genre_list"] else [],
         "actors": r["actor_list"].split(SEP) if r["actor_list"] else [],
+        "edition": label(r["edition"]),
     }

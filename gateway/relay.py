@@ -343,9 +343,13 @@ class Relay:
     async def _run(self) -> None:
         retry = Backoff(log)
         while True:
+            idle = not self.subs and not self.listeners
             try:
                 res = await self.client.xread({self.stream: self.last_id}, block=1000,
-                                              count=self.read_count)
+                                              count=1 if idle else self.read_count)
+                if res and idle and await self._skip_to_end():
+                    await asyncio.sleep(self.max_pause_s)
+                    continue
                 retry.reset()
             except (RedisError, OSError) as e:
                 await retry.wait("relay: redis unavailable (%s); retrying", e)
@@ -358,6 +362,19 @@ class Relay:
             pause = min(self.max_pause_s, self.pause_per_subscriber_s * len(self.subs))
             if pause > 0 and len(events) < self.read_count:
                 await asyncio.sleep(pause)
+
+    async def _skip_to_end(self) -> bool:
+        """With nobody to hand events to, move to the stream's last entry without reading the
+        ones before it; False (nothing skipped) when a subscriber came meanwhile, so it misses
+        nothing. Every gateway process runs a relay: reading and parsing every event cost each
+        of them ~0.15 ms of CPU per accepted request (``gateway.processes``)."""
+        if self.subs or self.listeners:
+            return False
+        top = await self.client.xrevrange(self.stream, count=1)
+        if self.subs or self.listeners or not top:
+            return False
+        self.last_id = top[0][0]
+        return True
 
     def _fan_out(self, batch: Batch) -> None:
         for fn in self.listeners:

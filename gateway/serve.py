@@ -53,6 +53,10 @@ def uvicorn_config(app: Any, config: Config, *, ws: str = WS_PROTOCOL, graceful_
 
 def serve(config: Config, redis_url: str) -> int:
     logs.setup("gateway", data_dir=config.data_path, level=config.log_level, json_lines=config.log_json)
+    if config.gateway.processes > 1:  # N processes on the port (gateway/multiserve.py)
+        from gateway.multiserve import serve_many
+
+        return serve_many(config, redis_url)
     app = create_app(config, redis_url)
     server = uvicorn.Server(uvicorn_config(app, config))
     log.info("gateway listening on http://%s:%d", config.host, config.port)

@@ -242,6 +242,12 @@ class GatewayConfig:
     # asynchronously: a failover loses what the replica had not received). 0 = do not wait.
     redis_wait_replicas: int = 1
     redis_wait_timeout_ms: int = 1000
+    # Gateway processes serving the one port (each binds it with SO_REUSEPORT; Linux): ingest
+    # then uses more than one core. One of them at a time keeps the SQLite library index,
+    # elected by a Redis lease of index_lease_ttl_s (renewed every third of it); the others
+    # read the index, and one of them takes over within that TTL when the keeper dies.
+    processes: int = 1
+    index_lease_ttl_s: float = 10.0
 
 
 # What a notification template may name: {avid} and the rest, filled per event.
@@ -620,6 +626,13 @@ def _check_disk_and_schedule(d: DownloadConfig) -> None:
             raise ConfigError(f"{key}.limit", f"{RATE_FORM}; {e}", b.limit) from None
 
 
+def with_processes(cfg: Config, processes: int) -> Config:
+    """``cfg`` with ``gateway.processes`` set (``--processes N``), validated like the file's."""
+    g = dataclasses.replace(cfg.gateway, processes=processes)
+    _check_gateway(g)
+    return dataclasses.replace(cfg, gateway=g)
+
+
 def _check_gateway(g: GatewayConfig) -> None:
     _bound("gateway.header_timeout_s", g.header_timeout_s, 1, 300, "seconds from 1 to 300")
     _bound("gateway.max_connections", g.max_connections, 16, 100_000, "an integer from 16 to 100000")
@@ -627,6 +640,8 @@ def _check_gateway(g: GatewayConfig) -> None:
     _bound("gateway.redis_wait_timeout_ms", g.redis_wait_timeout_ms, 10, 60_000, "milliseconds from 10 to 60000")
     _bound("gateway.redis_pool_size", g.redis_pool_size, 4, 10_000, "an integer from 4 to 10000")
     _bound("gateway.redis_pool_timeout_s", g.redis_pool_timeout_s, 0.1, 120, "seconds from 0.1 to 120")
+    _bound("gateway.processes", g.processes, 1, 64, "an integer from 1 to 64")
+    _bound("gateway.index_lease_ttl_s", g.index_lease_ttl_s, 1, 300, "seconds from 1 to 300")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

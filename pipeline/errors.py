@@ -135,6 +135,18 @@ class AllSourcesFailed(Permanent):
         super().__init__(f"{avid}: no source has it: {lines}")
 
 
+class EditionNotFound(AllSourcesFailed):
+    """The user asked for one edition (``ABC-123-C``) and no source has it: the job fails
+    rather than fetch another edition; ``hint`` says how to take the configured preference."""
+
+    def __init__(self, avid: str, edition: str, outcomes: list[NassavError]):
+        super().__init__(avid, outcomes)
+        self.edition = edition
+        self.hint = (f"no source has the {edition} edition of {avid} (asked for {avid}-{edition}); "
+                     f"submit {avid} to take the first edition in download.editions that a source has")
+        self.args = (f"{self.hint}: " + ("; ".join(str(o) for o in outcomes) or "no source enabled"),)
+
+
 class PlaylistError(Permanent):
     """The playlist cannot be downloaded as a VOD (live, empty, unsupported)."""
 

@@ -17,12 +17,13 @@ from typing import Any, Collection, Sequence
 
 from pipeline.avid import Avid
 from pipeline.editions import better, label, rank
-from pipeline.errors import AllSourcesFailed, SourceError, SourceNotFound, SourceSkipped
+from pipeline.errors import (AllSourcesFailed, EditionNotFound, SourceBlockedByUser, SourceError, SourceNotFound,
+                             SourceSkipped)
 from pipeline.source_health import SourceHealth
 from sources.base import Found, VideoSource
 from sources.registry import resolve_with_health
 
-__all__ = ["resolve_editions", "seek_better", "offer"]
+__all__ = ["resolve_editions", "resolve_asked", "seek_better", "offer"]
 
 
 def offer(source: str, asked: Sequence[str], found: Found | None = None,
@@ -67,6 +68,49 @@ def resolve_editions(avid: Avid, sources: list[VideoSource], health: SourceHealt
     others = [s for s in sources if s.name not in asked_already]
     better_found, more = seek_better(avid, others, health, wanted, than=found.edition, blocked=blocked)
     return better_found or found, outcomes, offers + more
+
+
+def resolve_asked(avid: Avid, sources: list[VideoSource], health: SourceHealth, edition: str, *,
+                  prefer: str = "", blocked: Collection[str] = ()
+                  ) -> tuple[Found, list[SourceError], list[dict[str, Any]]]:
+    """``avid`` in the one ``edition`` the user asked for (``ABC-123-C``), whatever
+    ``download.editions`` says: the sources with pages for it, by weight (``prefer`` first),
+    skipping those in back-off (unless all are) and those in ``blocked``.
+
+    A "not found" is about one edition, not the site's health (as in :func:`seek_better`).
+
+    Returns:
+        As :func:`resolve_editions`.
+    Raises:
+        EditionNotFound: no source has that edition (no other edition is taken instead).
+    """
+    ordered = sorted(sources, key=lambda s: s.name != prefer)  # stable: weight order stays
+    outcomes: list[SourceError] = [SourceBlockedByUser(s.name, avid.code, detail="not asked for this title")
+                                   for s in ordered if s.name in blocked]
+    able = [s for s in ordered if s.name not in blocked and edition in s.editions]
+    without = [SourceNotFound(s.name, avid.code, detail=f"has no pages for the {label(edition)} edition")
+               for s in ordered if s.name not in blocked and edition not in s.editions]
+    resting = health.in_backoff(s.name for s in able)
+    if len(resting) == len(able):
+        resting = set()  # all sidelined: asking beats failing without trying
+    offers: list[dict[str, Any]] = []
+    for src in able:
+        if src.name in resting:
+            outcomes.append(SourceSkipped(src.name, avid.code, detail="in back-off, not asked"))
+            offers.append(offer(src.name, [], error=outcomes[-1]))
+            continue
+        try:
+            got = src.resolve(avid, [edition])
+        except SourceError as e:
+            if not isinstance(e, SourceNotFound):
+                health.record(e.source, e.outcome, e.detail)
+            outcomes.append(e)
+            offers.append(offer(src.name, [edition], error=e))
+            continue
+        health.record(src.name, "found")
+        offers.append(offer(src.name, [edition], got))
+        return got, outcomes, offers
+    raise EditionNotFound(avid.code, label(edition), [*outcomes, *without])
 
 
 def seek_better(avid: Avid, sources: list[VideoSource], health: SourceHealth, wanted: Sequence[str], *,

@@ -53,9 +53,12 @@ def live_gateway(data_dir: Path, redis_url: str, *, ws: str = WS_PROTOCOL,
 class SSE:
     """Reads a ``text/event-stream`` response message by message (blocking, with a timeout)."""
 
-    def __init__(self, base: str, path: str, headers: dict[str, str] | None = None, timeout_s: float = 10):
+    def __init__(self, base: str, path: str, headers: dict[str, str] | None = None, timeout_s: float = 10,
+                 conn: http.client.HTTPConnection | None = None):
         host, _, port = base.removeprefix("http://").partition(":")
-        self.conn = http.client.HTTPConnection(host, int(port), timeout=timeout_s)
+        # ``conn``: an open keep-alive connection, so the stream comes from the same server
+        # process as its earlier answers (several gateway processes share a port).
+        self.conn = conn or http.client.HTTPConnection(host, int(port), timeout=timeout_s)
         self.conn.request("GET", path, headers=headers or {})
         self.response = self.conn.getresponse()
         self.status = self.response.status

@@ -8,8 +8,10 @@
 (b) pipeline: AVIDs of kind "metadata" (resolve → scrape → cover, no download) through the
     real actors in ``nassav worker --queues metadata`` processes (1, then 2), the fixture
     site answering at once. A burst of N AVIDs gives AVIDs/s; a paced run at a fraction of
-    that rate gives the per-hop latency at steady load. Hops and stage times come from the
-    ``ts`` of the events on ``nassav:events``.
+    that rate gives the per-hop latency at steady load. Then 40 probes, one AVID at a time
+    after the workers sat idle for 3 s, give the first pickup on an idle queue (queued →
+    resolve started). Hops and stage times come from the ``ts`` of the events on
+    ``nassav:events``.
 
 Everything runs on 127.0.0.1 with free ports, in a temp dir, on a private Redis that this
 script starts and stops; every child runs in its own process group and is stopped on exit.
@@ -64,6 +66,9 @@ CLAIM_PREFIX = "nassav:claim:"
 HOPS = (("queued", "resolve"), ("resolve", "scrape"), ("scrape", "cover"))
 STAGES = ("resolve", "scrape", "cover")
 TERMINAL = ("task_completed", "task_failed")
+# Issue 13's latency targets, judged in the table.
+PICKUP_P99_TARGET_MS = 100.0
+HOP_P99_TARGET_MS = 50.0
 DUPLICATE_SET = 64  # duplicates mode cycles over this many AVIDs: all but the first posts are 409
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -134,12 +139,26 @@ def tail(path: Path, n: int = 15) -> str:
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process (threads included)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    """User + system CPU seconds of a live process (threads included) and of its live
+    descendants (``nassav serve --processes N``'s gateway processes)."""
+    stats: dict[int, list[str]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stats[int(d.name)] = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    if pid not in stats:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    kids: dict[int, list[int]] = {}
+    for p, fields in stats.items():
+        kids.setdefault(int(fields[1]), []).append(p)
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += int(stats[p][11]) + int(stats[p][12])
+        todo += kids.get(p, [])
+    return total / CLK_TCK
 
 
 def machine_busy_s() -> float:
@@ -204,6 +223,15 @@ def wait_until(what: str, probe, timeout_s: float, every_s: float = 0.1, check=N
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(every_s)
+
+
+def health_pid(url: str) -> int | None:
+    """The pid of the gateway process that answered ``/health`` (a new connection each call)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return json.loads(r.read())["data"]["gateway"]["pid"]
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+        return None
 
 
 def http_ok(url: str) -> bool:
@@ -479,6 +507,11 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
         "minimal route": lambda port: [sys.executable, str(Path(__file__).resolve()), "--serve-minimal",
                                        str(port), "--redis-url", redis_url],
     }
+    for n in args.processes:  # `nassav serve --processes N` beside the one-process gateway
+        argv[f"real gateway x{n}"] = (lambda n: lambda port: module_argv(
+            "gateway.cli", "serve", "--config", str(cfg), "--port", str(port), "--processes", str(n)))(n)
+    if args.skip_minimal:
+        del argv["minimal route"]
     servers: dict[str, tuple[Group, int]] = {}
     for target, make in argv.items():
         port = free_port()
@@ -488,6 +521,10 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
     for target, (g, port) in servers.items():
         wait_until(f"{target} on port {port}", lambda: http_ok(f"http://127.0.0.1:{port}/health"),
                    30, check=g.check)
+        n = int(target.rpartition("x")[2]) if target.startswith("real gateway x") else 1
+        pids: set[int] = set()  # every process of a multi-process gateway up before measuring
+        wait_until(f"{n} processes of {target}", lambda: pids.add(health_pid(f"http://127.0.0.1:{port}/health"))
+                   or len(pids - {None}) >= n, 30, 0.02, check=g.check)
 
     tags = itertools.count(1)
 
@@ -600,6 +637,9 @@ class PipelineRun:
     failures: list[str] = field(default_factory=list)
     timed_out: bool = False
     steady: "PipelineRun | None" = None
+    # Idle-queue probes: one AVID at a time, each after the workers sat idle (queued → resolve).
+    pickup: tuple[float, float, int] = (0.0, 0.0, 0)
+    pickup_gap_s: float = 0.0
     files_per_avid: float = 0.0
     kb_per_avid: float = 0.0
 
@@ -701,16 +741,34 @@ def analyse(run: PipelineRun, jobs: dict[str, dict[str, Any]]) -> None:
     run.per_worker = dict(Counter(j["workers"].get("resolve", "?") for j in done))
 
 
+def probe_pickup(client: redis.Redis, sub: "Submitter", avids: list[str], gap_s: float, timeout_s: float,
+                 check) -> tuple[float, float, int]:
+    """First pickup on an idle queue: each probe is submitted after the workers sat idle for
+    ``gap_s`` (their consumers back in their poll wait), and waited for before the next one;
+    the figure is the probe's ``queued`` → resolve's ``stage_started``."""
+    ids = set()
+    for a in avids:
+        time.sleep(gap_s)
+        job_id = sub.submit(a)
+        ids.add(job_id)
+        if not wait_terminal(client, {job_id}, timeout_s, check):
+            break
+    jobs = read_events(client, ids)
+    return p50_p99_ms(j["started"]["resolve"] - j["queued"] for j in jobs.values()
+                      if "queued" in j and "resolve" in j["started"])
+
+
 def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_pid: int,
                    stack: contextlib.ExitStack) -> tuple[list[PipelineRun], dict[str, str]]:
     from pipeline.config import load
 
     burst = [f"BPIPE-{i:04d}" for i in range(1, args.avids + 1)]
     steady_pool = [f"BSTDY-{i:04d}" for i in range(1, args.steady_max + 1)]
+    pickup_pool = [f"BPICK-{i:04d}" for i in range(1, args.pickup_probes + 1)]
     t0 = time.monotonic()
-    site, stop_site = fast_fixture(burst + steady_pool)
+    site, stop_site = fast_fixture(burst + steady_pool + pickup_pool)
     stack.callback(stop_site)
-    print(f"  fixture site {site.base_url}: {len(burst) + len(steady_pool)} titles "
+    print(f"  fixture site {site.base_url}: {len(burst) + len(steady_pool) + len(pickup_pool)} titles "
           f"in {time.monotonic() - t0:.1f} s", flush=True)
     from pipeline.redis_client import connect
 
@@ -731,10 +789,13 @@ def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_p
             stack.callback(shutil.rmtree, base, True)
         else:
             base = work / f"pipe-{n_workers}w"
+        extra = ({"workers": {"worker_timeout_ms": args.worker_timeout_ms}}
+                 if args.worker_timeout_ms is not None else None)
         cfg_path = site.write_config(work / f"pipe-{n_workers}w-{where}.yaml", data_dir=base / "data",
-                                     redis_url=redis_url)
+                                     redis_url=redis_url, extra=extra)
         config = load(cfg_path, {})
         notes["threads"] = str(config.workers.metadata_threads)
+        notes["worker_timeout_ms"] = str(config.workers.worker_timeout_ms)
         notes["data_fs"] = _fs_type(work)
         groups = [Group(f"worker {i + 1}", module_argv("gateway.cli", "worker", "--config", str(cfg_path),
                                                             "--queues", "metadata"),
@@ -788,6 +849,11 @@ def bench_pipeline(args: argparse.Namespace, work: Path, redis_url: str, redis_p
                 print(f"  pipeline {label}, steady {rate:.1f}/s: {run.steady.completed}/{run.steady.submitted} "
                       f"completed; hops p50/p99 ms "
                       + ", ".join(f"{k} {v[0]:.1f}/{v[1]:.1f}" for k, v in run.steady.hops.items()), flush=True)
+            if args.pickup_probes > 0 and where == "disk" and not run.timed_out:
+                run.pickup = probe_pickup(client, sub, pickup_pool, args.pickup_gap, args.timeout, check)
+                run.pickup_gap_s = args.pickup_gap
+                print(f"  pipeline {label}, first pickup on an idle queue: p50 {run.pickup[0]:.1f} ms, "
+                      f"p99 {run.pickup[1]:.1f} ms (n={run.pickup[2]}, {args.pickup_gap:g} s apart)", flush=True)
         finally:
             sub.close()
             for g in groups:
@@ -829,6 +895,13 @@ def _median(values: list[float]) -> float:
     return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
+def _pair_ratios(ingest: list[IngestRun], mode: str, target: str) -> list[float]:
+    """``target``'s rate over the one-process gateway's, run for run (the runs alternate)."""
+    one = [r.rps for r in ingest if r.target == "real gateway" and r.mode == mode]
+    many = [r.rps for r in ingest if r.target == target and r.mode == mode]
+    return [m / o for m, o in zip(many, one) if o]
+
+
 def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs: list[PipelineRun],
            notes: dict[str, str], header: str) -> str:
     lines = [header, "", "| part | measure | setup | value | p50 ms | p99 ms | notes |",
@@ -836,7 +909,7 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
     for mode in args.modes:
         med: dict[str, float] = {}
         cpu_ms: dict[str, float] = {}
-        for target in ("real gateway", "minimal route"):
+        for target in dict.fromkeys(r.target for r in ingest):
             rs = [r for r in ingest if r.target == target and r.mode == mode]
             if not rs:
                 continue
@@ -859,6 +932,15 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
             lines.append(f"| ingest | {mode} AVIDs | real / minimal | **{ratio:.0f} %** | | | "
                          f"target ≥ 70 %: {verdict}; per server CPU-second (what neighbours' load "
                          f"does not change): {100 * cpu_ms['minimal route'] / max(1e-9, cpu_ms['real gateway']):.0f} % |")
+        for n in args.processes:
+            many, pairs = f"real gateway x{n}", _pair_ratios(ingest, mode, f"real gateway x{n}")
+            if med.get(many) and med.get("real gateway"):
+                ratio = med[many] / med["real gateway"]
+                want = 1.6 if n == 2 else 0.8 * n
+                verdict = "met" if ratio >= want else "**missed**"
+                lines.append(f"| ingest | {mode} AVIDs | {n} processes / 1 process | **{ratio:.2f}x** | | | "
+                             f"target ≥ {want:.1f}x: {verdict}; ratio of medians; round by round "
+                             f"{', '.join(f'{p:.2f}x' for p in pairs)} |")
     for run in runs:
         done = max(1, run.completed + run.failed)
         cpu = run.cpu.cpu if run.cpu else {}
@@ -882,14 +964,27 @@ def render(args: argparse.Namespace, ingest: list[IngestRun], loadgen: str, runs
                              f"{s[1]:.1f} | n={s[2]}; during the burst {b[0]:,.0f} / {b[1]:,.0f} |")
             else:
                 lines.append(f"| pipeline | {name} | {run.label}, burst | | {b[0]:,.1f} | {b[1]:,.1f} | n={b[2]} |")
+        if st:
+            worst = max((st.hops[h][1] for h in st.hops if st.hops[h][2]), default=0.0)
+            verdict = "met" if worst <= HOP_P99_TARGET_MS else "**missed**"
+            lines.append(f"| pipeline | per-hop p99, worst hop | {run.label}, steady {st.rate:.0f}/s | "
+                         f"**{worst:.1f} ms** | | {worst:.1f} | target ≤ {HOP_P99_TARGET_MS:g} ms at half the "
+                         f"burst rate: {verdict} |")
+        if run.pickup[2]:
+            p = run.pickup
+            verdict = "met" if p[1] <= PICKUP_P99_TARGET_MS else "**missed**"
+            lines.append(f"| pipeline | first pickup on an idle queue (queued → resolve started) | {run.label}, "
+                         f"{p[2]} probes {run.pickup_gap_s:g} s apart | | {p[0]:.1f} | {p[1]:.1f} | "
+                         f"target p99 ≤ {PICKUP_P99_TARGET_MS:g} ms: {verdict} |")
     lines.append("")
     if ingest:
         lines.append(f"Ingest: {loadgen}, {args.connections} connections, {args.rounds} runs of "
-                     f"{args.duration:g} s per target and mode, real and minimal alternating, after a 2 s "
+                     f"{args.duration:g} s per target and mode, the targets alternating, after a 2 s "
                      f"warm-up; Redis flushed before every run; no workers.")
     if runs:
         lines.append(f"Pipeline: jobs of kind metadata; `nassav worker --queues metadata`, "
-                     f"{notes.get('threads', '?')} threads each; fixture site (pages at once) in the bench "
+                     f"{notes.get('threads', '?')} threads each, workers.worker_timeout_ms "
+                     f"{notes.get('worker_timeout_ms', '?')} (an idle consumer's longest poll sleep); fixture site (pages at once) in the bench "
                      f"process; data dir on {notes.get('data_fs', '?')} unless said; hop = previous "
                      f"stage_finished → next stage_started (queued → resolve's stage_started first); "
                      f"steady = paced at {args.steady_fraction:.0%} of that run's burst rate; "
@@ -915,6 +1010,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                    help="auto = wrk (installed with apt-get when missing and root), else Python")
     g.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: the cores are scarce)")
+    g.add_argument("--processes", type=int, nargs="+", default=[], metavar="N",
+                   help="also measure `nassav serve --processes N` (interleaved with the one-process gateway)")
+    g.add_argument("--skip-minimal", action="store_true", help="do not measure the minimal route")
     g = p.add_argument_group("(b) pipeline")
     g.add_argument("--avids", type=int, default=2000, help="AVIDs in each burst (default 2000)")
     g.add_argument("--workers", type=int, nargs="+", default=[1, 2], metavar="N",
@@ -924,6 +1022,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steady-seconds", type=float, default=6.0, metavar="S",
                    help="length of each steady run; 0 skips them (default 6)")
     g.add_argument("--steady-max", type=int, default=600, help="at most this many AVIDs a steady run (default 600)")
+    g.add_argument("--pickup-probes", type=int, default=40, metavar="N",
+                   help="first-pickup probes on an idle queue after each disk run; 0 skips (default 40)")
+    g.add_argument("--pickup-gap", type=float, default=3.0, metavar="S",
+                   help="idle seconds before each probe (default 3)")
+    g.add_argument("--worker-timeout-ms", type=int, metavar="MS",
+                   help="workers.worker_timeout_ms for the workers (default: the config's default)")
     g.add_argument("--tmpfs-variant", action="store_true",
                    help="one more run, data dir on /dev/shm (no disk under the fsyncs), most workers")
     g.add_argument("--variant-avids", type=int, default=1000, help="AVIDs in that run (default 1000)")

@@ -12,9 +12,12 @@ from gateway.api.common import MAX_BATCH, ApiError, ApiState, avid_of, doc, enve
 from pipeline import jobs as jobstates
 from pipeline.blocklist import AvidBlocked
 from pipeline.broker import queue_lengths
+from pipeline.editions import KNOWN, REGULAR, label
 from pipeline.submit import in_library
 
 Outcome = tuple[int, str, dict[str, Any]]
+# Editions a user may ask for by suffix (ABC-123-C); CD1… are parts of one title, not editions.
+ASKABLE = frozenset(KNOWN.values()) - {REGULAR}
 
 async def submit(st: ApiState, avid_text: object, kind: str, fields: dict[str, str] | None = None, *,
                  refresh: bool = False) -> Outcome:
@@ -22,7 +25,18 @@ async def submit(st: ApiState, avid_text: object, kind: str, fields: dict[str, s
     A title the library holds is refused (409, :func:`pipeline.submit.in_library`) unless
     ``refresh`` asks to fetch it again."""
     avid = avid_of(avid_text)
+    if avid.edition in ASKABLE and kind != "upgrade":
+        # ABC-123-C asks for that edition: resolve takes it, or fails (actors/stages.py).
+        fields = {**(fields or {}), "edition": avid.edition}
     held = None if refresh else in_library(st.store, avid, kind)
+    if held and avid.edition in ASKABLE and held.status == "downloaded":
+        holds = (st.store.read_meta(avid) or {}).get("edition") or REGULAR
+        if holds != avid.edition:
+            # One folder holds one edition: say which, and how to get another.
+            return 409, (f"{held.message} in the {label(holds)} edition, not {avid.edition}; POST "
+                         f"/api/resource/{avid.code}/upgrade looks for a preferred one (download.editions), "
+                         f"or delete its video first"), \
+                {"avid": avid.code, "status": held.status, "edition": label(holds)}
     if held:
         return 409, held.message + (f"; {held.hint}" if held.hint else ""), {"avid": avid.code, "status": held.status}
     try:

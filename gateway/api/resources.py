@@ -22,6 +22,7 @@ from gateway.index import SORT_KEYS, STATUSES, Query
 from gateway.index_rows import as_list, as_mapping
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid, OtherEdition
+from pipeline.editions import KNOWN
 
 
 def _prefix(request: Request) -> str:
@@ -50,7 +51,7 @@ async def indexed(st, avid: Avid) -> dict[str, Any] | None:
 @doc(query={"search": "words matched in AVID, titles and actor names (all must match)",
             "status": "downloaded | pending | all (default all)", "watched": "true | false",
             "is_favorite": "true | false", "source": "source name", "actor": "actor name or id",
-            "genre": "genre name or id",
+            "genre": "genre name or id", "edition": "C | UC | U | regular (the edition the library holds)",
             "sort_by": f"{' | '.join(SORT_KEYS)} (default metadata_create_time)",
             "order": "asc | desc (default desc)", "page": "1…", "page_size": f"1…{MAX_PAGE_SIZE} (default 20)"})
 async def list_resources(request: Request) -> JSONResponse:
@@ -63,10 +64,22 @@ async def list_resources(request: Request) -> JSONResponse:
         sort_by=choice_param(p, "sort_by", tuple(SORT_KEYS), "metadata_create_time"),
         order=choice_param(p, "order", ("asc", "desc"), "desc"),
         page=int_param(p, "page", 1, lo=1, hi=1_000_000),
-        page_size=int_param(p, "page_size", 20, lo=1, hi=MAX_PAGE_SIZE))
+        page_size=int_param(p, "page_size", 20, lo=1, hi=MAX_PAGE_SIZE),
+        edition=_edition_param(p))
     st = state(request)
     items, total = await run_in_threadpool(st.index.list, q)
     return paginated([_with_links(request, i) for i in items], total=total, page=q.page, page_size=q.page_size)
+
+
+def _edition_param(params) -> str | None:
+    """``?edition=`` as an edition code (``regular`` → ``""``); None when absent."""
+    raw = params.get("edition")
+    if raw is None or raw == "":
+        return None
+    code = KNOWN.get(raw.strip().upper())
+    if code is None:
+        raise ApiError(400, f"edition must be one of C, UC, U, regular (got {raw[:40]!r})")
+    return code
 
 
 def _files(st, avid: Avid) -> list[dict[str, Any]]:
@@ -162,7 +175,7 @@ async def add(st, avid_text: object, source: object = "any", *, refresh: bool = 
     avid = avid_of(avid_text)
     source = _source_choice(st, source)
     # The resolve stage asks the preferred source first, then the others by weight.
-    code, message, data = await downloads.submit(st, avid.code, "metadata",
+    code, message, data = await downloads.submit(st, avid.full, "metadata",
                                                  {"source_pref": source} if source != "any" else None,
                                                  refresh=refresh)
     if code == 202:

@@ -62,8 +62,12 @@ async def retry(request: Request) -> JSONResponse:
                             f"stage by stage; run the import again (nassav import PATH, or POST /api/library/import): "
                             f"it resumes and says why a file stays",
                        {"avid": avid.code, "job_id": last["job_id"], "kind": kind})
+    fields = {"retry_of": last["job_id"], "start_stage": stage}
+    edition = await run_in_threadpool(asked_edition, st.index, avid.code, last["job_id"])
+    if edition:
+        fields["edition"] = edition  # the failed job asked for one edition (ABC-123-C): so does its retry
     try:
-        res = await st.submit(avid.code, kind, {"retry_of": last["job_id"], "start_stage": stage}, first=stage)
+        res = await st.submit(avid.code, kind, fields, first=stage)
     except AvidBlocked as e:
         raise ApiError(403, str(e), {"avid": avid.code, "status": "blocked", "reason": e.reason}) from None
     if not res.accepted:
@@ -74,6 +78,16 @@ async def retry(request: Request) -> JSONResponse:
     return envelope({"avid": avid.code, "job_id": res.job_id, "task_id": res.job_id, "retry_of": last["job_id"],
                      "stage": stage, "kind": kind, "status": jobstates.QUEUED},
                     code=202, message=f"{avid.code} queued again from {stage}")
+
+
+def asked_edition(index, code: str, job_id: str) -> str:
+    """The edition a job asked for (its ``queued`` event's ``edition``, in the history); "" for none."""
+    items, _ = index.history(code, page=1, page_size=5)
+    for item in items:
+        if item["job_id"] == job_id:
+            queued = next((s for s in item["stages"] if s["stage"] == "queued"), {})
+            return str((queued.get("detail") or {}).get("edition") or "")
+    return ""
 
 
 def routes() -> list[Route]:

@@ -10,6 +10,7 @@
     nassav reindex  rebuild the library index from the data dir
     nassav history / retry / block / unblock / blocklist   an AVID's past jobs, a retry, the blocklist
     nassav import   bring an existing collection into the library
+    nassav upgrade  look for a better edition of a downloaded title
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import os
 import sys
 
-from pipeline.config import load
+from pipeline.config import load, with_processes
 from pipeline.errors import ConfigError
 
 EPILOG = """examples:
@@ -26,10 +27,12 @@ EPILOG = """examples:
   nassav up --config deploy/config.yaml --data-dir /srv/nassav
   nassav follow actress okq --backfill 10    queue an actress's new titles (metadata only)
   nassav worker --queues download            one more download worker (set NASSAV_REDIS_URL)
+  nassav serve --processes 2                 two gateway processes on one port (Linux)
   nassav hls https://host/x/master.m3u8 -o x.mp4 --concurrency 16
   nassav add ABC-123 DEF-456 --follow        queue two downloads, show a progress bar each
   nassav status                              what the service is doing
   nassav history ABC-123                     every job of ABC-123, stage by stage
+  nassav upgrade ABC-123 --follow            a better edition (download.editions), if a site has one
   nassav block ABC-123 --source jable --reason "broken copy"
   nassav import /mnt/old --mode hardlink --dry-run   what an import would do
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
@@ -51,6 +54,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="gateway port (default 8000)")
 
 
+def _processes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="gateway processes on the one port (default gateway.processes, 1; Linux)")
+
+
 def _passthrough(args: argparse.Namespace) -> list[str]:
     out = []
     for flag in ("config", "data_dir", "host", "port"):
@@ -66,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     up = sub.add_parser("up", help="start the whole service (Redis, gateway, workers); Ctrl-C stops it")
     _common(up)
+    _processes(up)
     serve = sub.add_parser("serve", help="run the HTTP gateway only")
     _common(serve)
+    _processes(serve)
     worker = sub.add_parser("worker", help="run a worker for some queues")
     _common(worker)
     worker.add_argument("--queues", nargs="+", default=["metadata", "download", "notify"],
@@ -108,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.cli import follow
 
     follow.add_parsers(sub, _client)
+    from gateway.cli import upgrade
+
+    upgrade.add_parser(sub, _client)
     imp = sub.add_parser("import", help="bring an existing collection (any folder) into the library")
     imp.add_argument("path", metavar="PATH", help="the folder holding the videos")
     imp.add_argument("--mode", choices=("move", "hardlink", "copy", "in-place"), default="move",
@@ -128,7 +141,10 @@ def _config(args: argparse.Namespace):
     from pipeline.overrides import apply_stored
 
     cfg = load(args.config, os.environ, data_dir=args.data_dir, host=args.host, port=args.port)
-    return apply_stored(cfg)  # what PUT /api/setting stored in the data dir
+    cfg = apply_stored(cfg)  # what PUT /api/setting stored in the data dir
+    if getattr(args, "processes", None) is not None:  # --processes N beats gateway.processes
+        cfg = with_processes(cfg, args.processes)
+    return cfg
 
 
 def _api(args: argparse.Namespace):
@@ -158,6 +174,10 @@ def _run_client(args: argparse.Namespace) -> int:
             if args.command == "unblock":
                 return history.unblock(api, args.avid, source=args.source)
             return history.blocklist(api, avid=args.avid, as_json=args.json)
+        if args.command == "upgrade":
+            from gateway.cli import upgrade
+
+            return upgrade.upgrade(api, args.avid, follow=args.follow)
         return client.status(api, as_json=args.json)
     except client.ServiceError as e:
         print(f"nassav: {e}", file=sys.stderr)
@@ -195,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    if args.command in ("add", "status", *HISTORY_COMMANDS):
+    if args.command in ("add", "status", "upgrade", *HISTORY_COMMANDS):
         return _run_client(args)
     if args.command in ("follow", "unfollow", "subscriptions"):
         return _run_follow(args)
@@ -235,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline import logs
 
         logs.setup("up", data_dir=cfg.data_path, level=cfg.log_level, json_lines=cfg.log_json)
-        return supervisor.run(cfg, _passthrough(args))
+        gateway_args = ["--processes", str(args.processes)] if args.processes is not None else []
+        return supervisor.run(cfg, _passthrough(args), gateway_args=gateway_args)
     if args.command == "serve":
         from gateway.serve import serve
 

@@ -49,8 +49,9 @@ def child_argv(command: list[str], cli_args: list[str]) -> list[str]:
     return [sys.executable, "-m", "gateway.cli", *command, *cli_args]
 
 
-def run(config: Config, cli_args: list[str]) -> int:
-    """Supervise the service until a stop signal; ``cli_args`` are passed to every child."""
+def run(config: Config, cli_args: list[str], gateway_args: list[str] | None = None) -> int:
+    """Supervise the service until a stop signal; ``cli_args`` are passed to every child,
+    ``gateway_args`` (``--processes N``) to the gateway only."""
     stop = threading.Event()
     got: list[int] = []
 
@@ -73,7 +74,7 @@ def run(config: Config, cli_args: list[str]) -> int:
     env.pop("REDIS_URL", None)
 
     children = [
-        Child("gateway", child_argv(["serve"], cli_args)),
+        Child("gateway", child_argv(["serve"], [*cli_args, *(gateway_args or [])])),
         # The metadata worker also sends notifications and media-server rescans (short calls).
         Child("metadata-worker", child_argv(["worker", "--queues", "metadata", "notify"], cli_args)),
         Child("download-worker", child_argv(["worker", "--queues", "download"], cli_args)),

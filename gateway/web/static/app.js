@@ -417,6 +417,13 @@
     return withToken(`api/resource/cover?avid=${encodeURIComponent(item.avid)}&size=medium`);
   }
 
+  function editionBadge(edition) {
+    if (edition === "C") return t("library.edition_c", "CN subs");
+    if (edition === "UC") return t("library.edition_uc", "Uncensored · subs");
+    if (edition === "U") return t("library.edition_u", "Uncensored");
+    return "";
+  }
+
   function card(item) {
     let c = cards.get(item.avid);
     if (!c) {
@@ -450,6 +457,15 @@
     if (!badge) { badge = el("span", "badge"); cover.append(badge); }
     badge.className = "badge" + (item.has_video ? " video" : "");
     badge.textContent = item.has_video ? t("library.badge_video", "▶ video") : t("library.badge_metadata", "metadata");
+    // The edition the library holds (GET /api/resources' edition); the regular release shows none.
+    let ed = $(".badge.edition", cover);
+    const edText = editionBadge(item.edition);
+    if (edText && !ed) { ed = el("span", "badge edition"); cover.append(ed); }
+    if (ed) {
+      ed.hidden = !edText;
+      ed.textContent = edText;
+      ed.dataset.edition = item.edition || "";
+    }
     const title = item.title || item.translated_title || item.source_title || item.original_title || "";
     $(".title", c).textContent = title;
     c.title = [item.avid, title, item.release_date].filter(Boolean).join(" · ");

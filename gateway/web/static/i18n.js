@@ -109,6 +109,9 @@
     "library.empty": "媒体库还是空的：在上方添加一个 AVID 吧。",
     "library.badge_video": "▶ 视频",
     "library.badge_metadata": "元数据",
+    "library.edition_c": "中字",
+    "library.edition_uc": "无码 · 中字",
+    "library.edition_u": "无码",
 
     "queue.title": "队列",
     "queue.empty": "队列中没有任务。",
