@@ -13,6 +13,7 @@ import threading
 from typing import Callable
 
 from actors.context import Context
+from actors.timer import every
 from pipeline.avid import parse
 from pipeline.errors import SourceError, SourceNotFound
 from pipeline.subscription_check import CheckRecord, Reader, check, run_due
@@ -92,15 +93,5 @@ def tick(ctx: Context, start: Callable[[str, str], None], now: float | None = No
 
 def start(ctx: Context, start_job: Callable[[str, str], None], *, stop: threading.Event) -> threading.Thread:
     """Tick every ``subscriptions.tick_s`` in a daemon thread until ``stop`` is set."""
-    period_s = ctx.config.subscriptions.tick_s
-
-    def loop() -> None:
-        while not stop.wait(period_s):
-            try:
-                tick(ctx, start_job)
-            except Exception:
-                log.exception("subscription tick failed")
-
-    t = threading.Thread(target=loop, name="subscriptions", daemon=True)
-    t.start()
-    return t
+    return every(ctx.config.subscriptions.tick_s, stop, lambda: tick(ctx, start_job), name="subscriptions",
+                 log=log)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import dramatiq
 
 from actors.context import Context
-from pipeline import import_jobs, jobs as jobstates, library
+from pipeline import events as ev, import_jobs, jobs as jobstates, library
 from pipeline.avid import Avid
 from pipeline.broker import METADATA_QUEUE
 from pipeline.http import HttpClient
@@ -57,6 +57,9 @@ class ServiceHooks:
         if not res.accepted:
             return None
         self.jobs[avid.code] = res.job_id
+        # The title's one stage, as the chain's stages announce theirs: its history shows it.
+        self.ctx.events.emit(ev.STAGE_STARTED, avid=avid.code, job_id=res.job_id, stage=KIND,
+                             data={"import_id": self.import_id, "worker": self.ctx.worker_id})
         return res.job_id
 
     def _abandoned(self, job_id: str) -> bool:
@@ -74,6 +77,9 @@ class ServiceHooks:
         return False
 
     def release(self, avid: Avid, job_id: str, ok: bool, message: str) -> None:
+        if ok:  # a failure ends the stage with the task_failed event itself
+            self.ctx.events.emit(ev.STAGE_FINISHED, avid=avid.code, job_id=job_id, stage=KIND,
+                                 data={"import_id": self.import_id, "worker": self.ctx.worker_id})
         self.ctx.jobs.finish(job_id, avid.code, jobstates.COMPLETED if ok else jobstates.FAILED,
                              stage=KIND, message=message, data={"import_id": self.import_id, "kind": KIND})
         self.jobs.pop(avid.code, None)
@@ -88,13 +94,18 @@ class ServiceHooks:
         return library.catalogue_fields(dataclasses.asdict(entry), warnings, {}), warnings
 
     def finish(self, avid: Avid) -> list[str]:
+        from pipeline.localize import localize_stored
+
         store, lib = self.ctx.store, self.ctx.config.library
+        # Converted and translated as the scrape stage does (a failing translator only warns).
+        warnings = localize_stored(store, avid, self.ctx.config.translation, self.ctx.config.http,
+                                   now=time.time()).warnings
         meta = store.read_meta(avid) or {}
         with HttpClient(self.ctx.config.http, pacer=self.ctx.pacer) as client:
             got = library.fetch_cover(store, client, avid, meta, lib)
             library.fetch_extras(store, client, avid, meta, lib)
-        library.write_nfo(store, avid, lib)
-        return [got.warning] if got.warning else []
+        library.write_nfo(store, avid, lib, self.ctx.config.translation.nfo_title)
+        return [*warnings, *([got.warning] if got.warning else [])]
 
     def touch(self, avid: Avid) -> None:
         now = time.monotonic()
@@ -116,7 +127,8 @@ def run_import(ctx: Context, import_id: str, path: str, mode: str, dry_run: bool
     try:
         root = check_source(path, ctx.store, mode)
         importer = Importer(ctx.store, ServiceHooks(ctx, import_id),
-                            on_item=lambda p: _progress(ctx, import_id, p, on_progress))
+                            on_item=lambda p: _progress(ctx, import_id, p, on_progress),
+                            space=ctx.gate.disk if ctx.gate else None)
         resumed = [] if dry_run else importer.resume()
         plan = build(root, ctx.store, mode)
         r.hset(key, "total", str(len(plan.items)))

@@ -14,7 +14,7 @@ import errno
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import redis
 
@@ -152,17 +152,10 @@ def scrape(ctx: Context, avid: Avid, job_id: str) -> None:
 def _localize(ctx: Context, avid: Avid, job_id: str, parts: set[str] | None) -> dict[str, Any]:
     """Chinese conversion and translation of the metadata just scraped (pipeline/localize.py);
     a translator's failure is a warning, never the stage's. Returns the report for the event."""
-    from pipeline.localize import localize
-    from pipeline.translate import Translator
+    from pipeline.localize import localize_stored
 
-    cfg = ctx.config.translation
-    if not cfg.enabled and cfg.chinese_conversion == "none":
-        return {}
-    translator = Translator(cfg, ctx.config.http) if cfg.enabled else None
-    got = localize(ctx.store.read_meta(avid) or {}, cfg, translator,
-                   force=parts is not None and "metadata" in parts, now=time.time())
-    if got.fields:
-        ctx.store.update_meta(avid, **got.fields)
+    got = localize_stored(ctx.store, avid, ctx.config.translation, ctx.config.http,
+                          force=parts is not None and "metadata" in parts, now=time.time())
     for w in got.warnings:
         _warn(ctx, avid, job_id, "scrape", w)
     return got.report
@@ -304,9 +297,41 @@ def _download_once(ctx: Context, avid: Avid, job_id: str, alarm: DiskAlarm) -> i
     return freed
 
 
+def download_progress(ctx: Context, avid: Avid, job_id: str) -> Callable[[Any], None]:
+    """Progress events as a download (or an upgrade's) sends them, throttled: the engine always
+    reports 100 % once the MP4 is in place, and the throttle lets that through."""
+    throttle = ProgressThrottle(1.0)
+
+    def on_progress(p: Any) -> None:
+        if not throttle.allow(p.percent):
+            return
+        data = progress_fields(p)
+        try:
+            ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
+            ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
+        except redis.RedisError as e:  # a blip must not abort the download: the mutex decides
+            log.warning("progress not recorded (%s)", e)
+    return on_progress
+
+
+def hls_options(ctx: Context, src: Mapping[str, Any], speed_limit: int | None = None):
+    """The engine's options for a source record (its headers and referer); ``speed_limit`` is
+    the download gate's rate cap in force (None: the config's)."""
+    from pipeline.hls import HlsOptions
+
+    headers = dict(src.get("headers") or {})
+    if src.get("referer"):
+        headers.setdefault("Referer", src["referer"])
+    options = HlsOptions.from_config(ctx.config.download, ctx.config.http, headers=headers,
+                                     file_mode=ctx.store.file_mode)
+    if speed_limit is not None:
+        options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
+    return options
+
+
 def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threading.Event,
                            speed_limit: int) -> None:
-    from pipeline.hls import HlsOptions, download as hls_download
+    from pipeline.hls import download as hls_download
 
     cfg = ctx.config.download
     # ``slot_since`` tells a job downloading now from one waiting for a slot (the old client's
@@ -322,27 +347,10 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
         src = record
         _finished(ctx, avid, job_id, "re-resolve", source=record["name"], age_s=round(age))
 
-    # The engine always reports 100 % once the MP4 is in place; the throttle lets that through.
-    throttle = ProgressThrottle(1.0)
-
-    def on_progress(p: Any) -> None:
-        if not throttle.allow(p.percent):
-            return
-        data = progress_fields(p)
-        try:
-            ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
-            ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
-        except redis.RedisError as e:  # a blip must not abort the download: the mutex decides
-            log.warning("progress not recorded (%s)", e)
-
-    headers = dict(src.get("headers") or {})
-    if src.get("referer"):
-        headers.setdefault("Referer", src["referer"])
-    options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
-    options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
     target = ctx.store.download_target(avid)
     result = hls_download(src["playlist_url"], target, part_dir=ctx.store.part_dir(avid),
-                          options=options, progress=on_progress, cancel=cancel)
+                          options=hls_options(ctx, src, speed_limit),
+                          progress=download_progress(ctx, avid, job_id), cancel=cancel)
     ctx.store.update_meta(avid, video=library.video_fields(target.name, result, time.time()),
                           edition=src.get("edition", meta.get("edition", "")))
     library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)

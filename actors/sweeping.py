@@ -6,6 +6,7 @@ import logging
 import threading
 
 from actors.context import Context
+from actors.timer import every
 from pipeline.http import HttpClient
 from pipeline.source_health import SourceHealth
 from pipeline.status import status_error
@@ -37,13 +38,4 @@ def probe_sources(ctx: Context) -> dict[str, str]:
 def start(ctx: Context, requeue, *, period_s: float, stop: threading.Event) -> threading.Thread:
     sweeper = Sweeper(ctx.redis, ctx.store, requeue=requeue, probe=lambda: probe_sources(ctx))
 
-    def loop() -> None:
-        while not stop.wait(period_s):
-            try:
-                sweeper.try_run(period_s)
-            except Exception:
-                log.exception("sweep failed")
-
-    t = threading.Thread(target=loop, name="sweep", daemon=True)
-    t.start()
-    return t
+    return every(period_s, stop, lambda: sweeper.try_run(period_s), name="sweep", log=log)

@@ -7,28 +7,25 @@ import threading
 from typing import Callable
 
 from actors.context import Context
+from actors.timer import every
 from actors.stages import UPGRADE
-from pipeline import jobs as jobstates
+from pipeline.avid import parse
 from pipeline.editions import preference
+from pipeline.submit import REFUSED, submit as submit_job
 from pipeline.upgrade_check import UpgradeCheck
 
 log = logging.getLogger("nassav.upgrade_check")
 
 
 def submitter(ctx: Context, send: Callable[[str, str, str], None], first: str) -> Callable[[str], bool]:
-    """``submit(code)``: claim and create an upgrade job, then send its first stage (a job
-    that could not be sent is failed at once, so no claim outlives it)."""
+    """``submit(code)``: an upgrade job through the one worker-side submit (claim, blocklist; a
+    job that could not be sent is failed at once, so no claim outlives it). False when a job
+    holds the title (the next pass sees it again) or a guard refused it (on the blocklist)."""
     def submit(code: str) -> bool:
-        res = ctx.jobs.submit(code, UPGRADE)
-        if not res.accepted:
-            return False  # a job holds the title: the next pass sees it again
-        try:
-            send(first, code, res.job_id)
-        except Exception as e:
-            ctx.jobs.finish(res.job_id, code, jobstates.FAILED, message=f"could not enqueue: {e}",
-                            stage=jobstates.QUEUED)
-            raise
-        return True
+        res = submit_job(ctx.jobs, ctx.store, parse(code), UPGRADE, lambda avid, job_id: send(first, avid, job_id))
+        if res.status == REFUSED:
+            log.info("upgrade check: %s", res.message)
+        return res.queued
     return submit
 
 
@@ -37,13 +34,4 @@ def start(ctx: Context, send: Callable[[str, str, str], None], *, first: str, pe
     check = UpgradeCheck(ctx.redis, ctx.store, preference(ctx.config.download.editions),
                          submit=submitter(ctx, send, first))
 
-    def loop() -> None:
-        while not stop.wait(period_s):
-            try:
-                check.try_run(period_s)
-            except Exception:
-                log.exception("upgrade check failed")
-
-    t = threading.Thread(target=loop, name="upgrade-check", daemon=True)
-    t.start()
-    return t
+    return every(period_s, stop, lambda: check.try_run(period_s), name="upgrade-check", log=log)

@@ -14,25 +14,20 @@ metadata JSON records the new ``edition`` and appends to ``edition_history``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import threading
 import time
-from typing import Any, Callable
-
-import redis
+from typing import Any
 
 from actors.context import Context
-from actors.stages import UPGRADE, _finished, _started
-from pipeline import events as ev, library
+from actors.stages import UPGRADE, _finished, _started, download_progress, hls_options
+from pipeline import library
 from pipeline.avid import Avid
 from pipeline.blocklist import Blocklist
 from pipeline.editions import label, preference
 from pipeline.errors import NothingToUpgrade
-from pipeline.events import ProgressThrottle
 from pipeline.jobs import COMPLETED, TERMINAL
-from pipeline.progress import progress_fields
 from pipeline.source_health import SourceHealth
 
 __all__ = ["UPGRADE", "resolve", "ready", "replace_holding_slot"]
@@ -44,18 +39,30 @@ def resolve(ctx: Context, avid: Avid, job_id: str) -> None:
     """The resolve stage of an upgrade: look for a better edition and record it on the job;
     with none, end the job here (its download stage then has nothing to do)."""
     if not _seek(ctx, avid, job_id):
-        # ``unchanged``: nothing landed, so no notification and no media-server rescan.
-        ctx.jobs.finish(job_id, avid.code, COMPLETED, stage="resolve",
-                        message=(ctx.jobs.get(job_id) or {}).get("message", ""), data={"unchanged": True})
+        _end_unchanged(ctx, avid, job_id, "resolve")
 
 
 def ready(ctx: Context, avid: Avid, job_id: str) -> bool:
     """Is there a better edition for the download stage to fetch? A job sent straight to its
-    download (a retry starts at the stage that failed) looks for one first."""
+    download (a retry starts at the stage that failed), or whose source the user has blocked
+    for this AVID since, looks for one first; with none it ends here, unchanged."""
     job = ctx.jobs.get(job_id) or {}
     if job.get("status") in TERMINAL:
         return False
-    return bool(job.get("upgrade_source")) or _seek(ctx, avid, job_id)
+    found = json.loads(job.get("upgrade_source") or "{}")
+    if found and found.get("name") not in Blocklist(ctx.redis).blocked_sources(avid.code):
+        return True
+    if _seek(ctx, avid, job_id):
+        return True
+    _end_unchanged(ctx, avid, job_id, "download")
+    return False
+
+
+def _end_unchanged(ctx: Context, avid: Avid, job_id: str, stage: str) -> None:
+    """End the job: no better edition. ``unchanged``: nothing landed, so no notification and no
+    media-server rescan."""
+    ctx.jobs.finish(job_id, avid.code, COMPLETED, stage=stage,
+                    message=(ctx.jobs.get(job_id) or {}).get("message", ""), data={"unchanged": True})
 
 
 def _seek(ctx: Context, avid: Avid, job_id: str) -> bool:
@@ -90,7 +97,7 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
                          speed_limit: int | None = None) -> None:
     """Download the better edition over the old video (holding a download slot);
     ``speed_limit`` is the download gate's rate cap in force (None: the config's)."""
-    from pipeline.hls import HlsOptions, download as hls_download
+    from pipeline.hls import download as hls_download
 
     cfg = ctx.config.download
     job = ctx.jobs.get(job_id) or {}
@@ -103,19 +110,14 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
     held = before.get("edition") or ""
     if time.time() - float(src.get("resolved_at") or 0) > cfg.playlist_max_age_s:
         src = _resolve_again(ctx, avid, src)
-    headers = dict(src.get("headers") or {})
-    if src.get("referer"):
-        headers.setdefault("Referer", src["referer"])
-    options = HlsOptions.from_config(cfg, ctx.config.http, headers=headers, file_mode=ctx.store.file_mode)
-    if speed_limit is not None:
-        options = dataclasses.replace(options, speed_limit_bytes_per_s=speed_limit)
     # The engine verifies the new file beside the old one and only then renames it over it.
     # An imported video in another container or in parts is not renamed over: it goes once
     # the record names the new MP4 (an in-place file outside the folder is left, forgotten).
     target = ctx.store.download_target(avid)
     superseded = [p for p in ctx.store.videos(avid, before) if p != target and p.parent == ctx.store.dir(avid)]
     result = hls_download(src["playlist_url"], target, part_dir=ctx.store.part_dir(avid),
-                          options=options, progress=_progress(ctx, avid, job_id), cancel=cancel)
+                          options=hls_options(ctx, src, speed_limit),
+                          progress=download_progress(ctx, avid, job_id), cancel=cancel)
     now = time.time()
     step = {"from": label(held), "to": label(src.get("edition", "")), "source": src.get("name"),
             "job_id": job_id, "at": now}
@@ -129,22 +131,6 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
               edition_to=step["to"], source=src.get("name"), bytes=result.bytes,
               duration_s=round(result.duration_s, 3), segments=result.segments,
               segments_fetched=result.segments_fetched)
-
-
-def _progress(ctx: Context, avid: Avid, job_id: str) -> Callable[[Any], None]:
-    """Progress events as a download sends them (throttled; 100 % always goes out)."""
-    throttle = ProgressThrottle(1.0)
-
-    def on_progress(p: Any) -> None:
-        if not throttle.allow(p.percent):
-            return
-        data = progress_fields(p)
-        try:
-            ctx.jobs.update(job_id, percent=data["percent"], speed=data["speed"], eta=data["eta"])
-            ctx.events.emit(ev.PROGRESS, avid=avid.code, job_id=job_id, stage="download", data=data)
-        except redis.RedisError as e:  # a blip must not abort the download: the mutex decides
-            log.warning("progress not recorded (%s)", e)
-    return on_progress
 
 
 def _resolve_again(ctx: Context, avid: Avid, src: dict[str, Any]) -> dict[str, Any]:

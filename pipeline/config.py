@@ -274,9 +274,10 @@ class NotifyTarget:
 
     name: str = ""
     kind: str = "webhook"  # one of NOTIFY_KINDS
-    url: str = ""  # the webhook, or one Apprise URL (tgram://…, discord://…, ntfy://…, mailto://…)
-    urls: tuple[str, ...] = ()  # more Apprise URLs, all sent the same message
-    secret: str | None = None  # webhook: the HMAC-SHA256 key of X-Nassav-Signature
+    # The URLs carry tokens (tgram://BOT_TOKEN/…, a Discord webhook's path): not in the repr.
+    url: str = field(default="", repr=False)  # the webhook, or one Apprise URL (tgram://…, discord://…, ntfy://…, mailto://…)
+    urls: tuple[str, ...] = field(default=(), repr=False)  # more Apprise URLs, all sent the same message
+    secret: str | None = field(default=None, repr=False)  # webhook: the HMAC-SHA256 key of X-Nassav-Signature
     # Event types from the event stream (pipeline/events.py and the helpers that add
     # disk_low/disk_ok, subscription_found…); "source_health" is a source going into back-off or out.
     # An import's titles are not notified one by one (import_finished reports the run) unless
@@ -304,8 +305,9 @@ class MediaServerConfig:
     name: str = ""
     kind: str = ""  # one of MEDIA_SERVER_KINDS
     url: str = ""  # http://jellyfin:8096
-    api_key: str | None = None  # Jellyfin / Emby
-    token: str | None = None  # Plex (X-Plex-Token)
+    # Secrets: never in a repr (a logged or printed config), like translation.api_key.
+    api_key: str | None = field(default=None, repr=False)  # Jellyfin / Emby
+    token: str | None = field(default=None, repr=False)  # Plex (X-Plex-Token)
     section: Any = ""  # Plex: the library section id (3 or "3")
     # The data dir as the server sees it: {"/data/av": "/media/av"} (longest prefix wins).
     path_map: Mapping[str, str] = field(default_factory=dict)
@@ -317,10 +319,11 @@ class MediaServerConfig:
 @dataclass(frozen=True)
 class Config:
     data_dir: str = "resource"
-    redis_url: str | None = None  # None = start an embedded Redis under data_dir
+    # Both may hold secrets (a Redis or Sentinel password, the API token): kept out of the repr.
+    redis_url: str | None = field(default=None, repr=False)  # None = start an embedded Redis under data_dir
     host: str = "127.0.0.1"
     port: int = 8000
-    api_token: str | None = None
+    api_token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     # Host names the gateway answers besides loopback ones (exact, or "*.example.com" for the
     # names below example.com); any other Host header gets 400 (DNS rebinding). IP literals

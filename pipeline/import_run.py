@@ -33,6 +33,7 @@ from typing import Any, Callable, Protocol
 
 from pipeline import logs
 from pipeline.avid import Avid, parse
+from pipeline.diskspace import DiskSpace
 from pipeline.errors import NassavError
 from pipeline.files import atomic_write, fsync_path, make_dirs
 from pipeline.import_plan import PLACE, SKIPPED, Item, Plan, Title, same_content
@@ -78,8 +79,10 @@ class Importer:
     """Runs a :class:`Plan` against a store; ``on_item`` hears every file's outcome."""
 
     def __init__(self, store: ResourceStore, hooks: Hooks, *,
-                 on_item: Callable[[Progress], None] | None = None):
-        self.store, self.hooks = store, hooks
+                 on_item: Callable[[Progress], None] | None = None, space: DiskSpace | None = None):
+        """``space``: the free-space guard (``download.min_free_gb``); a title whose copy would
+        take the disk under it stays where it is. None: no guard."""
+        self.store, self.hooks, self.space = store, hooks, space
         self.on_item = on_item or (lambda p: None)
         self.journal = store.root / JOURNAL
 
@@ -146,6 +149,10 @@ class Importer:
         if not placing:
             return
         avid = title.avid
+        low = self._no_room(placing, plan.mode)
+        if low:
+            _leave(placing, low)
+            return
         try:
             job_id = self.hooks.take(avid)
         except NassavError as e:  # a guard of the submit script said no (e.g. a blocklist)
@@ -179,6 +186,18 @@ class Importer:
             return
         self.hooks.release(avid, job_id, True, f"{avid.code} imported ({plan.mode})")
         log.info("imported %d file(s) (%s)", len(placing), plan.mode)
+
+    def _no_room(self, items: list[Item], mode: str) -> str:
+        """Why copying ``items`` would break the free-space guard ("" when it would not).
+        Only copies take space: a hardlink, an in-place import or a move on the library's
+        device take none."""
+        if self.space is None:
+            return ""
+        need = sum(_size(i.source) for i in items if _copies(i.source, mode, self.store.root))
+        reading = self.space.read(need) if need else None
+        if reading is None or not reading.low:
+            return ""
+        return f"not imported: {reading.message} (download.min_free_gb); free some space and import again"
 
     def _place_and_finish(self, avid: Avid, items: list[Item], mode: str, root: str,
                           meta: dict[str, Any] | None = None) -> None:
@@ -227,6 +246,18 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _copies(source: Path, mode: str, library: Path) -> bool:
+    """Does placing ``source`` copy its bytes (``copy``, or a ``move`` across devices)?"""
+    if mode != "move":
+        return mode == "copy"
+    while not library.exists() and library != library.parent:  # the data dir may not exist yet
+        library = library.parent
+    try:
+        return source.stat().st_dev != library.stat().st_dev
+    except OSError:
+        return True
 
 
 def _leave(items: list[Item], reason: str) -> None:

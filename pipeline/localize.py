@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from pipeline import chinese
-from pipeline.config import TranslationConfig
+from pipeline.avid import Avid
+from pipeline.config import HttpConfig, TranslationConfig
 from pipeline.errors import TranslationError
+from pipeline.store import ResourceStore
 from pipeline.translate import Translator
 
-__all__ = ["Localized", "localize", "translation_source"]
+__all__ = ["Localized", "localize", "localize_stored", "translation_source"]
 
 @dataclass
 class Localized:
@@ -89,3 +91,17 @@ def localize(meta: Mapping[str, Any], cfg: TranslationConfig, translator: Transl
         out.fields["translation"] = done
     out.report.update(translated=translated, translation_reused=reused)
     return out
+
+
+def localize_stored(store: ResourceStore, avid: Avid, cfg: TranslationConfig, http: HttpConfig, *,
+                    force: bool = False, now: float = 0.0) -> Localized:
+    """:func:`localize` over the metadata ``store`` holds for ``avid``,
+    the fields written back. The scrape stage and the importer both end with it, so a title
+    reads the same however it came into the library."""
+    if not cfg.enabled and cfg.chinese_conversion == "none":
+        return Localized()
+    translator = Translator(cfg, http) if cfg.enabled else None
+    got = localize(store.read_meta(avid) or {}, cfg, translator, force=force, now=now)
+    if got.fields:
+        store.update_meta(avid, **got.fields)
+    return got

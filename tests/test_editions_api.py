@@ -132,3 +132,24 @@ def test_an_edition_check_that_changed_nothing_notifies_nobody(tmp_path, r, redi
     unchanged, landed = events.after("0")[-2:]
     assert n.dispatch(unchanged) == []
     assert len(n.dispatch(landed)) == 2  # the webhook and the rescan
+
+
+def test_a_blocked_title_does_not_stop_the_periodic_check(tmp_path, r, redis_url):
+    """A title in the library that the user has since put on the blocklist is refused by the
+    submit script; the pass goes on to the titles after it."""
+    from pipeline.blocklist import Blocklist
+
+    data = tmp_path / "data"
+    put_resource(data, "AAA-001", video=True)
+    put_resource(data, "BBB-001", video=True)
+    store = ResourceStore(data)
+    prefs = preference(["C", "regular"])
+    ctx = Context.create(config(data, redis_url), redis_url)
+    try:
+        Blocklist(r).add_avid("AAA-001", "not wanted")
+        sent: list[tuple[str, str, str]] = []
+        check = UpgradeCheck(r, store, prefs, submit=submitter(ctx, lambda *m: sent.append(m), "resolve"))
+        assert check.run_once() == ["BBB-001"]
+        assert [a for _, a, _ in sent] == ["BBB-001"] and ctx.jobs.live_job("AAA-001") is None
+    finally:
+        ctx.redis.close()

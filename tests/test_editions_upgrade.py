@@ -193,3 +193,38 @@ def test_an_upgrade_sent_straight_to_its_download_looks_first(env):
     assert c.store.read_meta(avid)["edition"] == "C"
     assert finished(c, job.job_id, "resolve")["edition_to"] == "C"
     assert c.jobs.get(job.job_id)["status"] == jobstates.RUNNING  # the runner ends it, once
+
+
+def test_an_upgrade_retried_after_its_source_was_blocked_does_not_use_it(env):
+    """The edition found at the resolve is on the job; a source the user blocks for the AVID
+    before the download (a retry) is not downloaded from: the sources are asked again."""
+    from pipeline.blocklist import Blocklist
+
+    site, make = env
+    c = make(editions=["C", "regular"])
+    run(c, "DEMO-001", "download")
+    avid = parse("DEMO-001")
+    before, meta = snapshot(c, "DEMO-001"), c.store.read_meta(avid)
+    site.add_edition("DEMO-001", "C", ["jable"])
+    job = c.jobs.submit("DEMO-001", "upgrade")
+    stages.resolve(c, avid, job.job_id)
+    assert json.loads(c.jobs.get(job.job_id)["upgrade_source"])["name"] == "jable"
+    Blocklist(c.redis).add_source("DEMO-001", "jable", "broken copy")
+    fetched = site.stats()["segment_requests"].get("DEMO-001-C", 0)
+    stages.download(c, avid, job.job_id)
+    assert site.stats()["segment_requests"].get("DEMO-001-C", 0) == fetched
+    assert snapshot(c, "DEMO-001") == before and c.store.read_meta(avid) == meta
+    # Nothing better elsewhere: the job ends unchanged (no notification), as at the resolve.
+    done = [e for e in c.events.after("0") if e.job_id == job.job_id and e.type == "task_completed"]
+    assert c.jobs.get(job.job_id)["status"] == jobstates.COMPLETED
+    assert len(done) == 1 and done[0].data["unchanged"] is True
+
+
+def test_an_upgrade_sent_straight_to_its_download_that_finds_nothing_ends_unchanged(env):
+    site, make = env
+    c = make(editions=["C", "regular"])
+    run(c, "DEMO-001", "download")
+    job = c.jobs.submit("DEMO-001", "upgrade", fields={"start_stage": "download"})
+    stages.download(c, parse("DEMO-001"), job.job_id)
+    done = [e for e in c.events.after("0") if e.job_id == job.job_id and e.type == "task_completed"]
+    assert len(done) == 1 and done[0].data["unchanged"] is True  # not a plain "done" that notifies

@@ -132,3 +132,17 @@ def test_retry_refuses_while_a_job_holds_the_avid_and_when_nothing_failed(tmp_pa
         assert c.post("/api/resource/RTY-001/retry").status_code == 409  # the new job holds it
         # /attempts is the same route as /history.
         assert c.get("/api/resource/RTY-001/attempts").json() == c.get("/api/resource/RTY-001/history").json()
+
+
+def test_a_failed_import_is_not_retried_as_a_chain_job(tmp_path, r, redis_url):
+    """An import's title job has no chain stage to start again (its files are placed by the
+    import run): retry answers 400 naming how to run the import again, and queues nothing."""
+    with gateway(tmp_path / "data", redis_url) as c:
+        jobs = Jobs(r)
+        failed = jobs.submit("RTY-002", "import", fields={"import_id": "imp-1"})
+        jobs.finish(failed.job_id, "RTY-002", "failed", message="no catalogue has it", stage="import")
+        settle(c)
+        res = c.post("/api/resource/RTY-002/retry")
+        assert res.status_code == 400, res.json()
+        assert "POST /api/library/import" in res.json()["message"] and "nassav import" in res.json()["message"]
+        assert jobs.live_job("RTY-002") is None

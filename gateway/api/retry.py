@@ -33,7 +33,7 @@ def retry_stage(failed_at: str, stages: list[str]) -> str:
 
 
 @doc(responses={202: "queued again: data {avid, job_id, retry_of, stage}",
-                400: "not an AVID, or its latest job did not fail", 403: "the AVID is on the blocklist",
+                400: "not an AVID, its latest job did not fail, or it was an import (run the import again)", 403: "the AVID is on the blocklist",
                 404: "the AVID has no job in its history", 409: "a job holds the AVID"})
 async def retry(request: Request) -> JSONResponse:
     """Re-run the AVID's latest failed job from its failed stage."""
@@ -55,6 +55,13 @@ async def retry(request: Request) -> JSONResponse:
                        {"avid": avid.code, "job_id": last["job_id"], "status": last["status"]})
     stage = retry_stage(last["stage"], CHAIN.names())
     kind = last["kind"] or "download"
+    if kind not in CHAIN.last:
+        # An import's title job is no chain of stages: the import run places the files, and
+        # sending it to resolve would make a metadata job that never imports anything.
+        raise ApiError(400, f"the latest job of {avid.code} ({last['job_id']}) was an {kind} and is not retried "
+                            f"stage by stage; run the import again (nassav import PATH, or POST /api/library/import): "
+                            f"it resumes and says why a file stays",
+                       {"avid": avid.code, "job_id": last["job_id"], "kind": kind})
     fields = {"retry_of": last["job_id"], "start_stage": stage}
     edition = await run_in_threadpool(asked_edition, st.index, avid.code, last["job_id"])
     if edition:

@@ -38,7 +38,9 @@ EPILOG = """examples:
   curl -X POST http://127.0.0.1:8000/api/downloads/ABC-123
 
 environment: NASSAV_REDIS_URL (or REDIS_URL), NASSAV_DATA_DIR, NASSAV_HOST, NASSAV_PORT,
-NASSAV_API_TOKEN override the config file; NASSAV_URL is where `add` and `status` find the service."""
+NASSAV_API_TOKEN override the config file; NASSAV_TRANSLATION_API_KEY is the translator's key
+(kept out of the file); NASSAV_URL is where the commands that talk to a running service (add, status,
+history, retry, block, unblock, blocklist, follow, unfollow, subscriptions) find it."""
 
 
 # The history, retry and blocklist commands (gateway/cli/history.py); clients of the API like add.
@@ -145,11 +147,18 @@ def _config(args: argparse.Namespace):
     return cfg
 
 
-def _run_client(args: argparse.Namespace) -> int:
+def _api(args: argparse.Namespace):
+    """The running service the client commands talk to (--url/--token, else the environment)."""
     from gateway.cli import client
 
     url = args.url or os.environ.get("NASSAV_URL") or f"http://127.0.0.1:{os.environ.get('NASSAV_PORT') or 8000}"
-    api = client.ApiClient(url, args.token or os.environ.get("NASSAV_API_TOKEN") or None)
+    return client.ApiClient(url, args.token or os.environ.get("NASSAV_API_TOKEN") or None)
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    from gateway.cli import client
+
+    api = _api(args)
     try:
         if args.command == "add":
             return client.add(api, args.avids, follow=args.follow, download=not args.no_download)
@@ -181,9 +190,8 @@ def _run_client(args: argparse.Namespace) -> int:
 def _run_follow(args: argparse.Namespace) -> int:
     from gateway.cli import client, follow
 
-    url = args.url or os.environ.get("NASSAV_URL") or f"http://127.0.0.1:{os.environ.get('NASSAV_PORT') or 8000}"
     try:
-        return follow.run(client.ApiClient(url, args.token or os.environ.get("NASSAV_API_TOKEN") or None), args)
+        return follow.run(_api(args), args)
     except client.ServiceError as e:
         print(f"nassav: {e}", file=sys.stderr)
         return client.UNREACHABLE

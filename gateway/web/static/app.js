@@ -242,6 +242,7 @@
       case "cover": return t("stage.cover", "cover");
       case "download": return t("stage.download", "download");
       case "download-wait": return t("stage.download_wait", "download wait");
+      case "import": return t("stage.import", "import");
       default: return String(stage || "").replace(/-/g, " "); // a stage this page does not know yet
     }
   }

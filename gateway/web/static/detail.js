@@ -319,7 +319,8 @@
     }
     add("", t("detail.refresh", "Refresh metadata"), onRefresh, { action: "refresh", disabled: running });
     const latest = view.attempts[0];
-    if (latest && latest.status === "failed" && !running) {
+    // An import's title job is not retried stage by stage (the API says to run the import again).
+    if (latest && latest.status === "failed" && latest.kind !== "import" && !running) {
       add("", t("hist.retry", "Retry from {stage}", { stage: stageName(retryStage(latest.stage)) }), onRetry,
           { action: "retry", title: t("hist.retry_title", "Run the failed job again from the stage that failed") });
     }

@@ -141,6 +141,7 @@
     "stage.cover": "下载封面",
     "stage.download": "下载视频",
     "stage.download_wait": "等待下载",
+    "stage.import": "导入",
 
     "sources.title": "来源",
     "sources.not_reported": "此服务器未提供来源信息。",
