@@ -11,16 +11,9 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from pipeline.lua import RELEASE_IF_HELD
+from pipeline.lua import RELEASE_IF_HELD, RENEW_IF_HELD
 
 PREFIX = "nassav:lease:"
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 class Lease:
@@ -32,7 +25,7 @@ class Lease:
         self.client, self.ttl_ms = client, ttl_ms
         self.key = PREFIX + name
         self.token = token or uuid.uuid4().hex
-        self._renew = client.register_script(_RENEW)
+        self._renew = client.register_script(RENEW_IF_HELD)
         self._release = client.register_script(RELEASE_IF_HELD)
 
     async def try_acquire(self) -> bool:

@@ -16,16 +16,9 @@ import uuid
 import redis
 
 from pipeline.errors import Cancelled
-from pipeline.lua import RELEASE_IF_HELD
+from pipeline.lua import RELEASE_IF_HELD, RENEW_IF_HELD
 
 PREFIX = "nassav:mutex:"
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 class Mutex:
@@ -41,7 +34,7 @@ class Mutex:
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
-        self._renew = client.register_script(_RENEW)
+        self._renew = client.register_script(RENEW_IF_HELD)
         self._release = client.register_script(RELEASE_IF_HELD)
 
     def key(self, slot: int) -> str:
