@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import config as config_mod
 from pipeline.avid import parse
 from pipeline.blocklist import AvidBlocked, Blocklist, InvalidBlockEntry
 from pipeline.claims import Claims
 from pipeline.errors import AllSourcesFailed, InvalidAvid
 from pipeline.jobs import ACTIVE, Jobs
 from pipeline.source_health import SourceHealth
-from sources.registry import build_sources, resolve_with_health
+from sources.registry import resolve_with_health
 from tests.api_helpers import gateway
-from tools.fixture_site import FixtureSite
+from tests.test_resolve_health import site, sources  # noqa: F401 (the same fixture-site world)
 
 
 def test_entries_are_added_listed_and_removed(r):
@@ -65,21 +64,6 @@ def test_a_worker_side_submit_is_refused_with_the_reason(r, tmp_path):
     got = submit(Jobs(r), ResourceStore(tmp_path), parse("SUB-001"), "download", lambda a, j: sent.append(j))
     assert got.status == REFUSED and "SUB-001 is on the blocklist (seen it)" in got.message
     assert sent == [] and Claims(r).all() == {}
-
-
-@pytest.fixture(scope="module")
-def site():
-    with FixtureSite.start(titles=("DEMO-001",)) as fx:
-        yield fx
-
-
-@pytest.fixture()
-def sources(site, tmp_path):
-    site.reset()
-    made = build_sources(config_mod.load(site.write_config(tmp_path / "c.yaml")))
-    yield made
-    for a in made:
-        a.close()
 
 
 def test_resolve_never_asks_a_source_the_user_blocked_for_the_title(site, sources, r):

@@ -10,16 +10,7 @@ from gateway.hosts import HostPolicy
 from pipeline import blocklist as bl, jobs as jobstates
 from pipeline.jobs import AsyncJobs, Jobs
 from pipeline.redis_client import DECODED
-
-
-def _on_loop(redis_url, fn):
-    async def go():
-        client = redis.asyncio.Redis.from_url(redis_url, **DECODED)
-        try:
-            return await fn(AsyncJobs(client))
-        finally:
-            await client.aclose()
-    return asyncio.run(go())
+from tests.test_claims import _on_loop
 
 
 def test_each_outcome_of_the_flat_reply_on_both_fronts(r, redis_url):
