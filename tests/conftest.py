@@ -91,3 +91,12 @@ def wait_for(predicate, timeout_s: float, interval_s: float = 0.1, what: str = "
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def needs(reason: str) -> None:
+    """Skip a test whose machine lacks what it needs (a tmpfs mount, a second file system) —
+    except in CI (``CI`` set, as `.ci/run` runs), where that machine has it: there the missing
+    part fails the test, so a regression can never pass as a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI's machine provides it, so this test must run there")
+    pytest.skip(reason)

@@ -21,7 +21,7 @@ from pipeline.config import load
 from pipeline.import_plan import CONFLICT, DONE, PLACE, ImportRefused, build, check_source, target_name
 from pipeline.import_run import Importer, place
 from pipeline.store import ResourceStore
-from tests.conftest import ROOT, stop_group, wait_for
+from tests.conftest import ROOT, needs, stop_group, wait_for
 from tools.fixture_site import FixtureSite
 from tools.import_collection import make_collection, tiny_videos
 
@@ -318,7 +318,7 @@ def other_device(tmp_path):
     """A folder on another file system than tmp_path (/dev/shm is a tmpfs), removed after."""
     shm = Path("/dev/shm")
     if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
-        pytest.skip("no second file system to cross (/dev/shm missing or on the same device)")
+        needs("no second file system to cross (/dev/shm missing or on the same device)")
     import tempfile
 
     d = Path(tempfile.mkdtemp(dir=shm, prefix="nassav-import-test-"))

@@ -22,7 +22,7 @@ import redis
 
 from pipeline.jobs import JOB_PREFIX
 from pipeline.mutex import Mutex
-from tests.conftest import wait_for
+from tests.conftest import needs, wait_for
 from tests.faults.conftest import Cluster, check_final_files, events, wait_terminal
 from tests.figures import record
 from tools.fixture_site import FixtureSite
@@ -40,7 +40,7 @@ def small_disk(tmp_path):
     got = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m", "tmpfs", str(mnt)], capture_output=True,
                          text=True)
     if got.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {got.stderr.strip()}")
+        needs(f"cannot mount a tmpfs here (needs root): {got.stderr.strip()}")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
