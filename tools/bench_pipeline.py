@@ -521,7 +521,9 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
     for target, (g, port) in servers.items():
         wait_until(f"{target} on port {port}", lambda: http_ok(f"http://127.0.0.1:{port}/health"),
                    30, check=g.check)
-        n = int(target.rpartition("x")[2]) if target.startswith("real gateway x") else 1
+        if not target.startswith("real gateway x"):
+            continue  # one process: /health answered, nothing more to wait for
+        n = int(target.rpartition("x")[2])
         pids: set[int] = set()  # every process of a multi-process gateway up before measuring
         wait_until(f"{n} processes of {target}", lambda: pids.add(health_pid(f"http://127.0.0.1:{port}/health"))
                    or len(pids - {None}) >= n, 30, 0.02, check=g.check)
