@@ -117,6 +117,9 @@ def test_follow_check_show_unfollow(fx, gw, worker):
 def test_bad_requests_are_400_naming_the_accepted_form(gw, body, words):
     status, res = call(gw, "POST", "/api/subscriptions", body)
     assert status == 400 and words in res["message"]
+    if isinstance(body, dict):  # the field it names, for a form to show the message beside it
+        field = words.split(" must be")[0]
+        assert res["data"]["field"] == field and res["data"]["expected"] in res["message"]
 
 
 def test_a_bad_or_unknown_id(gw):
