@@ -59,7 +59,8 @@ async def list_subscriptions(request: Request) -> JSONResponse:
            "backfill": "titles the first check may queue (default: the config's subscriptions.backfill)",
            "interval_s": "seconds between checks (default: the config's subscriptions.interval_s)",
            "name": "a label to show"},
-     responses={201: "followed; the first check is due at once", 400: "a field is wrong: the message names it; data {field, expected} (e.g. filters.since)",
+     responses={201: "followed; the first check is due at once",
+                400: "a field is wrong: the message names it; data {field, expected} (e.g. filters.since)",
                 409: "already followed (data: the existing subscription)"})
 async def add_subscription(request: Request) -> JSONResponse:
     """Follow something: its new titles are queued as they appear."""
