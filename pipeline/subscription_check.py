@@ -98,8 +98,9 @@ class Reader:
 def check(sub: Subscription, subs: Subscriptions, reader: Reader,
           submit: Callable[[str, str, dict[str, str]], Any], *, events: Events | None = None,
           max_pages: int = 20, backfill: int = 20, keep: int = 20, worker: str = "") -> CheckRecord:
-    """Check ``sub`` once. ``submit(avid, kind, fields)`` returns a
-    :class:`pipeline.submit.Submitted`; it is called only for AVIDs this check won.
+    """Check ``sub`` once: first the titles an earlier check left pending, then the listing.
+    ``submit(avid, kind, fields)`` returns a :class:`pipeline.submit.Submitted`; it is called
+    only for AVIDs this check won or resumed.
 
     Returns the :class:`CheckRecord`, also stored and announced.
     """

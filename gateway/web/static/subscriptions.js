@@ -95,7 +95,7 @@
   const moreSummary = el("summary");
   const moreBody = el("div", "subs-more-body");
   moreBody.append(cell("name", name, true), cell("interval_s", interval), cell("filters.skip_genres", genres),
-                  cell("filters.title_regex", regex), cell("filters.editions", editions, true));
+                  cell("filters.title_regex", regex, true), cell("filters.editions", editions, true));
   more.append(moreSummary, moreBody);
   const submit = el("button", "primary small");
   submit.type = "submit";
