@@ -3,12 +3,17 @@
 Real parts as in ``tests/test_subscriptions.py`` (whose fixtures these tests use): the fixture
 site's listings, the tests' real Redis, the real submit script and Dramatiq broker. The check
 is "killed" by a submit callable that raises ``SystemExit`` (a ``BaseException``: nothing in
-the check may catch it, just as nothing runs after a SIGKILL).
+the check may catch it, just as nothing runs after a SIGKILL), and once for real: a separate
+process running the check is SIGKILLed at the moment it would queue a title.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +23,7 @@ from pipeline.jobs import Jobs
 from pipeline.subscription_check import check
 from pipeline.subscriptions import MAX_ATTEMPTS, Subscriptions, parse_request
 from pipeline.submit import submit as submit_job
+from tests.conftest import stop_group
 from tests.test_subscriptions import events_of, expected, follow, fx, world  # noqa: F401 (fixtures)
 
 
@@ -49,6 +55,60 @@ def killed_at(victim, then, *, after_submit=False):
 
 def queued_counts(r):
     return Counter(e.avid for e in events_of(r, "queued"))
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A worker-like process that checks one subscription and SIGKILLs itself when it is about to
+# queue the victim (after marking it seen): no finally, no atexit, its Redis connection just drops.
+KILLED_CHECK = """
+import os, signal, sys
+from actors import following
+from actors.context import Context
+from actors.registry import declare
+from pipeline.avid import parse
+from pipeline.broker import make_broker
+from pipeline.config import load
+from pipeline.subscription_check import check
+from pipeline.submit import submit
+from pipeline.subscriptions import Subscriptions
+
+config, redis_url, sub_id, victim = sys.argv[1:]
+cfg = load(config, {})
+ctx = Context.create(cfg, redis_url)
+actors = declare(make_broker(redis_url, cfg.workers), cfg)
+subs = Subscriptions(ctx.redis)
+sub = subs.get(sub_id)
+
+def queue(avid, kind, fields):
+    if avid == victim:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return submit(ctx.jobs, ctx.store, parse(avid), kind, actors.start, fields)
+
+check(sub, subs, following.reader(ctx, sub, following.listings(ctx)), queue, events=ctx.events)
+"""
+
+
+def test_a_check_process_sigkilled_before_queueing_loses_no_title(fx, world, r, redis_url, tmp_path):
+    ctx, actors = world
+    subs = Subscriptions(r)
+    sub = follow(r, backfill=1000)
+    want = expected(fx, "search", "SUBA")
+    victim = want[35]  # on page 2: the rest of page 2 and page 3 are never read by the killed check
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_CHECK, str(tmp_path / "nassav.yaml"), redis_url, sub.id,
+                             victim], cwd=ROOT, env=dict(os.environ), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        stop_group(proc)
+    assert proc.returncode == -9, out.decode(errors="replace")[-2000:]
+    assert set(subs.pending(sub.id)) == {victim} and queued_counts(r) == Counter({a: 1 for a in want[:35]})
+
+    rec = run_check(ctx, subs, sub, real_submit(ctx, actors.start))
+    assert rec.resumed == [victim] and set(rec.queued) == set(want[35:])
+    assert queued_counts(r) == Counter({a: 1 for a in want})  # every title queued exactly once
+    assert subs.pending(sub.id) == {}
 
 
 @pytest.mark.parametrize("position", [0, 2, 40])  # the newest title, one on page 1, one on page 2
