@@ -1,14 +1,14 @@
 """One check of one subscription, and the sweep that runs the due ones, one worker each.
 
 A check reads the subscription's listing page by page (newest first) and stops at the first
-AVID it has met before (``Subscriptions.mark_seen`` is the gate: the one Redis ``SADD`` that
-adds an AVID decides who may queue it, so two workers racing on the same subscription queue
-each title once). The same script holds the title *pending* until it is queued or skipped on
+AVID it has met before (``Subscriptions.mark_seen`` is the gate: the one Redis script whose
+``SADD`` adds an AVID decides who may queue it, so two workers racing on the same subscription
+queue each title once). The same script holds the title *pending* until it is queued or skipped on
 purpose (the record says why), and every check first finishes the pending titles a stopped or
 killed check left: a title marked seen is never lost, and the claim refuses a second job for
 one already queued. While a check reads page N the next one is told to read past seen titles
-up to page N+1, so a killed check's unread older titles are reached too. New titles that pass the filters are queued through
-:func:`pipeline.submit.submit` (the library and the claim — and whatever else guards that
+up to page N+1, so a killed check's unread older titles are reached too. New titles that pass
+the filters are queued through :func:`pipeline.submit.submit` (the library and the claim — and whatever else guards that
 path — apply). A new subscription's first check queues at most ``backfill`` titles and then
 stops reading. Every check leaves a record and a ``subscription_checked`` event; every queued
 title a ``subscription_found`` event.
@@ -191,14 +191,17 @@ def _consider(sub: Subscription, subs: Subscriptions, reader: Reader, submit, it
     except Exception as e:
         _failed(sub, subs, item, rec, entry, f"could not queue ({type(e).__name__}: {e})")
         return
-    if why or res is None or not res.queued:
-        # Decided: a filter, the library, a job in progress (a resumed title the killed check
-        # had queued already) or the blocklist said no, and the record says which.
-        rec.skipped[item.avid] = why or (res.message or res.status if res is not None else "")
-        subs.settle(sub.id, item.avid)
-        return
-    rec.queued[item.avid] = res.job_id
+    # Decided either way: queued, or skipped because a filter, the library, a job in progress (a
+    # resumed title the killed check had queued already) or the blocklist said no.
+    if why:
+        rec.skipped[item.avid] = why
+    elif not res.queued:
+        rec.skipped[item.avid] = res.message or res.status
+    else:
+        rec.queued[item.avid] = res.job_id
     subs.settle(sub.id, item.avid)
+    if why or not res.queued:
+        return
     if events is not None:
         events.emit(SUBSCRIPTION_FOUND, avid=item.avid, job_id=res.job_id, stage="subscription",
                     data={"subscription": sub.id, "kind": sub.kind, "key": sub.key, "name": sub.label,

@@ -401,13 +401,6 @@ class Subscriptions:
             self.client.hset(key, avid, json.dumps({**entry, "attempts": attempts}, separators=(",", ":")))
         return attempts
 
-    def unmark_seen(self, sub_id: str, avid: str) -> None:
-        """Forget ``avid`` entirely (seen and pending), so a check meeting it treats it as new."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.srem(key_of(sub_id, "seen"), avid)
-        pipe.hdel(key_of(sub_id, "pending"), avid)
-        pipe.execute()
-
     def progress(self, sub_id: str, resume_page: int) -> None:
         """A check is reading up to page ``resume_page - 1``: should it be stopped there, the next
         check reads past seen titles up to ``resume_page`` (the rest of the page was never seen).
