@@ -55,7 +55,7 @@ def test_follow_watch_a_check_and_unfollow(world, r):
             page.fill(f"{form} input[name=since]", "2000-01-01")
             page.click(f"{form} details.subs-more summary")
             page.fill(f"{form} input[name=name]", "web search")
-            page.fill(f"{form} input[name=interval]", "0.5")  # 30 s: under the API's minimum
+            page.fill(f"{form} input[name=interval_min]", "0.5")  # 30 s: under the API's minimum
             page.fill(f"{form} input[name=skip_genres]", "GenreX, GenreY")
             page.check(f"{form} input[name=edition][value=C]")
             page.check(f"{form} input[name=edition][value=regular]")
@@ -71,7 +71,7 @@ def test_follow_watch_a_check_and_unfollow(world, r):
                 assert page.get_attribute(f"{form} [data-field='{field}']", "class").endswith("invalid")
                 assert Subscriptions(r).get(sub_id) is None
             refused("interval_s", "interval_s must be seconds from 60 to 2592000")
-            page.fill(f"{form} input[name=interval]", "90")
+            page.fill(f"{form} input[name=interval_min]", "90")
             refused("filters.title_regex", "filters.title_regex must be a valid regular expression")
             assert page.is_hidden(f"{form} [data-field='interval_s'] .field-error")  # fixed: its message gone
             page.fill(f"{form} input[name=title_regex]", ".")

@@ -75,7 +75,7 @@
   const since = input("since", "date");
   const name = input("name");
   name.maxLength = 200;
-  const interval = input("interval", "number"); // minutes here, interval_s (seconds) to the API
+  const interval = input("interval_min", "number"); // minutes here, interval_s (seconds) to the API
   interval.min = "1";
   interval.step = "any";
   const genres = input("skip_genres");
