@@ -101,6 +101,7 @@ def test_targets_a_test_live_failures_and_a_lost_delivery(world, r):
             lost = "#notify-panel li[data-id='0-1.hook']"
             page.wait_for_selector(lost, timeout=10_000)
             assert "even after it was sent again" in page.inner_text(lost)
+            assert "sent again after a stall" in page.inner_text(f"{lost} .notify-facts")
             assert page.inner_text(f"{lost} .notify-status") == "lost"
 
             page.select_option("#notify-panel select.notify-filter", "delivered")

@@ -72,6 +72,7 @@
     "notify.events": "事件：{events}",
     "notify.send_test": "发送测试",
     "notify.attempts": "尝试次数：{n}",
+    "notify.recovered": "停滞后已重发一次",
     "notify.empty_all": "还没有投递记录。",
     "notify.empty_status": "没有“{status}”的投递。",
     "notify.test_sending": "发送中…",

@@ -134,6 +134,8 @@
       const facts = [t("notify.attempts", "attempts: {n}", { n: String(d.attempts || 0) })];
       if (d.http_status) facts.push("HTTP " + d.http_status);
       if (d.updated_at) facts.push(ago(d.updated_at));
+      // A worker died with it queued or retrying: it was sent again once (notify_recover.py).
+      if (d.recovered) facts.push(t("notify.recovered", "sent again after a stall"));
       const when = el("div", "muted notify-facts", facts.join(" · "));
       li.append(what, when);
       if (d.last_error) li.append(el("div", "notify-error", d.last_error));
