@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pipeline import deliveries as dv
 from pipeline.broker import NOTIFY_QUEUE, ready_length
 from pipeline.config import NotifyConfig
 from pipeline.notifier import Notifier
