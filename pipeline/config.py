@@ -296,6 +296,9 @@ class NotifyConfig:
     max_backoff_s: float = 300.0
     timeout_s: float = 10.0
     deliveries_kept: int = 500  # delivery records the API shows (oldest dropped)
+    # A delivery queued/retrying untouched this long is sent again once, then marked lost;
+    # 0: max_backoff_s + one attempt's time limit + 120 s (pipeline/notify_recover.py).
+    recover_after_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -701,6 +704,9 @@ def _check_notify(n: NotifyConfig) -> None:
            "seconds from notify.min_backoff_s to 86400")
     _bound("notify.timeout_s", n.timeout_s, 0, 120, "seconds, more than 0 and at most 120", low_open=True)
     _bound("notify.deliveries_kept", n.deliveries_kept, 10, 100_000, "an integer from 10 to 100000")
+    if n.recover_after_s != 0:
+        _bound("notify.recover_after_s", n.recover_after_s, 1, 86_400,
+               "0 (derived from the retry policy) or seconds from 1 to 86400")
     if n.public_url and site_url_problem(n.public_url):
         raise ConfigError("notify.public_url", f"{SITE_URL_FORM} ({site_url_problem(n.public_url)})",
                           n.public_url)
