@@ -163,7 +163,7 @@
     "health.free": "剩余 {size}",
     "health.workers_title": "元数据工作进程：{metadata}，下载工作进程：{download}",
     "health.data_title": "数据目录：{path}",
-    "health.wait_hours": "下载等待中：不在下载时段，{until} 恢复",
+    "health.wait_hours": "下载等待中：不在下载时段，{until}（{zone}）恢复",
     "health.wait_disk": "下载等待中：剩余 {free}，需要 {need}",
 
     "token.title": "API 令牌",
