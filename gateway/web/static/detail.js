@@ -319,10 +319,11 @@
     }
     add("", t("detail.refresh", "Refresh metadata"), onRefresh, { action: "refresh", disabled: running });
     const latest = view.attempts[0];
-    // An import's title job is not retried stage by stage (the API says to run the import again).
-    if (latest && latest.status === "failed" && latest.kind !== "import" && !running) {
+    // An import's title job is not retried stage by stage (the API says to run the import again);
+    // a cancelled job may be retried like a failed one (gateway/api/retry.py).
+    if (latest && (latest.status === "failed" || latest.status === "cancelled") && latest.kind !== "import" && !running) {
       add("", t("hist.retry", "Retry from {stage}", { stage: stageName(retryStage(latest.stage)) }), onRetry,
-          { action: "retry", title: t("hist.retry_title", "Run the failed job again from the stage that failed") });
+          { action: "retry", title: t("hist.retry_title", "Run the job again, with the same options, from the stage where it stopped") });
     }
     if (meta) {
       add("toggle", (user.is_favorite ? "★ " : "☆ ") + t("detail.favourite", "Favourite"),

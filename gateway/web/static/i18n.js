@@ -267,7 +267,7 @@
     "hist.retry": "从{stage}重试",
     "hist.retry_of": "重试 {job}，从{stage}开始",
     "hist.retry_queued": "已从{stage}重新加入队列。",
-    "hist.retry_title": "从失败的阶段重新运行失败的任务",
+    "hist.retry_title": "以相同选项、从停下的阶段重新运行该任务",
     "hist.retry_what": "重试",
     "hist.reused": "沿用",
     "hist.skipped": "已跳过（退避中）",
