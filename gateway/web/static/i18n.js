@@ -232,6 +232,7 @@
     "detail.refresh_queued": "已加入元数据刷新队列。",
     "detail.save_status": "保存",
     "detail.confirm_delete_video": "删除 {avid} 的视频？元数据和封面会保留。",
+    "detail.confirm_delete_original": "{avid} 的视频是你原有的文件，是原地导入的：\n{path}\n要从磁盘上删除这个文件吗？",
     "detail.video_deleted": "视频已删除。",
     "detail.confirm_delete_all": "彻底删除 {avid}：视频、元数据、封面和 NFO？",
     "detail.edition": "版本",
