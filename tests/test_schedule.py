@@ -218,3 +218,18 @@ def test_config_reads_the_zone_and_refuses_an_unknown_one(tmp_path):
             load(p, {})
         assert e.value.key == "download.timezone" and "IANA time zone name" in str(e.value)
         assert "Asia/Shanghai" in str(e.value)
+
+
+def test_a_zone_loads_without_the_systems_zone_files(tmp_path):
+    # Slim images have no /usr/share/zoneinfo: zoneinfo then reads the tzdata package, a
+    # dependency in pyproject.toml. A process that sees no system zone files must still load it.
+    import os
+    import subprocess
+    import sys
+
+    p = tmp_path / "c.yaml"
+    p.write_text("download: {timezone: Asia/Shanghai}\n")
+    code = "import sys; from pipeline.config import load; print(load(sys.argv[1], {}).download.timezone)"
+    out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONTZPATH": str(tmp_path / "no-zoneinfo")})
+    assert out.returncode == 0 and out.stdout.strip() == "Asia/Shanghai", out.stderr
