@@ -116,6 +116,9 @@ class DownloadConfig:
     min_free_gb: float = 5.0
     hours: str = ""
     bandwidth: tuple[BandwidthWindow, ...] = ()
+    # The zone ``hours`` and ``bandwidth`` are read in: an IANA name such as "Asia/Shanghai";
+    # empty = the server's local time (its TZ).
+    timezone: str = ""
     pause_resend_s: float = 600.0
     # Acceptable editions, most preferred first (pipeline/editions.py): C, UC, U, regular.
     editions: tuple[str, ...] = ("C", "regular")
@@ -608,7 +611,7 @@ def _bound(key: str, value: float, low: float, high: float, expected: str, *, lo
 
 
 def _check_disk_and_schedule(d: DownloadConfig) -> None:
-    from pipeline.schedule import RATE_FORM, WINDOW_FORM, parse_rate, parse_window
+    from pipeline.schedule import RATE_FORM, TIMEZONE_FORM, WINDOW_FORM, parse_rate, parse_window, parse_zone
 
     _bound("download.min_free_gb", d.min_free_gb, 0, 10 ** 7, "gigabytes from 0 (no guard) to 10000000")
     _bound("download.pause_resend_s", d.pause_resend_s, 1, 86_400, "seconds from 1 to 86400")
@@ -617,6 +620,10 @@ def _check_disk_and_schedule(d: DownloadConfig) -> None:
             parse_window(d.hours)
         except ValueError as e:
             raise ConfigError("download.hours", f"empty (always) or {WINDOW_FORM}; {e}", d.hours) from None
+    try:
+        parse_zone(d.timezone)
+    except ValueError as e:
+        raise ConfigError("download.timezone", f"{TIMEZONE_FORM}; {e}", d.timezone) from None
     for n, b in enumerate(d.bandwidth):
         key = f"download.bandwidth[{n}]"
         try:
