@@ -23,6 +23,7 @@ from typing import Sequence
 
 from pipeline.errors import Cancelled, VerifyFailed
 from pipeline.files import fsync_path
+from pipeline.hls.bundled_ffmpeg import bundled_ffmpeg
 
 CHUNK_BYTES = 1 << 20
 FLUSH_EVERY_BYTES = 32 << 20
@@ -33,9 +34,13 @@ _DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 @functools.lru_cache(maxsize=8)
 def ffmpeg_exe(configured: str | None) -> str:
-    """The configured ffmpeg, else the bundled one (imageio-ffmpeg runs it once to check it: ~0.1 s)."""
+    """The configured ffmpeg, else the bundled one (found on disk; imageio-ffmpeg is asked,
+    which runs it once to check it, ~0.1 s, only when the wheel's layout is not the known one)."""
     if configured:
         return configured
+    found = bundled_ffmpeg()
+    if found:
+        return found
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
