@@ -63,3 +63,22 @@ def test_a_fetch_thread_yields_the_cpu_to_the_remuxer():
     assert seen["after"] == min(19, seen["before"] + WORKER_NICE)
     # only that thread: this one keeps its priority
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == seen["before"]
+
+
+def test_the_command_ends_without_teardown_but_flushes_what_it_printed():
+    """``pipeline.hls.cli.exit_now``: the exit status, and every line printed, survive ``os._exit``."""
+    code = ("import logging, sys\nfrom pipeline.hls.cli import exit_now\n"
+            "logging.basicConfig(stream=sys.stderr)\nprint('to stdout')\nsys.stderr.write('to stderr ')\n"
+            "logging.getLogger('x').error('logged')\nexit_now(3)\nprint('never')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 3
+    assert out.stdout == "to stdout\n"  # a pipe: block-buffered, so only a flush gets it out
+    assert out.stderr.startswith("to stderr ") and "logged" in out.stderr
+
+
+def test_python_m_pipeline_hls_keeps_its_exit_statuses():
+    ok = subprocess.run([sys.executable, "-m", "pipeline.hls", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0 and "usage:" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "pipeline.hls", "http://x/a.m3u8", "-o", "/tmp/x.mp4", "-N", "0"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--concurrency must be from 1 to 128" in bad.stderr

@@ -47,6 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -80,13 +81,14 @@ def _measure_main(cmd: list[str]) -> int:
 ENGINE_STATS = "{engine-stats}"  # replaced by the measuring wrapper with a temp file's path
 
 
-def _engine_main(stats_path: str, argv: list[str]) -> int:
-    """``nassav hls`` in this process; then write this process's own peak RSS (not ffmpeg's)."""
-    from pipeline.hls.cli import main as hls_main
+def _engine_main(stats_path: str, argv: list[str]) -> NoReturn:
+    """``nassav hls`` in this process; then write this process's own peak RSS (not ffmpeg's)
+    and end it as ``nassav hls`` does (``pipeline.hls.cli.run``: no interpreter teardown)."""
+    from pipeline.hls.cli import exit_now, main as hls_main
 
     rc = hls_main(argv)
     Path(stats_path).write_text(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
-    return rc
+    exit_now(rc)
 
 
 @dataclass
