@@ -101,7 +101,7 @@ def fsync_path(path: Path) -> None:
     """fsync a file or a directory by path, ignoring what cannot be opened.
 
     Used on a directory after a rename into it (the rename is durable only once the directory
-    is). (The growing MP4 is not fsynced on the way: ``pipeline.hls.remux.start_writeback``.)
+    is) and on files such as the import journal.
     Some file systems refuse fsync on a directory: nothing more can be done there.
     """
     try:
