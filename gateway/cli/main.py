@@ -208,9 +208,9 @@ def _redis_url_or_exit(cfg) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "hls":
-        from pipeline.hls.cli import main as hls_main
+        from pipeline.hls.cli import run as hls_run
 
-        return hls_main(argv[1:])
+        hls_run(argv[1:])  # ends the process (no interpreter teardown after a download)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

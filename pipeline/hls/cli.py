@@ -7,12 +7,15 @@ Also runnable as ``python -m pipeline.hls``. Exit status: 0 done, 1 failed, 2 ba
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import re
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline.config import IMPERSONATE_UA, HttpConfig
 from pipeline.errors import Cancelled, NassavError
@@ -112,6 +115,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> NoReturn:
+    """:func:`main` as a command: its exit status ends the process at once.
+
+    A download leaves ~30,000 objects and a dozen extension modules behind; the interpreter's
+    orderly teardown of them took 40-80 ms after the MP4 was already in place (measured on
+    the 207 MB benchmark stream). Nothing is left to do by then: every thread is joined,
+    ffmpeg has exited, the part directory is closed; only the standard streams and logging
+    need flushing.
+    """
+    rc = main(argv)
+    exit_now(rc)
+
+
+def exit_now(rc: int) -> NoReturn:
+    """Flush the standard streams and logging, then end the process with ``rc`` (no teardown)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc)
+
+
 class _Bar:
     """A rich progress bar on stderr, fed by the engine's progress callback."""
 
@@ -140,6 +167,6 @@ class _Bar:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "exit_now", "main", "run"]
