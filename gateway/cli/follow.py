@@ -107,12 +107,14 @@ def _when(ts: float) -> str:
 
 
 def _table(items: list[dict[str, Any]], console) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
 
     if not items:
         console.print("no subscriptions (nassav follow actress ID)")
         return
-    t = Table("id", "kind", "id / query", "action", "last check", "next check", "seen", "last result")
+    # The id is what `unfollow` and `subscriptions ID` take: never cut it short, whatever the width.
+    t = Table(Column("id", no_wrap=True, min_width=12), "kind", "id / query", "action", "last check",
+              "next check", "seen", "last result")
     for s in items:
         last = s.get("last_check_record") or {}
         result = "; ".join(last.get("errors") or []) or (f"{len(last.get('queued') or {})} queued"
