@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from pipeline.config import IMPERSONATE_UA, HttpConfig
-from pipeline.errors import Cancelled, NassavError
+from pipeline.errors import Cancelled, NassavError, NonPublicAddress
 from pipeline.hls.engine import HlsOptions, Progress, download
 from pipeline.hls.parts import PartDir
 
@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         if bar:
             bar.stop()
         print(f"nassav hls: {e}", file=sys.stderr)
+        if isinstance(e, NonPublicAddress):  # refused by the SSRF guard, which a local stream trips
+            print("nassav hls: a stream on this machine or your own network: add --allow-private",
+                  file=sys.stderr)
         if part_dir.exists():
             print(f"nassav hls: parts kept in {part_dir}; rerun with --resume to continue", file=sys.stderr)
         return 1
