@@ -34,8 +34,16 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+EXAMPLES = """examples:
+  nassav hls https://host/x/master.m3u8 -o x.mp4
+  nassav hls https://host/x/master.m3u8 -o x.mp4 --referer https://host/ --speed-limit 2M
+  nassav hls https://host/x/master.m3u8 -o x.mp4 --resume     go on after an interruption
+  nassav hls http://127.0.0.1:8765/x/master.m3u8 -o x.mp4 --allow-private   a local stream"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nassav hls", description="Download an HLS stream to a verified MP4.")
+    p = argparse.ArgumentParser(prog="nassav hls", description="Download an HLS stream to a verified MP4.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("url", help="master or media playlist URL")
     p.add_argument("-o", "--output", required=True, type=Path, help="the MP4 to write")
     p.add_argument("--concurrency", "-N", type=int, default=16, help="segments at once (default 16)")
