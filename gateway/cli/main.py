@@ -241,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from gateway.index import LibraryIndex
 
+        if not cfg.data_path.is_dir():  # a mistyped path would get an empty library made there
+            print(f"nassav: no data dir at {cfg.data_path}; name the service's with --data-dir, "
+                  "--config or NASSAV_DATA_DIR", file=sys.stderr)
+            return 2
         t0 = time.monotonic()
         index = LibraryIndex(cfg.data_path)
         try:
