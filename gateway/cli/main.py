@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 
-from pipeline.config import load, with_processes
+from pipeline.config import WorkerConfig, load, with_processes
 from pipeline.errors import ConfigError
 
 EPILOG = """examples:
@@ -86,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(worker, binds=False)
     worker.add_argument("--queues", nargs="+", default=["metadata", "download", "notify"],
                         help="queues to consume: metadata, download, notify (default all three)")
-    worker.add_argument("--threads", type=int, help="worker threads (default workers.download_threads, 1, "
-                        "for --queues download alone, else workers.metadata_threads, 4)")
+    worker.add_argument("--threads", type=int, help=f"worker threads (default workers.download_threads, "
+                        f"{WorkerConfig.download_threads}, for --queues download alone, else "
+                        f"workers.metadata_threads, {WorkerConfig.metadata_threads})")
     sub.add_parser("hls", help="download an HLS stream to MP4 (see `nassav hls --help`)", add_help=False)
     add = sub.add_parser("add", help="submit AVIDs to a running service; exit 0 when all succeed")
     add.add_argument("avids", nargs="+", metavar="AVID")
