@@ -18,6 +18,7 @@ from pipeline.config import IMPERSONATE_UA, HttpConfig
 from pipeline.errors import Cancelled, NassavError, NonPublicAddress
 from pipeline.hls.engine import HlsOptions, Progress, download
 from pipeline.hls.parts import PartDir
+from pipeline.stop_signals import stop_on_signals
 
 
 def _size(text: str) -> int:
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
     cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    stop_on_signals(cancel, (signal.SIGTERM,))  # Ctrl-C is the KeyboardInterrupt below
     started = time.monotonic()
     bar = None if args.quiet else _Bar()
     try:
