@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from pipeline.config import IMPERSONATE_UA, HttpConfig
-from pipeline.errors import Cancelled, NassavError
+from pipeline.errors import Cancelled, NassavError, NonPublicAddress
 from pipeline.hls.engine import HlsOptions, Progress, download
 from pipeline.hls.parts import PartDir
+from pipeline.stop_signals import stop_on_signals
 
 
 def _size(text: str) -> int:
@@ -37,8 +38,16 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+EXAMPLES = """examples:
+  nassav hls https://host/x/master.m3u8 -o x.mp4
+  nassav hls https://host/x/master.m3u8 -o x.mp4 --referer https://host/ --speed-limit 2M
+  nassav hls https://host/x/master.m3u8 -o x.mp4 --resume     go on after an interruption
+  nassav hls http://127.0.0.1:8765/x/master.m3u8 -o x.mp4 --allow-private   a local stream"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nassav hls", description="Download an HLS stream to a verified MP4.")
+    p = argparse.ArgumentParser(prog="nassav hls", description="Download an HLS stream to a verified MP4.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("url", help="master or media playlist URL")
     p.add_argument("-o", "--output", required=True, type=Path, help="the MP4 to write")
     p.add_argument("--concurrency", "-N", type=int, default=16, help="segments at once (default 16)")
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
     cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    stop_on_signals(cancel, (signal.SIGTERM,))  # Ctrl-C is the KeyboardInterrupt below
     started = time.monotonic()
     bar = None if args.quiet else _Bar()
     try:
@@ -103,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         if bar:
             bar.stop()
         print(f"nassav hls: {e}", file=sys.stderr)
+        if isinstance(e, NonPublicAddress):  # refused by the SSRF guard, which a local stream trips
+            print("nassav hls: a stream on this machine or your own network: add --allow-private",
+                  file=sys.stderr)
         if part_dir.exists():
             print(f"nassav hls: parts kept in {part_dir}; rerun with --resume to continue", file=sys.stderr)
         return 1
