@@ -86,7 +86,10 @@ def merge(current: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, An
     out = json.loads(json.dumps(current))
     for k, v in change.items():
         if isinstance(v, dict):
-            sub = merge(out.get(k) or {}, v)
+            # An object over a stored plain value (``{"log_level": {...}}`` after "DEBUG")
+            # starts from nothing: apply() then refuses it with a 400 naming the type.
+            held = out.get(k)
+            sub = merge(held if isinstance(held, dict) else {}, v)
             if sub:
                 out[k] = sub
             else:

@@ -1,0 +1,28 @@
+"""``PUT /api/setting`` with input of the wrong shape or size: a 400 naming the accepted form,
+and the stored overrides left exactly as they were (real gateway on the real Redis)."""
+
+from __future__ import annotations
+
+from pipeline import overrides
+from tests.api_helpers import gateway
+
+
+def _refused(c, data, body, named: str) -> None:
+    before = overrides.path(data).read_bytes() if overrides.path(data).exists() else None
+    res = c.put("/api/setting", json=body)
+    assert res.status_code == 400, (body, res.status_code, res.text)
+    assert named in res.json()["message"], res.text
+    after = overrides.path(data).read_bytes() if overrides.path(data).exists() else None
+    assert after == before, "a refused change must leave settings.json as it was"
+
+
+def test_an_object_sent_over_a_stored_plain_value_is_a_400(tmp_path, r, redis_url):
+    data = tmp_path / "data"
+    with gateway(data, redis_url) as c:
+        res = c.put("/api/setting", json={"log_level": "DEBUG", "download": {
+            "concurrency": 4, "bandwidth": [{"hours": "08:00-23:00", "limit": "2MiB/s"}]}})
+        assert res.status_code == 200, res.text
+        _refused(c, data, {"log_level": {"level": "INFO"}}, "log_level: expected a string")
+        _refused(c, data, {"download": {"concurrency": {"n": 8}}}, "download.concurrency: expected an integer")
+        _refused(c, data, {"download": {"bandwidth": {"hours": "01:00-02:00"}}}, "download.bandwidth")
+        assert c.get("/api/setting").json()["data"]["overrides"]["download"]["concurrency"] == 4
