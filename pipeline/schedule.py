@@ -87,7 +87,10 @@ def parse_rate(text: str | int) -> int:
         m = _RATE.fullmatch(text) if isinstance(text, str) else None
         if not m:
             raise ValueError(f"{text!r} is not a rate")
-        value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        try:
+            value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        except OverflowError:  # hundreds of digits: float() gives inf, int(inf) overflows
+            raise ValueError(f"{text!r} is too large") from None
     if value < 1:
         raise ValueError(f"{text!r} is under 1 byte per second")
     return value

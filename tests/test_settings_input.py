@@ -26,3 +26,13 @@ def test_an_object_sent_over_a_stored_plain_value_is_a_400(tmp_path, r, redis_ur
         _refused(c, data, {"download": {"concurrency": {"n": 8}}}, "download.concurrency: expected an integer")
         _refused(c, data, {"download": {"bandwidth": {"hours": "01:00-02:00"}}}, "download.bandwidth")
         assert c.get("/api/setting").json()["data"]["overrides"]["download"]["concurrency"] == 4
+
+
+def test_numbers_too_big_for_a_float_are_a_400(tmp_path, r, redis_url):
+    data = tmp_path / "data"
+    with gateway(data, redis_url) as c:
+        _refused(c, data, {"download": {"bandwidth": [{"hours": "08:00-23:00", "limit": "9" * 400 + "MiB/s"}]}},
+                 "download.bandwidth[0].limit: expected a rate")
+        _refused(c, data, {"download": {"stall_timeout_s": 10 ** 400}}, "download.stall_timeout_s")
+        _refused(c, data, {"http": {"timeout_s": 10 ** 400}}, "http.timeout_s")
+
