@@ -106,7 +106,8 @@ def parse_zone(name: str) -> tzinfo | None:
         return None
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):  # ValueError: a path-like key such as "../x"
+    # ValueError: a path-like key such as "../x"; OSError: a name too long for a file name.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"{name!r} is not a known time zone") from None
 
 

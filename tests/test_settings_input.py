@@ -36,3 +36,9 @@ def test_numbers_too_big_for_a_float_are_a_400(tmp_path, r, redis_url):
         _refused(c, data, {"download": {"stall_timeout_s": 10 ** 400}}, "download.stall_timeout_s")
         _refused(c, data, {"http": {"timeout_s": 10 ** 400}}, "http.timeout_s")
 
+
+def test_a_time_zone_name_too_long_for_a_file_name_is_a_400(tmp_path, r, redis_url):
+    data = tmp_path / "data"
+    with gateway(data, redis_url) as c:
+        _refused(c, data, {"download": {"timezone": "Asia" * 100}}, "IANA time zone name")
+        _refused(c, data, {"download": {"timezone": "x" * 10_000}}, "IANA time zone name")
