@@ -210,7 +210,7 @@ def _plan_title(group: list[Item], store: ResourceStore, mode: str) -> Title:
         i.avid = avid
         i.target = (i.source if mode == "in-place"
                     else store.dir(avid) / target_name(avid, i.part, i.source.suffix))
-    _against_library(keep, store, mode)
+    against_library(keep, store, mode)
     return Title(avid, keep)
 
 
@@ -229,9 +229,10 @@ def library_videos(store: ResourceStore, avid: Avid) -> list[Path]:
         return []
 
 
-def _against_library(keep: list[Item], store: ResourceStore, mode: str) -> None:
+def against_library(keep: list[Item], store: ResourceStore, mode: str) -> None:
     """DONE for files an earlier run imported; CONFLICT (all of the title's files) when the
-    library holds a video for the AVID that is not this import's."""
+    library holds a video for the AVID that is not this import's. The plan calls it, and the
+    run again once it holds the AVID's claim: the library may have changed in between."""
     avid = keep[0].avid
     held = library_videos(store, avid)
     meta = store.read_meta(avid) or {}

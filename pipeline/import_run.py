@@ -36,7 +36,7 @@ from pipeline.avid import Avid, parse
 from pipeline.diskspace import DiskSpace
 from pipeline.errors import NassavError
 from pipeline.files import atomic_write, fsync_path, make_dirs
-from pipeline.import_plan import PLACE, SKIPPED, Item, Plan, Title, same_content
+from pipeline.import_plan import CONFLICT, PLACE, SKIPPED, Item, Plan, Title, against_library, same_content
 from pipeline.store import ResourceStore
 
 log = logging.getLogger("nassav.import")
@@ -160,6 +160,14 @@ class Importer:
             return
         if job_id is None:
             _leave(placing, f"a job for {avid.code} is in progress; import it again when it ends")
+            return
+        # The plan looked at the library before the run reached this title; a download (or
+        # another import) may have landed since. Under the claim nothing lands any more:
+        # look again, before the journal or the metadata JSON is touched.
+        against_library(placing, self.store, plan.mode)
+        if any(i.action != PLACE for i in placing):
+            conflict = next((i.reason for i in placing if i.action == CONFLICT), "")
+            self.hooks.release(avid, job_id, not conflict, conflict or f"{avid.code} was imported meanwhile")
             return
         try:
             fields, warnings = self.hooks.lookup(avid)

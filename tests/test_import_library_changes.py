@@ -1,0 +1,63 @@
+"""An import whose library changes while it runs (a download lands, files appear): the title
+that now has a video is left as a conflict, the library's files and metadata untouched, and
+no journal entry is left to break the next run. Real Redis, the fixture site, real videos."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from actors.context import Context
+from actors.importing import ServiceHooks, run_import
+from pipeline.avid import parse
+from pipeline.config import load
+from pipeline.import_plan import CONFLICT, PLACE, build, check_source
+from pipeline.import_run import Importer
+from tests.api_helpers import put_resource
+from tools.fixture_site import FixtureSite
+from tools.import_collection import tiny_videos
+
+
+@pytest.fixture
+def setting(tmp_path, r, redis_url):
+    root = tmp_path / "old"
+    root.mkdir()
+    v = tiny_videos()
+    (root / "DEMO-001.mp4").write_bytes(v[0].read_bytes())
+    (root / "DEMO-002.mp4").write_bytes(v[1].read_bytes())
+    site = FixtureSite.start(titles=("DEMO-001", "DEMO-002"))
+    ctx = Context.create(load(site.write_config(tmp_path / "c.yaml", data_dir=tmp_path / "data",
+                                                redis_url=redis_url), {}), redis_url)
+    yield root, ctx
+    ctx.redis.close()
+    site.stop()
+
+
+@pytest.mark.parametrize("mode", ["move", "copy"])
+def test_a_download_landing_after_the_plan_is_a_conflict_not_a_stuck_journal(setting, tmp_path, mode):
+    root, ctx = setting
+    plan = build(check_source(root, ctx.store, mode), ctx.store, mode)
+    assert {i.source.name: i.action for i in plan.items} == {"DEMO-001.mp4": PLACE, "DEMO-002.mp4": PLACE}
+    # While the import walks, a download of DEMO-001 finishes (its job released the claim).
+    put_resource(tmp_path / "data", "DEMO-001", title="Downloaded", video=True)
+    avid = parse("DEMO-001")
+    meta_before = ctx.store.meta(avid).read_bytes()
+    video_before = ctx.store.download_target(avid).read_bytes()
+
+    Importer(ctx.store, ServiceHooks(ctx, f"imp-{mode}")).run(plan)
+    got = {i.source.name: i for i in plan.items}
+    assert got["DEMO-001.mp4"].action == CONFLICT, got["DEMO-001.mp4"].to_dict()
+    assert "already holds" in got["DEMO-001.mp4"].reason
+    assert (root / "DEMO-001.mp4").exists(), "the collection's file stays where it is"
+    assert ctx.store.download_target(avid).read_bytes() == video_before
+    assert ctx.store.meta(avid).read_bytes() == meta_before, "the downloaded title's metadata is untouched"
+    assert not Importer(ctx.store, ServiceHooks(ctx, "imp-look")).pending(), "no journal entry left behind"
+    assert got["DEMO-002.mp4"].action == PLACE and ctx.store.has_video(parse("DEMO-002"))
+
+    # The next run of the same import completes and reports the conflict again.
+    again = run_import(ctx, f"imp-{mode}-2", str(root), mode, False)
+    assert {i.source.name: i.action for i in again.items}["DEMO-001.mp4"] == CONFLICT
+    record = ctx.redis.hgetall(f"nassav:import:imp-{mode}-2")
+    assert record["status"] == "completed", record
+    assert json.loads(ctx.store.meta(avid).read_text())["title"] == "Downloaded"
