@@ -85,6 +85,7 @@ class Importer:
         self.store, self.hooks, self.space = store, hooks, space
         self.on_item = on_item or (lambda p: None)
         self.journal = store.root / JOURNAL
+        self.left_in_journal: list[str] = []  # titles :meth:`resume` could not finish, with why
 
     # -- the journal ----------------------------------------------------------------------
     def _entry(self, avid: Avid) -> Path:
@@ -121,8 +122,13 @@ class Importer:
             try:
                 self._place_and_finish(avid, items, entry["mode"], entry.get("root", ""), entry.get("meta"))
             except OSError as e:
+                # One title that cannot be finished (its original deleted after a killed copy,
+                # a folder unmounted) must not fail every later import: it stays in the
+                # journal, named in this run's message, and the run goes on.
                 self.hooks.release(avid, job_id, False, f"import not finished: {e}")
-                raise
+                log.warning("%s left in the journal: %s", avid.code, e)
+                self.left_in_journal.append(f"{avid.code} ({e.strerror or e})")
+                continue
             self.hooks.release(avid, job_id, True, f"{avid.code} imported (resumed)")
             finished.append(avid.code)
         return finished

@@ -5,6 +5,7 @@ no journal entry is left to break the next run. Real Redis, the fixture site, re
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,34 @@ def test_a_download_landing_after_the_plan_is_a_conflict_not_a_stuck_journal(set
     record = ctx.redis.hgetall(f"nassav:import:imp-{mode}-2")
     assert record["status"] == "completed", record
     assert json.loads(ctx.store.meta(avid).read_text())["title"] == "Downloaded"
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL between placing a title's files and writing its metadata."""
+
+
+def test_a_journal_entry_that_cannot_finish_does_not_fail_every_later_import(setting, tmp_path):
+    from pipeline.claims import claim_key
+
+    root, ctx = setting
+
+    class DiesOnce(ServiceHooks):
+        def finish(self, avid):
+            raise Killed()
+
+    plan = build(check_source(root, ctx.store, "copy"), ctx.store, "copy")
+    with pytest.raises(Killed):
+        Importer(ctx.store, DiesOnce(ctx, "imp-k")).run(plan)
+    (entry,) = Importer(ctx.store, ServiceHooks(ctx, "imp-k")).pending()
+    ctx.redis.delete(claim_key(parse(entry["avid"]).code))  # the killed process's claim
+    # The user deletes the original they had copied: the journal cannot check that copy again.
+    gone = Path(entry["files"][0]["source"])
+    gone.unlink()
+    other = next(p for p in root.iterdir())
+
+    plan = run_import(ctx, "imp-after", str(root), "copy", False)
+    record = ctx.redis.hgetall("nassav:import:imp-after")
+    assert record["status"] == "completed", record
+    assert {i.source.name: i.action for i in plan.items} == {other.name: PLACE}
+    assert ctx.store.has_video(parse(other.stem))
+    assert gone.stem in record["message"], record["message"]  # the title left in the journal is named
