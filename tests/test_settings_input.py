@@ -42,3 +42,25 @@ def test_a_time_zone_name_too_long_for_a_file_name_is_a_400(tmp_path, r, redis_u
     with gateway(data, redis_url) as c:
         _refused(c, data, {"download": {"timezone": "Asia" * 100}}, "IANA time zone name")
         _refused(c, data, {"download": {"timezone": "x" * 10_000}}, "IANA time zone name")
+
+
+def test_a_stored_site_address_that_stopped_resolving_blocks_no_other_change(tmp_path, r, redis_url):
+    """A base_url override accepted earlier whose host no longer resolves (the site moved): the
+    next start applies it all the same (start-up checks no DNS), so GET says so, and changing
+    another setting is not refused for it; a new address is still checked."""
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    gone = "https://jable-moved.example.com"  # .example never resolves
+    overrides.path(data).write_text(json.dumps({"sources": {"jable": {"base_url": gone}}}))
+    with gateway(data, redis_url) as c:
+        got = c.get("/api/setting").json()["data"]
+        assert got["next_start"] is not None, "the next start applies the stored override"
+        assert got["next_start"]["sources"]["jable"]["base_url"] == gone and got["restart_required"] is True
+        res = c.put("/api/setting", json={"download": {"concurrency": 4}})
+        assert res.status_code == 200, res.text
+        assert res.json()["data"]["overrides"] == {"download": {"concurrency": 4},
+                                                   "sources": {"jable": {"base_url": gone}}}
+        _refused(c, data, {"sources": {"missav": {"base_url": "https://missav-moved.example.com"}}},
+                 "sources.missav.base_url: host missav-moved.example.com does not resolve")
