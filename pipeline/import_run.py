@@ -120,7 +120,8 @@ class Importer:
             if job_id is None:
                 continue  # another job holds it; the next run tries again
             try:
-                self._place_and_finish(avid, items, entry["mode"], entry.get("root", ""), entry.get("meta"))
+                self._place_and_finish(avid, items, entry["mode"], entry.get("root", ""), entry.get("meta"),
+                                       kept=entry.get("beside_kept"))
             except OSError as e:
                 # One title that cannot be finished (its original deleted after a killed copy,
                 # a folder unmounted) must not fail every later import: it stays in the
@@ -214,12 +215,17 @@ class Importer:
         return f"not imported: {reading.message} (download.min_free_gb); free some space and import again"
 
     def _place_and_finish(self, avid: Avid, items: list[Item], mode: str, root: str,
-                          meta: dict[str, Any] | None = None) -> None:
+                          meta: dict[str, Any] | None = None, kept: list[str] | None = None) -> None:
         """Journal, place, artwork and NFO, records; ``meta`` (the catalogue's fields) is
-        written with the first record (each metadata write costs two fsyncs)."""
+        written with the first record (each metadata write costs two fsyncs). ``kept``: the
+        journal's list of the user's own files beside an in-place video (a resumed title)."""
         files = [{"source": str(i.source), "target": str(i.target), "part": i.part} for i in items]
         entry = {"avid": avid.full, "mode": mode, "root": root, "files": files, "at": time.time(),
                  "meta": meta or {}}
+        if mode == "in-place":
+            # Taken before anything is written beside the video, and journalled: a resumed
+            # run must not mistake the NFO this run wrote for one the user had.
+            entry["beside_kept"] = kept if kept is not None else self._existing_beside(items)
         atomic_write(self._entry(avid), json.dumps(entry).encode())
         record = {k: v for k, v in entry.items() if k != "meta"}
         self.store.update_meta(avid, **(meta or {}), **{"import": {"state": "placing", **record}})
@@ -230,21 +236,36 @@ class Importer:
                    "bytes": _size(i.target)} for i in items]
         warnings = self.hooks.finish(avid)
         if mode == "in-place":
-            self._beside(avid, items)
+            warnings += self._beside(avid, items, entry["beside_kept"])
         done = {"state": "done", **record, "warnings": warnings,
                 "files": [str(i.target) for i in items], "sources": [str(i.source) for i in items]}
         self.store.update_meta(avid, video=_video_record(videos), **{"import": done})
         self._entry(avid).unlink(missing_ok=True)
         fsync_path(self.journal)
 
-    def _beside(self, avid: Avid, items: list[Item]) -> None:
-        """The NFO and artwork next to an in-place video, named after it (``{stem}.nfo``)."""
+    @staticmethod
+    def _beside_paths(items: list[Item]) -> dict[str, Path]:
+        """Library file suffix → the name it takes next to an in-place video (``{stem}.nfo``)."""
         first = min(items, key=lambda i: i.part or 0).target
-        for suffix, beside in _BESIDE.items():
+        return {suffix: first.with_name(first.stem + beside) for suffix, beside in _BESIDE.items()}
+
+    def _existing_beside(self, items: list[Item]) -> list[str]:
+        return [str(p) for p in self._beside_paths(items).values() if p.exists() or p.is_symlink()]
+
+    def _beside(self, avid: Avid, items: list[Item], kept: list[str]) -> list[str]:
+        """The NFO and artwork next to an in-place video, named after it; a file of that name
+        the user had before the import (a media server's own NFO) is kept, never overwritten.
+        The warnings naming the kept ones."""
+        warnings = []
+        for suffix, dst in self._beside_paths(items).items():
             src = self.store.file(avid, suffix)
-            if src.is_file():
-                dst = first.with_name(first.stem + beside)
+            if not src.is_file():
+                continue
+            if str(dst) in kept:
+                warnings.append(f"kept your own {dst.name} beside the video; nassav's is in {src.parent}")
+            else:
                 atomic_write(dst, src.read_bytes(), mode=self.store.file_mode)
+        return warnings
 
 
 def _video_record(videos: list[dict[str, Any]]) -> dict[str, Any]:
