@@ -176,6 +176,14 @@ class Importer:
             conflict = next((i.reason for i in placing if i.action == CONFLICT), "")
             self.hooks.release(avid, job_id, not conflict, conflict or f"{avid.code} was imported meanwhile")
             return
+        # The collection may have changed too (files moved away during a long run): a title
+        # with a file gone is left before its journal entry or metadata JSON is written.
+        gone = [i.source for i in placing if not os.path.lexists(i.source)]
+        if gone:
+            why = f"{gone[0]} is gone since the plan was made; not imported (run the import again)"
+            _leave(placing, why)
+            self.hooks.release(avid, job_id, False, why)
+            return
         try:
             fields, warnings = self.hooks.lookup(avid)
             if fields is None:

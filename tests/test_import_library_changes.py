@@ -93,3 +93,25 @@ def test_a_journal_entry_that_cannot_finish_does_not_fail_every_later_import(set
     assert {i.source.name: i.action for i in plan.items} == {other.name: PLACE}
     assert ctx.store.has_video(parse(other.stem))
     assert gone.stem in record["message"], record["message"]  # the title left in the journal is named
+
+
+@pytest.mark.parametrize("mode", ["move", "copy"])
+def test_a_file_gone_from_the_collection_after_the_plan_leaves_no_trace(setting, tmp_path, mode):
+    """The user tidies the collection while a long import runs: a planned file is gone when
+    its title's turn comes. It is reported, and no metadata-only folder or journal entry is
+    left for it."""
+    root, ctx = setting
+    plan = build(check_source(root, ctx.store, mode), ctx.store, mode)
+    (root / "DEMO-001.mp4").rename(tmp_path / "elsewhere.mp4")
+
+    Importer(ctx.store, ServiceHooks(ctx, f"imp-gone-{mode}")).run(plan)
+    got = {i.source.name: i for i in plan.items}
+    assert got["DEMO-001.mp4"].action == "skipped" and "gone" in got["DEMO-001.mp4"].reason, \
+        got["DEMO-001.mp4"].to_dict()
+    assert not ctx.store.dir(parse("DEMO-001")).exists(), "no metadata-only title for a file never imported"
+    assert not Importer(ctx.store, ServiceHooks(ctx, "imp-look")).pending()
+    assert got["DEMO-002.mp4"].action == PLACE and ctx.store.has_video(parse("DEMO-002"))
+    again = run_import(ctx, f"imp-gone-{mode}-2", str(root), mode, False)
+    assert ctx.redis.hgetall(f"nassav:import:imp-gone-{mode}-2")["status"] == "completed"
+    assert "resumed" not in ctx.redis.hgetall(f"nassav:import:imp-gone-{mode}-2")["message"]
+    assert [i.source.name for i in again.items] == (["DEMO-002.mp4"] if mode == "copy" else [])
