@@ -342,7 +342,10 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     age = time.time() - float(src.get("resolved_at") or 0)
     if not src.get("playlist_url") or age > cfg.playlist_max_age_s \
             or src.get("name") in Blocklist(ctx.redis).blocked_sources(avid.code):
-        record, _ = resolve_now(ctx, avid)
+        # As the job asked at resolve: ABC-123-C's edition (never the preference's instead),
+        # and its preferred source. A download that waited (quiet hours, a queue) gets here.
+        job = ctx.jobs.get(job_id) or {}
+        record, _, _ = resolve_offers(ctx, avid, job.get("source_pref", ""), job.get("edition") or None)
         ctx.store.update_meta(avid, source=record)
         src = record
         _finished(ctx, avid, job_id, "re-resolve", source=record["name"], age_s=round(age))
