@@ -25,13 +25,15 @@ __all__ = ["LOCK_KEY", "candidates", "UpgradeCheck"]
 
 
 def candidates(store: ResourceStore, prefs: Sequence[str]) -> list[Avid]:
-    """The titles with a video whose recorded edition is not ``prefs[0]``, the most preferred."""
+    """The titles with a video whose recorded edition is not ``prefs[0]``, the most preferred,
+    and was not asked for by the user (``ABC-123-U``: ``edition_asked``, which beats the
+    preference as it did at the download)."""
     out = []
     for avid in store.avids():
         if not store.has_video(avid):
             continue
         meta = store.read_meta(avid)
-        if isinstance(meta, dict) and (meta.get("edition") or "") != prefs[0]:
+        if isinstance(meta, dict) and (meta.get("edition") or "") != prefs[0] and not meta.get("edition_asked"):
             out.append(avid)
     return out
 
