@@ -22,6 +22,7 @@ run) or a conflict found by the plan. A run killed anywhere is finished by the n
 from __future__ import annotations
 
 import errno
+import filecmp
 import json
 import logging
 import os
@@ -311,14 +312,21 @@ def _leave(items: list[Item], reason: str) -> None:
 def place(source: Path, target: Path, mode: str, *, on_chunk: Callable[[], None] | None = None) -> None:
     """Put ``source`` at ``target`` without ever overwriting or half-writing it.
 
-    A ``target`` that already holds ``source`` (an earlier, interrupted run) is left as it is;
-    any other existing target raises :class:`FileExistsError`. ``hardlink`` across devices
+    A ``target`` that already holds ``source`` (an earlier, interrupted run: the same file, a
+    copy of it, or for a move the identical copy a cross-device move linked before it was
+    killed) is left as it is; any other existing target raises :class:`FileExistsError`. ``hardlink`` across devices
     raises an ``OSError`` saying to use copy or move."""
     make_dirs(target.parent)
     if target.exists() or target.is_symlink():
         if same_content(source, target, mode) or (mode == "move" and not source.exists()):
             if mode == "move" and source.exists() and os.path.samefile(source, target):
                 source.unlink()  # a move interrupted between its link and its unlink
+            return
+        if mode == "move" and _identical(source, target):
+            # A move across file systems killed after linking its copy into place and before
+            # unlinking the original (only a journal replay gets here: a plan reports it).
+            source.unlink()
+            fsync_path(source.parent)
             return
         raise FileExistsError(errno.EEXIST, "the library already holds a different file", str(target))
     if not source.exists() and mode == "move":
@@ -350,6 +358,14 @@ def place(source: Path, target: Path, mode: str, *, on_chunk: Callable[[], None]
     if mode == "move":
         source.unlink()
         fsync_path(source.parent)
+
+
+def _identical(a: Path, b: Path) -> bool:
+    """Same size and the same bytes (read through: only a rare replay pays for it)."""
+    try:
+        return a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 def _copy(source: Path, target: Path, on_chunk: Callable[[], None]) -> None:

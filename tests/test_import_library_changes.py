@@ -5,6 +5,7 @@ no journal entry is left to break the next run. Real Redis, the fixture site, re
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,34 @@ def test_a_file_gone_from_the_collection_after_the_plan_leaves_no_trace(setting,
     assert ctx.redis.hgetall(f"nassav:import:imp-gone-{mode}-2")["status"] == "completed"
     assert "resumed" not in ctx.redis.hgetall(f"nassav:import:imp-gone-{mode}-2")["message"]
     assert [i.source.name for i in again.items] == (["DEMO-002.mp4"] if mode == "copy" else [])
+
+
+def test_a_move_across_devices_killed_between_its_copy_and_unlink_is_finished(setting, tmp_path):
+    """Across file systems a move copies, links the copy into place, then unlinks the original.
+    Killed between the last two, the library holds an identical copy and the original is still
+    there: the next run's journal replay finishes the move instead of leaving the title stuck."""
+    import shutil
+
+    from pipeline.claims import claim_key
+
+    root, ctx = setting
+
+    class DiesOnce(ServiceHooks):
+        def finish(self, avid):
+            raise Killed()
+
+    plan = build(check_source(root, ctx.store, "move"), ctx.store, "move")
+    with pytest.raises(Killed):
+        Importer(ctx.store, DiesOnce(ctx, "imp-x")).run(plan)
+    (entry,) = Importer(ctx.store, ServiceHooks(ctx, "imp-x")).pending()
+    ctx.redis.delete(claim_key(parse(entry["avid"]).code))  # the killed process's claim
+    (f,) = entry["files"]
+    # The state the cross-device path leaves when killed after linking its copy into place:
+    # the original still in the collection, a separate identical file in the library.
+    shutil.copyfile(f["target"], f["source"])
+    assert not os.path.samefile(f["source"], f["target"])
+
+    again = Importer(ctx.store, ServiceHooks(ctx, "imp-y"))
+    assert again.resume() == [parse(entry["avid"]).code] and again.left_in_journal == []
+    assert not os.path.exists(f["source"]) and os.path.exists(f["target"])
+    assert ctx.store.read_meta(parse(entry["avid"]))["import"]["state"] == "done"
