@@ -147,3 +147,18 @@ def test_a_move_across_devices_killed_between_its_copy_and_unlink_is_finished(se
     assert again.resume() == [parse(entry["avid"]).code] and again.left_in_journal == []
     assert not os.path.exists(f["source"]) and os.path.exists(f["target"])
     assert ctx.store.read_meta(parse(entry["avid"]))["import"]["state"] == "done"
+
+
+def test_a_symbolic_link_to_a_folder_is_reported_not_silently_passed_over(setting, tmp_path):
+    """A collection that reaches a second disk through a symlinked folder: the import does not
+    follow it (it could lead anywhere, the library included), and says so in the report."""
+    root, ctx = setting
+    other = tmp_path / "disk2"
+    other.mkdir()
+    (other / "DEMO-003.mp4").write_bytes(b"\x00" * 1024)
+    (root / "more").symlink_to(other, target_is_directory=True)
+    plan = build(check_source(root, ctx.store, "move"), ctx.store, "move")
+    got = {i.source.name: i for i in plan.items}
+    assert "more" in got, sorted(got)
+    assert got["more"].action == "skipped" and "symbolic link to a folder" in got["more"].reason
+    assert "DEMO-003.mp4" not in got
