@@ -20,4 +20,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def dumps_utf8(obj: Any, **kw: Any) -> bytes:
     """``json.dumps(obj, ensure_ascii=False, **kw)`` as UTF-8, lone surrogates escaped."""
     text = json.dumps(obj, ensure_ascii=False, **kw)
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # rare: only then is the text scanned
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
