@@ -14,3 +14,10 @@ def test_brackets_in_a_reason_are_printed_not_interpreted(service):
     listed = nassav("blocklist", "--url", service.base)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert reason in listed.stdout, listed.stdout
+
+
+def test_brackets_in_a_refusal_are_printed_not_interpreted(service):
+    reason = "[/mnt/old] has it, [x.com] copy"
+    assert nassav("block", "NOPE-779", "--reason", reason, "--url", service.base).returncode == 0
+    p = nassav("add", "NOPE-779", "--url", service.base)
+    assert p.returncode == 1 and reason in p.stdout, p.stdout + p.stderr
