@@ -64,3 +64,16 @@ def test_a_stored_site_address_that_stopped_resolving_blocks_no_other_change(tmp
                                                    "sources": {"jable": {"base_url": gone}}}
         _refused(c, data, {"sources": {"missav": {"base_url": "https://missav-moved.example.com"}}},
                  "sources.missav.base_url: host missav-moved.example.com does not resolve")
+
+
+def test_a_bandwidth_limit_above_the_speed_limits_bound_is_a_400(tmp_path, r, redis_url):
+    """A cap no rate limiter can hold (10**400 bytes/s overflows a float: after the next start
+    every download under that cap failed with OverflowError) is refused, with the bound of
+    download.speed_limit_bytes_per_s."""
+    data = tmp_path / "data"
+    with gateway(data, redis_url) as c:
+        for limit in (10 ** 400, 10 ** 13, "5000GiB/s"):
+            _refused(c, data, {"download": {"bandwidth": [{"hours": "08:00-23:00", "limit": limit}]}},
+                     "download.bandwidth[0].limit: expected a rate")
+        res = c.put("/api/setting", json={"download": {"bandwidth": [{"hours": "08:00-23:00", "limit": 10 ** 12}]}})
+        assert res.status_code == 200, res.text
