@@ -141,6 +141,8 @@ def run_import(ctx: Context, import_id: str, path: str, mode: str, dry_run: bool
         _end(ctx, import_id, "failed", f"import failed: {e}", None)
         raise
     message = f"{plan.counts()}" + (f"; resumed {', '.join(resumed)}" if resumed else "")
+    if not dry_run and importer.left_in_journal:
+        message += f"; left in the journal (retried by the next run): {', '.join(importer.left_in_journal)}"
     _end(ctx, import_id, "completed", message, plan)
     return plan
 

@@ -337,12 +337,15 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     # ``slot_since`` tells a job downloading now from one waiting for a slot (the old client's
     # queue shows only the former as active); it is on the record before stage_started goes out.
     _started(ctx, avid, job_id, "download", message="downloading", slot_since=f"{time.time():.3f}")
+    job = ctx.jobs.get(job_id) or {}
     meta = ctx.store.read_meta(avid) or {}
     src = meta.get("source") or {}
     age = time.time() - float(src.get("resolved_at") or 0)
     if not src.get("playlist_url") or age > cfg.playlist_max_age_s \
             or src.get("name") in Blocklist(ctx.redis).blocked_sources(avid.code):
-        record, _ = resolve_now(ctx, avid)
+        # As the job asked at resolve: ABC-123-C's edition (never the preference's instead),
+        # and its preferred source. A download that waited (quiet hours, a queue) gets here.
+        record, _, _ = resolve_offers(ctx, avid, job.get("source_pref", ""), job.get("edition") or None)
         ctx.store.update_meta(avid, source=record)
         src = record
         _finished(ctx, avid, job_id, "re-resolve", source=record["name"], age_s=round(age))
@@ -351,8 +354,11 @@ def _download_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: thread
     result = hls_download(src["playlist_url"], target, part_dir=ctx.store.part_dir(avid),
                           options=hls_options(ctx, src, speed_limit),
                           progress=download_progress(ctx, avid, job_id), cancel=cancel)
+    # edition_asked: the user named this edition (ABC-123-C), so the periodic edition check
+    # leaves it (pipeline/upgrade_check.py); an upgrade asked by hand clears it.
     ctx.store.update_meta(avid, video=library.video_fields(target.name, result, time.time()),
-                          edition=src.get("edition", meta.get("edition", "")))
+                          edition=src.get("edition", meta.get("edition", "")),
+                          edition_asked=bool(job.get("edition")))
     library.write_nfo(ctx.store, avid, ctx.config.library, ctx.config.translation.nfo_title)
     _finished(ctx, avid, job_id, "download", bytes=result.bytes, duration_s=round(result.duration_s, 3),
               segments=result.segments, segments_fetched=result.segments_fetched)

@@ -122,7 +122,7 @@ def replace_holding_slot(ctx: Context, avid: Avid, job_id: str, cancel: threadin
     step = {"from": label(held), "to": label(src.get("edition", "")), "source": src.get("name"),
             "job_id": job_id, "at": now}
     ctx.store.update_meta(avid, video=library.video_fields(target.name, result, now),
-                          edition=src.get("edition", ""), source=src,
+                          edition=src.get("edition", ""), edition_asked=False, source=src,
                           edition_history=[*(before.get("edition_history") or []), step])
     for old in superseded:
         old.unlink(missing_ok=True)

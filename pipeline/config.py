@@ -495,7 +495,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key, "a number", value)
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits has no float
+            raise ConfigError(key, "a number", "too large") from None
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(key, "a string", value)

@@ -7,9 +7,10 @@ before acknowledging it) makes one delivery, not two.
 
 Fields: ``id``, ``target``, ``kind``, ``event``, ``event_id``, ``avid``, ``status``
 (queued → retrying → delivered | failed | lost), ``attempts``, ``http_status`` (the last
-answer's), ``last_error``, ``created_at``, ``updated_at``, ``payload`` (what is sent, JSON;
-never shown), ``claim`` (``{attempt}:{origin}`` of the message sending it: see :meth:`begin`),
-``recovered`` (when :func:`pipeline.notify_recover.recover` sent it again, once at most).
+answer's), ``last_error``, ``due_at`` (a retrying record: when its next attempt is due),
+``created_at``, ``updated_at``, ``payload`` (what is sent, JSON; never shown), ``claim``
+(``{attempt}:{origin}`` of the message sending it: see :meth:`begin`), ``recovered`` (when
+:func:`pipeline.notify_recover.recover` sent it again, once at most).
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ return 1
 # KEYS: the delivery hash. ARGV: now, stale_after_s, may_lose (1/0), the lost reason.
 # Returns the attempt to send again (> 0), -1 when it was marked lost, 0 when nothing to do.
 _RECOVER = """
-local h = redis.call('HMGET', KEYS[1], 'status', 'updated_at', 'recovered', 'attempts', 'claim')
+local h = redis.call('HMGET', KEYS[1], 'status', 'updated_at', 'recovered', 'attempts', 'claim', 'due_at')
 if h[1] ~= '""" + QUEUED + """' and h[1] ~= '""" + RETRYING + """' then return 0 end
 local now = tonumber(ARGV[1])
-if now - (tonumber(h[2]) or 0) < tonumber(ARGV[2]) then return 0 end
+-- A retrying record waits for its next attempt (a message delayed by the back-off): it is
+-- stuck only once that attempt is overdue by the bound, not once it is merely untouched.
+local since = math.max(tonumber(h[2]) or 0, tonumber(h[6]) or 0)
+if now - since < tonumber(ARGV[2]) then return 0 end
 if h[3] and h[3] ~= '' then
   if ARGV[3] ~= '1' then return 0 end
   redis.call('HSET', KEYS[1], 'status', '""" + LOST + """', 'last_error', ARGV[4], 'updated_at', ARGV[1])
@@ -96,7 +100,7 @@ def decode(h: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {k: v for k, v in h.items() if k not in HIDDEN}
     for k in ("attempts", "http_status"):
         out[k] = int(h[k]) if h.get(k) not in (None, "") else None
-    for k in ("created_at", "updated_at", "recovered"):
+    for k in ("created_at", "updated_at", "recovered", "due_at"):
         out[k] = float(h[k]) if h.get(k) else None
     out["attempts"] = out["attempts"] or 0
     return out
@@ -127,10 +131,12 @@ class Deliveries:
         return self.client.hgetall(key(delivery_id)) or None
 
     def attempted(self, delivery_id: str, *, attempts: int, status: str, http_status: int | None = None,
-                  error: str = "") -> None:
-        """Note one attempt's outcome; only an existing record is updated."""
+                  error: str = "", due_at: float | None = None) -> None:
+        """Note one attempt's outcome (``due_at``: when the next attempt of a retrying one is
+        due); only an existing record is updated."""
         fields = {"attempts": str(attempts), "status": status, "updated_at": f"{time.time():.3f}",
-                  "http_status": "" if http_status is None else str(http_status), "last_error": error[:500]}
+                  "http_status": "" if http_status is None else str(http_status), "last_error": error[:500],
+                  "due_at": "" if due_at is None else f"{due_at:.3f}"}
         if self.client.exists(key(delivery_id)):
             self.client.hset(key(delivery_id), mapping=fields)
 

@@ -130,11 +130,13 @@ def _device(path: Path) -> int | None:
 
 
 def walk(root: Path, errors: list[OSError] | None = None) -> Iterator[Path]:
-    """Every file under ``root``, sorted, without hidden files or folders and without
-    following symbolic links to folders; folders that cannot be read go to ``errors``."""
+    """Every file under ``root``, sorted, without hidden files or folders; a symbolic link to
+    a folder is yielded as it is, not followed (so the plan can say why its files stay);
+    folders that cannot be read go to ``errors``."""
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append if errors is not None else None):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]  # os.walk skips them
+        for name in sorted(filenames + links):
             if not name.startswith("."):
                 yield Path(dirpath) / name
 
@@ -156,7 +158,9 @@ def build(root: Path, store: ResourceStore, mode: str) -> Plan:
             items.append(Item(path, SKIPPED, reason=f"cannot be read: {e.strerror}"))
             continue
         if path.is_symlink():
-            items.append(Item(path, SKIPPED, reason="a symbolic link (import the file it points to)"))
+            why = ("a symbolic link to a folder, not followed (import that folder itself)" if path.is_dir()
+                   else "a symbolic link (import the file it points to)")
+            items.append(Item(path, SKIPPED, reason=why))
             continue
         if not is_video(path):
             items.append(Item(path, SKIPPED, reason=f"not a video file ({path.suffix or 'no extension'})"))
@@ -210,7 +214,7 @@ def _plan_title(group: list[Item], store: ResourceStore, mode: str) -> Title:
         i.avid = avid
         i.target = (i.source if mode == "in-place"
                     else store.dir(avid) / target_name(avid, i.part, i.source.suffix))
-    _against_library(keep, store, mode)
+    against_library(keep, store, mode)
     return Title(avid, keep)
 
 
@@ -229,9 +233,10 @@ def library_videos(store: ResourceStore, avid: Avid) -> list[Path]:
         return []
 
 
-def _against_library(keep: list[Item], store: ResourceStore, mode: str) -> None:
+def against_library(keep: list[Item], store: ResourceStore, mode: str) -> None:
     """DONE for files an earlier run imported; CONFLICT (all of the title's files) when the
-    library holds a video for the AVID that is not this import's."""
+    library holds a video for the AVID that is not this import's. The plan calls it, and the
+    run again once it holds the AVID's claim: the library may have changed in between."""
     avid = keep[0].avid
     held = library_videos(store, avid)
     meta = store.read_meta(avid) or {}

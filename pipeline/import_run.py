@@ -22,6 +22,7 @@ run) or a conflict found by the plan. A run killed anywhere is finished by the n
 from __future__ import annotations
 
 import errno
+import filecmp
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from pipeline.avid import Avid, parse
 from pipeline.diskspace import DiskSpace
 from pipeline.errors import NassavError
 from pipeline.files import atomic_write, fsync_path, make_dirs
-from pipeline.import_plan import PLACE, SKIPPED, Item, Plan, Title, same_content
+from pipeline.import_plan import CONFLICT, PLACE, SKIPPED, Item, Plan, Title, against_library, same_content
 from pipeline.store import ResourceStore
 
 log = logging.getLogger("nassav.import")
@@ -85,6 +86,7 @@ class Importer:
         self.store, self.hooks, self.space = store, hooks, space
         self.on_item = on_item or (lambda p: None)
         self.journal = store.root / JOURNAL
+        self.left_in_journal: list[str] = []  # titles :meth:`resume` could not finish, with why
 
     # -- the journal ----------------------------------------------------------------------
     def _entry(self, avid: Avid) -> Path:
@@ -119,10 +121,16 @@ class Importer:
             if job_id is None:
                 continue  # another job holds it; the next run tries again
             try:
-                self._place_and_finish(avid, items, entry["mode"], entry.get("root", ""), entry.get("meta"))
+                self._place_and_finish(avid, items, entry["mode"], entry.get("root", ""), entry.get("meta"),
+                                       kept=entry.get("beside_kept"))
             except OSError as e:
+                # One title that cannot be finished (its original deleted after a killed copy,
+                # a folder unmounted) must not fail every later import: it stays in the
+                # journal, named in this run's message, and the run goes on.
                 self.hooks.release(avid, job_id, False, f"import not finished: {e}")
-                raise
+                log.warning("%s left in the journal: %s", avid.code, e)
+                self.left_in_journal.append(f"{avid.code} ({e.strerror or e})")
+                continue
             self.hooks.release(avid, job_id, True, f"{avid.code} imported (resumed)")
             finished.append(avid.code)
         return finished
@@ -160,6 +168,22 @@ class Importer:
             return
         if job_id is None:
             _leave(placing, f"a job for {avid.code} is in progress; import it again when it ends")
+            return
+        # The plan looked at the library before the run reached this title; a download (or
+        # another import) may have landed since. Under the claim nothing lands any more:
+        # look again, before the journal or the metadata JSON is touched.
+        against_library(placing, self.store, plan.mode)
+        if any(i.action != PLACE for i in placing):
+            conflict = next((i.reason for i in placing if i.action == CONFLICT), "")
+            self.hooks.release(avid, job_id, not conflict, conflict or f"{avid.code} was imported meanwhile")
+            return
+        # The collection may have changed too (files moved away during a long run): a title
+        # with a file gone is left before its journal entry or metadata JSON is written.
+        gone = [i.source for i in placing if not os.path.lexists(i.source)]
+        if gone:
+            why = f"{gone[0]} is gone since the plan was made; not imported (run the import again)"
+            _leave(placing, why)
+            self.hooks.release(avid, job_id, False, why)
             return
         try:
             fields, warnings = self.hooks.lookup(avid)
@@ -200,12 +224,17 @@ class Importer:
         return f"not imported: {reading.message} (download.min_free_gb); free some space and import again"
 
     def _place_and_finish(self, avid: Avid, items: list[Item], mode: str, root: str,
-                          meta: dict[str, Any] | None = None) -> None:
+                          meta: dict[str, Any] | None = None, kept: list[str] | None = None) -> None:
         """Journal, place, artwork and NFO, records; ``meta`` (the catalogue's fields) is
-        written with the first record (each metadata write costs two fsyncs)."""
+        written with the first record (each metadata write costs two fsyncs). ``kept``: the
+        journal's list of the user's own files beside an in-place video (a resumed title)."""
         files = [{"source": str(i.source), "target": str(i.target), "part": i.part} for i in items]
         entry = {"avid": avid.full, "mode": mode, "root": root, "files": files, "at": time.time(),
                  "meta": meta or {}}
+        if mode == "in-place":
+            # Taken before anything is written beside the video, and journalled: a resumed
+            # run must not mistake the NFO this run wrote for one the user had.
+            entry["beside_kept"] = kept if kept is not None else self._existing_beside(items)
         atomic_write(self._entry(avid), json.dumps(entry).encode())
         record = {k: v for k, v in entry.items() if k != "meta"}
         self.store.update_meta(avid, **(meta or {}), **{"import": {"state": "placing", **record}})
@@ -216,21 +245,36 @@ class Importer:
                    "bytes": _size(i.target)} for i in items]
         warnings = self.hooks.finish(avid)
         if mode == "in-place":
-            self._beside(avid, items)
+            warnings += self._beside(avid, items, entry["beside_kept"])
         done = {"state": "done", **record, "warnings": warnings,
                 "files": [str(i.target) for i in items], "sources": [str(i.source) for i in items]}
         self.store.update_meta(avid, video=_video_record(videos), **{"import": done})
         self._entry(avid).unlink(missing_ok=True)
         fsync_path(self.journal)
 
-    def _beside(self, avid: Avid, items: list[Item]) -> None:
-        """The NFO and artwork next to an in-place video, named after it (``{stem}.nfo``)."""
+    @staticmethod
+    def _beside_paths(items: list[Item]) -> dict[str, Path]:
+        """Library file suffix → the name it takes next to an in-place video (``{stem}.nfo``)."""
         first = min(items, key=lambda i: i.part or 0).target
-        for suffix, beside in _BESIDE.items():
+        return {suffix: first.with_name(first.stem + beside) for suffix, beside in _BESIDE.items()}
+
+    def _existing_beside(self, items: list[Item]) -> list[str]:
+        return [str(p) for p in self._beside_paths(items).values() if p.exists() or p.is_symlink()]
+
+    def _beside(self, avid: Avid, items: list[Item], kept: list[str]) -> list[str]:
+        """The NFO and artwork next to an in-place video, named after it; a file of that name
+        the user had before the import (a media server's own NFO) is kept, never overwritten.
+        The warnings naming the kept ones."""
+        warnings = []
+        for suffix, dst in self._beside_paths(items).items():
             src = self.store.file(avid, suffix)
-            if src.is_file():
-                dst = first.with_name(first.stem + beside)
+            if not src.is_file():
+                continue
+            if str(dst) in kept:
+                warnings.append(f"kept your own {dst.name} beside the video; nassav's is in {src.parent}")
+            else:
                 atomic_write(dst, src.read_bytes(), mode=self.store.file_mode)
+        return warnings
 
 
 def _video_record(videos: list[dict[str, Any]]) -> dict[str, Any]:
@@ -268,14 +312,21 @@ def _leave(items: list[Item], reason: str) -> None:
 def place(source: Path, target: Path, mode: str, *, on_chunk: Callable[[], None] | None = None) -> None:
     """Put ``source`` at ``target`` without ever overwriting or half-writing it.
 
-    A ``target`` that already holds ``source`` (an earlier, interrupted run) is left as it is;
-    any other existing target raises :class:`FileExistsError`. ``hardlink`` across devices
+    A ``target`` that already holds ``source`` (an earlier, interrupted run: the same file, a
+    copy of it, or for a move the identical copy a cross-device move linked before it was
+    killed) is left as it is; any other existing target raises :class:`FileExistsError`. ``hardlink`` across devices
     raises an ``OSError`` saying to use copy or move."""
     make_dirs(target.parent)
     if target.exists() or target.is_symlink():
         if same_content(source, target, mode) or (mode == "move" and not source.exists()):
             if mode == "move" and source.exists() and os.path.samefile(source, target):
                 source.unlink()  # a move interrupted between its link and its unlink
+            return
+        if mode == "move" and _identical(source, target):
+            # A move across file systems killed after linking its copy into place and before
+            # unlinking the original (only a journal replay gets here: a plan reports it).
+            source.unlink()
+            fsync_path(source.parent)
             return
         raise FileExistsError(errno.EEXIST, "the library already holds a different file", str(target))
     if not source.exists() and mode == "move":
@@ -307,6 +358,14 @@ def place(source: Path, target: Path, mode: str, *, on_chunk: Callable[[], None]
     if mode == "move":
         source.unlink()
         fsync_path(source.parent)
+
+
+def _identical(a: Path, b: Path) -> bool:
+    """Same size and the same bytes (read through: only a rare replay pays for it)."""
+    try:
+        return a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 def _copy(source: Path, target: Path, on_chunk: Callable[[], None]) -> None:

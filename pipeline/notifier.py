@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,7 +172,8 @@ class Notifier:
         did, name = rec["id"], rec.get("target", "")
         if attempt < n.max_attempts and name in {**self.targets, **self.servers}:
             wait = backoff_s(attempt, n.min_backoff_s, n.max_backoff_s)
-            self.deliveries.attempted(did, attempts=attempt, status=dv.RETRYING, http_status=http_status, error=error)
+            self.deliveries.attempted(did, attempts=attempt, status=dv.RETRYING, http_status=http_status, error=error,
+                                      due_at=time.time() + wait)
             log.warning("notify: %s to %s failed (attempt %d of %d): %s; again in %.1f s",
                         rec.get("event"), name, attempt, n.max_attempts, error, wait)
             return Outcome(dv.RETRYING, wait)

@@ -86,7 +86,10 @@ def merge(current: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, An
     out = json.loads(json.dumps(current))
     for k, v in change.items():
         if isinstance(v, dict):
-            sub = merge(out.get(k) or {}, v)
+            # An object over a stored plain value (``{"log_level": {...}}`` after "DEBUG")
+            # starts from nothing: apply() then refuses it with a 400 naming the type.
+            held = out.get(k)
+            sub = merge(held if isinstance(held, dict) else {}, v)
             if sub:
                 out[k] = sub
             else:
@@ -99,7 +102,7 @@ def merge(current: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, An
 
 
 def apply(config: Config, overrides: Mapping[str, Any], *, check_targets: bool = True,
-          resolver: Resolver | None = None) -> Config:
+          resolver: Resolver | None = None, accepted: Config | None = None) -> Config:
     """``config`` (as the config file gives it) with ``overrides`` applied and validated.
 
     Parameters:
@@ -108,6 +111,9 @@ def apply(config: Config, overrides: Mapping[str, Any], *, check_targets: bool =
             unless the config file sets ``http.allow_private_urls``. Off when re-applying
             stored overrides at start-up, so a DNS outage cannot stop a process starting
             (every fetch is checked again anyway).
+        accepted: the config with the overrides stored before this change (:func:`stored`):
+            a ``base_url`` it already has was checked when it was stored and is not resolved
+            again, so a site whose name stopped resolving blocks no unrelated change.
 
     Raises:
         SettingsError: a key outside the safe subset, a wrong type or value, a private target.
@@ -143,16 +149,26 @@ def apply(config: Config, overrides: Mapping[str, Any], *, check_targets: bool =
     except ConfigError as e:
         raise SettingsError(str(e).removeprefix("config: ")) from None
     if check_targets and not config.http.allow_private_urls:
-        _check_public_targets(config, new, resolver)
+        _check_public_targets(config, new, resolver, accepted)
     return new
 
 
-def _check_public_targets(base: Config, new: Config, resolver: Resolver | None) -> None:
+def stored(config: Config, overrides: Mapping[str, Any]) -> Config | None:
+    """``config`` with ``overrides`` as the next start applies them (no DNS), None when they
+    are no longer valid."""
+    try:
+        return apply(config, overrides, check_targets=False)
+    except SettingsError:
+        return None
+
+
+def _check_public_targets(base: Config, new: Config, resolver: Resolver | None,
+                          accepted: Config | None = None) -> None:
     for table in SITE_TABLES:
-        before = getattr(base, table)
+        known = [getattr(c, table) for c in (base, accepted) if c is not None]
         for name, site in getattr(new, table).items():
-            if not site.base_url or (name in before and site.base_url == before[name].base_url):
-                continue  # the config file's own value: the operator said so there
+            if not site.base_url or any(name in t and site.base_url == t[name].base_url for t in known):
+                continue  # the config file's own value (the operator said so there), or checked when stored
             try:
                 check_target(site.base_url, allow_private=False, via_proxy=bool(base.http.proxy),
                              resolver=resolver)

@@ -23,12 +23,14 @@ __all__ = ["WINDOW_FORM", "RATE_FORM", "TIMEZONE_FORM", "Window", "Schedule", "p
 WINDOW_FORM = 'a daily window "HH:MM-HH:MM" such as "01:00-07:00" (it may cross midnight, "22:00-06:00")'
 TIMEZONE_FORM = ('empty (the server\'s local time) or an IANA time zone name such as "Asia/Shanghai", '
                  '"Europe/Berlin" or "UTC"')
-RATE_FORM = 'a rate such as "2MiB/s", "500KiB/s" or "1048576" (bytes per second; K, M, G are 1024-based)'
+RATE_FORM = ('a rate such as "2MiB/s", "500KiB/s" or "1048576" (bytes per second; K, M, G are 1024-based; '
+             'at most 10^12)')
 
 _TIME = r"([01]?\d|2[0-4]):([0-5]\d)"
 _WINDOW = re.compile(rf"\s*{_TIME}\s*-\s*{_TIME}\s*")
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*(?:/\s*s)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+MAX_RATE = 10 ** 12
 DAY_MIN = 24 * 60
 
 
@@ -87,9 +89,14 @@ def parse_rate(text: str | int) -> int:
         m = _RATE.fullmatch(text) if isinstance(text, str) else None
         if not m:
             raise ValueError(f"{text!r} is not a rate")
-        value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        try:
+            value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        except OverflowError:  # hundreds of digits: float() gives inf, int(inf) overflows
+            raise ValueError(f"{text!r} is too large") from None
     if value < 1:
         raise ValueError(f"{text!r} is under 1 byte per second")
+    if value > MAX_RATE:  # the rate limiter works in floats; download.speed_limit_bytes_per_s's bound
+        raise ValueError(f"{text!r} is over 10^12 bytes per second")
     return value
 
 
@@ -103,7 +110,8 @@ def parse_zone(name: str) -> tzinfo | None:
         return None
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):  # ValueError: a path-like key such as "../x"
+    # ValueError: a path-like key such as "../x"; OSError: a name too long for a file name.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"{name!r} is not a known time zone") from None
 
 

@@ -42,6 +42,7 @@ from pipeline.avid import Avid, parse
 from pipeline.errors import InPlaceOriginal, InvalidAvid, OtherEdition
 from pipeline.files import atomic_write, dir_mode_for, make_dirs
 from pipeline.filenames import VIDEO_EXTENSIONS
+from pipeline.jsontext import dumps_utf8
 
 __all__ = ["SCHEMA_VERSION", "ResourceStore", "atomic_write"]
 
@@ -379,4 +380,5 @@ def safe_name(name: str) -> str:
 
 
 def _dump(meta: dict[str, Any]) -> bytes:
-    return json.dumps(meta, ensure_ascii=False, indent=2).encode()
+    # dumps_utf8: an imported file's name that is not UTF-8 must not stop the record.
+    return dumps_utf8(meta, indent=2)

@@ -25,13 +25,21 @@ __all__ = ["LOCK_KEY", "candidates", "UpgradeCheck"]
 
 
 def candidates(store: ResourceStore, prefs: Sequence[str]) -> list[Avid]:
-    """The titles with a video whose recorded edition is not ``prefs[0]``, the most preferred."""
+    """The downloaded titles whose recorded edition is not ``prefs[0]``, the most preferred,
+    and was not asked for by the user (``ABC-123-U``: ``edition_asked``, which beats the
+    preference as it did at the download). Not an imported video: it is the user's own file,
+    which an upgrade would delete once replaced (``upgrade`` by hand still may)."""
     out = []
     for avid in store.avids():
         if not store.has_video(avid):
             continue
         meta = store.read_meta(avid)
-        if isinstance(meta, dict) and (meta.get("edition") or "") != prefs[0]:
+        if not isinstance(meta, dict) or meta.get("edition_asked"):
+            continue
+        video = meta.get("video")
+        if isinstance(video, dict) and video.get("imported"):
+            continue
+        if (meta.get("edition") or "") != prefs[0]:
             out.append(avid)
     return out
 

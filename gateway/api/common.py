@@ -19,6 +19,7 @@ from gateway.json_input import JsonRefused
 from pipeline import events as ev
 from pipeline.avid import Avid, parse
 from pipeline.errors import InvalidAvid
+from pipeline.jsontext import dumps_utf8
 
 if TYPE_CHECKING:  # for the annotations only: handlers get these from the app's State
     import redis.asyncio as aioredis
@@ -34,11 +35,19 @@ MAX_PAGE_SIZE = 100
 MAX_BATCH = 500
 
 
+class Json(JSONResponse):
+    """Starlette's JSON answer, which a path that is not UTF-8 (an imported file's name in a
+    report or a record) cannot make a 500: its bytes are kept as ``\\udcXX`` escapes."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps_utf8(content, allow_nan=False, separators=(",", ":"))
+
+
 def envelope(data: Any = None, *, code: int = 200, message: str = "ok", **extra: Any) -> JSONResponse:
     """The old client's ``{code, message, data}``, with ``code`` equal to the HTTP status."""
     body = {"code": code, "message": message, "data": data}
     body.update(extra)
-    return JSONResponse(body, status_code=code)
+    return Json(body, status_code=code)
 
 
 def paginated(items: list[Any], *, total: int, page: int, page_size: int, message: str = "ok") -> JSONResponse:

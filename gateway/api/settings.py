@@ -12,10 +12,10 @@ from gateway.api.common import ApiError, doc, envelope, json_object, state
 
 
 def _answer(st, stored: dict) -> dict:
-    try:
-        next_start = overrides.view(overrides.apply(st.config_base, stored))
-    except overrides.SettingsError:
-        next_start = None
+    # As the next start applies them (apply_stored: no DNS): a stored site address whose
+    # name does not resolve today still applies then.
+    applied = overrides.stored(st.config_base, stored)
+    next_start = overrides.view(applied) if applied is not None else None
     running = overrides.view(st.config)
     return {"settings": running, "overrides": stored, "next_start": next_start,
             "restart_required": next_start is not None and next_start != running,
@@ -47,7 +47,9 @@ async def put_settings(request: Request) -> JSONResponse:
     stored = await run_in_threadpool(overrides.load, st.config.data_path)
     merged = overrides.merge(stored, body)
     try:
-        overrides.apply(st.config_base, merged)
+        # In a thread: a new base_url is resolved (DNS), which must not stall the event loop.
+        await run_in_threadpool(overrides.apply, st.config_base, merged,
+                                accepted=overrides.stored(st.config_base, stored))
     except overrides.SettingsError as e:
         raise ApiError(400, str(e)) from None
     await run_in_threadpool(overrides.save, st.config.data_path, merged)

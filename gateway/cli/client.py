@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -113,7 +114,8 @@ def _submit_all(client: ApiClient, avids: list[str], *, download: bool,
         else:
             status, body = client.request("POST", "/api/resource", {"avid": text, "source": "any"})
         data = body.get("data") or {}
-        msg = body.get("message") or f"HTTP {status}"
+        # escape(): service text printed as it is (a reason "[/mnt/old]" is no rich markup).
+        msg = escape(str(body.get("message") or f"HTTP {status}"))
         if status == 202:
             jobs[data["job_id"]] = data["avid"]
             console.print(f"[green]queued[/]  {data['avid']}  job {data['job_id'][:8]}")
@@ -157,10 +159,10 @@ def _follow(client: ApiClient, ws, jobs: dict[str, str], *, download: bool, cons
     failed = 0
     for t in tracked.values():
         if t.outcome == "completed":
-            console.print(f"[green]completed[/]  {t.avid}" + (f": {t.message}" if t.message else ""))
+            console.print(f"[green]completed[/]  {t.avid}" + (f": {escape(t.message)}" if t.message else ""))
         else:
             failed += 1
-            console.print(f"[red]{t.outcome}[/]  {t.avid}: {t.message}")
+            console.print(f"[red]{t.outcome}[/]  {t.avid}: {escape(str(t.message))}")
     return FAILED if failed else OK
 
 
@@ -235,9 +237,9 @@ def status(client: ApiClient, *, as_json: bool = False, console: Console | None 
                   f"disk free {(health.get('disk') or {}).get('free_bytes', 0) / 1e9:.1f} GB")
     paused = health.get("downloads") or {}
     if paused.get("paused"):
-        console.print(f"[yellow]downloads paused:[/] {paused.get('message', '')}")
+        console.print(f"[yellow]downloads paused:[/] {escape(str(paused.get('message', '')))}")
     for w in paused.get("waiting") or []:
-        console.print(f"[yellow]{w.get('avid')}[/] {w.get('message', '')}")
+        console.print(f"[yellow]{w.get('avid')}[/] {escape(str(w.get('message', '')))}")
     qt = Table(title="queues", title_justify="left")
     for col in ("queue", "ready", "in flight", "delayed", "dead"):
         qt.add_column(col, justify="right" if col != "queue" else "left")

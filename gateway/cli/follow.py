@@ -74,6 +74,7 @@ def body_of(args: argparse.Namespace) -> dict[str, Any]:
 def run(api, args: argparse.Namespace, console=None) -> int:
     """Carry out the subcommand against ``api`` (a :class:`gateway.cli.client.ApiClient`)."""
     from rich.console import Console
+    from rich.markup import escape
 
     from gateway.cli.client import FAILED, OK
 
@@ -81,22 +82,24 @@ def run(api, args: argparse.Namespace, console=None) -> int:
     if args.command == "follow":
         code, res = api.request("POST", "/api/subscriptions", body_of(args))
         if code == 201:
-            console.print(f"following {args.kind} {args.id_or_query}: id {res['data']['id']} "
+            console.print(f"following {args.kind} {escape(args.id_or_query)}: id {res['data']['id']} "
                           "(first check within a minute)")
             return OK
-        console.print(f"nassav: {res.get('message', code)}")
+        console.print(f"nassav: {escape(str(res.get('message', code)))}")
         return FAILED
     if args.command == "unfollow":
         code, res = api.request("DELETE", f"/api/subscriptions/{args.id}")
-        console.print(res.get("message", code) if code == 200 else f"nassav: {res.get('message', code)}")
+        said = escape(str(res.get("message", code)))
+        console.print(said if code == 200 else f"nassav: {said}")
         return OK if code == 200 else FAILED
     if args.id and args.check:
         code, res = api.request("POST", f"/api/subscriptions/{args.id}/check")
-        console.print(res.get("message", code) if code == 202 else f"nassav: {res.get('message', code)}")
+        said = escape(str(res.get("message", code)))
+        console.print(said if code == 202 else f"nassav: {said}")
         return OK if code == 202 else FAILED
     code, res = api.request("GET", "/api/subscriptions" + (f"/{args.id}" if args.id else ""))
     if code != 200:
-        console.print(f"nassav: {res.get('message', code)}")
+        console.print(f"nassav: {escape(str(res.get('message', code)))}")
         return FAILED
     if args.json:
         console.print_json(json.dumps(res["data"], ensure_ascii=False))

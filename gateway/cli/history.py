@@ -9,6 +9,7 @@ import urllib.parse
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.cli.client import FAILED, OK, ApiClient
@@ -23,7 +24,8 @@ def _when(ts: Any) -> str:
 
 
 def _refused(console: Console, code: int, body: dict[str, Any]) -> int:
-    console.print(f"[red]refused[/] (HTTP {code}): {body.get('message') or body}")
+    # escape(): service text is printed as it is; brackets in it ("[/mnt/old]") are no markup.
+    console.print(f"[red]refused[/] (HTTP {code}): {escape(str(body.get('message') or body))}")
     return FAILED
 
 
@@ -46,7 +48,7 @@ def history(client: ApiClient, avid: str, *, as_json: bool = False, limit: int =
         console.print(f"[bold]{j['avid']}[/] job {str(j['job_id'])[:8]} ({j.get('kind') or 'download'}) "
                       f"{_when(j.get('started_at'))} → [{colour}]{j.get('status')}[/]"
                       + (f" at {j['stage']}" if j.get("status") == "failed" else "")
-                      + (f": {j['message']}" if j.get("message") else ""))
+                      + (f": {escape(str(j['message']))}" if j.get("message") else ""))
         t = Table(show_header=True, box=None, padding=(0, 2))
         for col in ("stage", "outcome", "source", "took", "bytes", "sources asked"):
             t.add_column(col)
@@ -57,8 +59,9 @@ def history(client: ApiClient, avid: str, *, as_json: bool = False, limit: int =
                 d = s.get("detail") or {}
                 asked = ", ".join(f"{k}={v}" for k, v in d.items())
             took = f"{s['took_s']:.1f} s" if s.get("took_s") is not None else ""
-            t.add_row(s["stage"], s.get("outcome") or "", s.get("source") or "", took,
-                      str(s["bytes"]) if s.get("bytes") is not None else "", asked or s.get("message") or "")
+            t.add_row(*map(escape, (s["stage"], s.get("outcome") or "", s.get("source") or "", took,
+                                    str(s["bytes"]) if s.get("bytes") is not None else "",
+                                    asked or s.get("message") or "")))
         console.print(t)
     return OK
 
@@ -86,7 +89,7 @@ def block(client: ApiClient, avid: str, *, source: str = "", reason: str = "",
     code, res = client.request("POST", f"/api/blocklist/{_quoted(avid)}", body)
     if code != 201:
         return _refused(console, code, res)
-    console.print(res.get("message", "blocked"))
+    console.print(escape(str(res.get("message", "blocked"))))
     return OK
 
 
@@ -97,7 +100,7 @@ def unblock(client: ApiClient, avid: str, *, source: str = "", console: Console 
     code, res = client.request("DELETE", path)
     if code != 200:
         return _refused(console, code, res)
-    console.print(res.get("message", "removed"))
+    console.print(escape(str(res.get("message", "removed"))))
     return OK
 
 
@@ -116,7 +119,7 @@ def blocklist(client: ApiClient, *, avid: str = "", as_json: bool = False, conso
     for col in ("avid", "what", "reason", "since"):
         t.add_column(col)
     for e in items:
-        t.add_row(e["avid"], f"source {e['source']}" if e["source"] else "the whole AVID", e.get("reason") or "",
-                  _when(e.get("added_at")))
+        t.add_row(*map(escape, (e["avid"], f"source {e['source']}" if e["source"] else "the whole AVID",
+                                e.get("reason") or "", _when(e.get("added_at")))))
     console.print(t)
     return OK

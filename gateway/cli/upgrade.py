@@ -7,6 +7,7 @@ import urllib.parse
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from gateway.cli.client import FAILED, OK, ApiClient, _follow
 
@@ -27,7 +28,7 @@ def upgrade(client: ApiClient, avid: str, *, follow: bool = False, console: Cons
     try:
         code, body = client.request("POST", f"/api/resource/{urllib.parse.quote(avid, safe='')}/upgrade")
         data = body.get("data") or {}
-        message = body.get("message") or f"HTTP {code}"
+        message = escape(str(body.get("message") or f"HTTP {code}"))  # service text, not rich markup
         if code == 404:
             console.print(f"[red]nothing to upgrade[/]  {message}")
             return FAILED
