@@ -235,6 +235,7 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
 
     dashboard = Dashboard(st, "/dashboard")
     routes = [
+        *downloads_api.first_routes(),  # the hot path first (issue 13)
         Route("/health", health, methods=["GET"]),
         Route("/metrics", ops_api.metrics, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
