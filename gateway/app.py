@@ -45,8 +45,7 @@ from gateway.api import library_import as library_import_api
 from gateway.api.common import ApiError, envelope
 from gateway.auth import PUBLIC_PATHS, BodyLimit, TokenAuth
 from gateway.dashboard import Dashboard
-from gateway.guards import (Gate, OptionsGuard, content_type_check, dashboard_check, host_check,
-                            origin_check)
+from gateway.guards import Gate, content_type_check, dashboard_check, host_check, origin_check
 from gateway.hosts import HostPolicy
 from gateway.index import LibraryIndex
 from gateway.index_keeper import IndexKeeper
@@ -270,19 +269,23 @@ def create_app(config: Config, redis_url: str, *, max_body_bytes: int = 1 << 20)
                             status_code=exc.status_code, headers=exc.headers)
 
     # Outermost first. A wrong Host is refused before anything else sees the request; CORS
-    # answers the preflights of allowed origins before OptionsGuard answers every other OPTIONS.
-    middleware = [Middleware(Gate, checks=[host_check(HostPolicy(config.allowed_hosts, bind_host=config.host))])]
+    # answers the preflights of allowed origins before the Gate answers every other OPTIONS.
+    # Everything else is one Gate layer (gateway/guards.py; each layer costs every request).
+    hosts = [host_check(HostPolicy(config.allowed_hosts, bind_host=config.host))]
+    guards = dict(answer_options=True,
+                  request_checks=[origin_check(config.cors_origins), dashboard_check("/dashboard"),
+                                  content_type_check(exempt=("/dashboard",))],
+                  body=BodyLimit(None, max_bytes=max_body_bytes),
+                  auth=TokenAuth(None, token=config.api_token, public=(*PUBLIC_PATHS, *web.PUBLIC_PATHS),
+                                 failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s)))
     if config.cors_origins:
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
-                                     allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                                     allow_headers=["Authorization", "Content-Type", "Last-Event-ID"]))
-    middleware += [Middleware(OptionsGuard),
-                   # One layer for the three request checks (each layer costs every request).
-                   Middleware(Gate, checks=[origin_check(config.cors_origins), dashboard_check("/dashboard"),
-                                            content_type_check(exempt=("/dashboard",))]),
-                   Middleware(BodyLimit, max_bytes=max_body_bytes),
-                   Middleware(TokenAuth, token=config.api_token, public=(*PUBLIC_PATHS, *web.PUBLIC_PATHS),
-                              failures=FailureWindow(config.auth_fail_limit, config.auth_fail_window_s))]
+        middleware = [Middleware(Gate, checks=hosts),
+                      Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                                 allow_headers=["Authorization", "Content-Type", "Last-Event-ID"]),
+                      Middleware(Gate, **guards)]
+    else:
+        middleware = [Middleware(Gate, checks=hosts, **guards)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={RedisError: redis_down, ConnectionError: redis_down,
                                         ApiError: api_error, HTTPException: http_error,

@@ -182,8 +182,15 @@ class ResourceStore:
     # -- state -------------------------------------------------------------
     def has_video(self, avid: Avid, meta: Any = None) -> bool:
         """Whether the title has any video (see :meth:`videos`)."""
-        # The common case, a downloaded title, costs one stat.
-        return _nonempty(self.download_target(avid)) or bool(self.videos(avid, meta))
+        # The common case, a downloaded title, costs one stat; a title with no folder one more
+        # (no folder: no metadata JSON, so no recorded file either; a submit asks this of every
+        # new AVID and every duplicate, issue 13).
+        target = self.download_target(avid)
+        if _nonempty(target):
+            return True
+        if meta is None and not os.path.isdir(target.parent):
+            return False
+        return bool(self.videos(avid, meta))
 
     def read_meta(self, avid: Avid) -> dict[str, Any] | None:
         try:
