@@ -225,6 +225,16 @@ def wait_until(what: str, probe, timeout_s: float, every_s: float = 0.1, check=N
         time.sleep(every_s)
 
 
+def with_db(url: str, db: int) -> str:
+    """``url`` pointing at Redis database ``db`` (unix-socket URLs take it as a query)."""
+    if url.startswith("unix://"):
+        return f"{url.split('?')[0]}?db={db}"
+    base = url.split("?")[0].rstrip("/")
+    if base.count("/") > 2:  # redis://host:port/N
+        base = base.rsplit("/", 1)[0]
+    return f"{base}/{db}"
+
+
 def health_pid(url: str) -> int | None:
     """The pid of the gateway process that answered ``/health`` (a new connection each call)."""
     try:
@@ -496,22 +506,30 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
     loadgen = (f"wrk {wrk_version()} (-t{args.wrk_threads})" if use_wrk
                else "a Python asyncio load generator (" + ("--loadgen python)" if args.loadgen == "python"
                                                              else "wrk not available)"))
-    client = stack.enter_context(contextlib.closing(redis.Redis.from_url(redis_url)))
-    data_dir = work / "ingest-data"
-    data_dir.mkdir()
-    cfg = work / "ingest.yaml"
-    cfg.write_text(yaml.safe_dump({"data_dir": str(data_dir), "redis_url": redis_url}))
-    argv = {
-        "real gateway": lambda port: module_argv("gateway.cli", "serve", "--config", str(cfg),
-                                                 "--port", str(port)),
-        "minimal route": lambda port: [sys.executable, str(Path(__file__).resolve()), "--serve-minimal",
-                                       str(port), "--redis-url", redis_url],
-    }
-    for n in args.processes:  # `nassav serve --processes N` beside the one-process gateway
-        argv[f"real gateway x{n}"] = (lambda n: lambda port: module_argv(
-            "gateway.cli", "serve", "--config", str(cfg), "--port", str(port), "--processes", str(n)))(n)
+    # Each target gets its own Redis database and data dir: an idle gateway would otherwise
+    # project the events another target's requests append (a third of a core on 2 cores).
+    targets = ["real gateway", "minimal route"] + [f"real gateway x{n}" for n in args.processes]
     if args.skip_minimal:
-        del argv["minimal route"]
+        targets.remove("minimal route")
+    urls = {t: with_db(redis_url, i + 1) for i, t in enumerate(targets)}
+    clients = {t: stack.enter_context(contextlib.closing(redis.Redis.from_url(u))) for t, u in urls.items()}
+
+    def config_for(target: str) -> str:
+        data_dir = work / f"ingest-data-{target.replace(' ', '-')}"
+        data_dir.mkdir()
+        cfg = work / f"ingest-{target.replace(' ', '-')}.yaml"
+        cfg.write_text(yaml.safe_dump({"data_dir": str(data_dir), "redis_url": urls[target]}))
+        return str(cfg)
+
+    argv = {}
+    for target in targets:
+        if target == "minimal route":
+            argv[target] = lambda port: [sys.executable, str(Path(__file__).resolve()), "--serve-minimal",
+                                         str(port), "--redis-url", urls["minimal route"]]
+        else:
+            more = ["--processes", target.rpartition("x")[2]] if target.startswith("real gateway x") else []
+            argv[target] = (lambda cfg, more: lambda port: module_argv(
+                "gateway.cli", "serve", "--config", cfg, "--port", str(port), *more))(config_for(target), more)
     servers: dict[str, tuple[Group, int]] = {}
     for target, make in argv.items():
         port = free_port()
@@ -532,7 +550,7 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
 
     def one(target: str, mode: str, duration_s: float) -> IngestRun:
         g, port = servers[target]
-        client.flushdb()
+        clients[target].flushdb()
         with CpuMeter({"server": g.pid, "redis": redis_pid}) as meter:
             if use_wrk:
                 res = run_wrk(f"http://127.0.0.1:{port}", mode, tag=next(tags),
@@ -562,7 +580,8 @@ def bench_ingest(args: argparse.Namespace, work: Path, redis_url: str, redis_pid
                       f"{r.cpu.pct('server'):.0f} % ({r.server_ms_per_request:.2f} ms a request), redis {r.cpu.pct('redis'):.0f} %, load generator "
                       f"{r.cpu.pct('children') + r.cpu.pct('bench'):.0f} %, other processes "
                       f"{r.cpu.foreign_pct:.0f} %", flush=True)
-    client.flushdb()
+    for c in clients.values():
+        c.flushdb()
     return runs, loadgen
 
 
