@@ -126,3 +126,31 @@ def test_a_write_that_outlasts_socket_timeout_is_a_redis_timeout_and_drops_the_c
         asyncio.run(go())
     finally:
         server.stop()
+
+
+def test_has_video_without_path_objects_answers_as_before(tmp_path):
+    """has_video's str paths (pipeline/store.py) are download_target()'s, and a folderless
+    title is answered without reading its metadata; titles with folders as before."""
+    import json
+
+    from pipeline.avid import parse
+    from pipeline.store import ResourceStore
+
+    store = ResourceStore(tmp_path / "data")
+    none, plain, cd, imported = (parse(c) for c in ("NOF-001", "MP4-001", "CDS-001", "IMP-001"))
+    assert not store.has_video(none)
+    target = store.download_target(plain)
+    target.parent.mkdir(parents=True)
+    assert not store.has_video(plain)  # a folder, no video
+    target.write_bytes(b"x")
+    assert store.has_video(plain)
+    store.file(cd, "-cd1.mkv").parent.mkdir(parents=True)
+    store.file(cd, "-cd1.mkv").write_bytes(b"x")
+    assert store.has_video(cd)
+    outside = tmp_path / "elsewhere" / "movie.mp4"
+    outside.parent.mkdir()
+    outside.write_bytes(b"x")
+    store.dir(imported).mkdir()
+    store.meta(imported).write_text(json.dumps({"video": {"file": str(outside)},
+                                                "import": {"mode": "in-place", "files": [str(outside)]}}))
+    assert store.has_video(imported)

@@ -145,10 +145,15 @@ def state(request: Request) -> ApiState:
     return request.app.state.nassav
 
 
+# Parsed AVIDs remembered (an Avid is immutable): a client resubmitting the same codes skips
+# the parse, a few µs of a duplicate submit (issue 13). Bounded; refusals are not kept.
+_parse_str = functools.lru_cache(maxsize=4096)(parse)
+
+
 def avid_of(text: object) -> Avid:
     """Parse an AVID or raise a 400 naming the accepted forms."""
     try:
-        return parse(text)
+        return _parse_str(text) if type(text) is str else parse(text)
     except InvalidAvid as e:
         raise ApiError(400, str(e)) from None
 
