@@ -80,6 +80,11 @@ async def queue_lengths(client: aioredis.Redis) -> dict[str, dict[str, int]]:
     return {q: dict(zip(LENGTH_STATES, raw[i * n:i * n + n])) for i, q in enumerate(QUEUES)}
 
 
+def ready_length(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in ``queue`` that no worker has taken yet."""
+    return int(client.llen(_length_keys(queue)[0]))
+
+
 def pending_job_ids(client: redis.Redis) -> set[str]:
     """Job ids (an actor's second argument) of every message the broker still holds.
 

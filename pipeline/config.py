@@ -116,6 +116,9 @@ class DownloadConfig:
     min_free_gb: float = 5.0
     hours: str = ""
     bandwidth: tuple[BandwidthWindow, ...] = ()
+    # The zone ``hours`` and ``bandwidth`` are read in: an IANA name such as "Asia/Shanghai";
+    # empty = the server's local time (its TZ).
+    timezone: str = ""
     pause_resend_s: float = 600.0
     # Acceptable editions, most preferred first (pipeline/editions.py): C, UC, U, regular.
     editions: tuple[str, ...] = ("C", "regular")
@@ -296,6 +299,9 @@ class NotifyConfig:
     max_backoff_s: float = 300.0
     timeout_s: float = 10.0
     deliveries_kept: int = 500  # delivery records the API shows (oldest dropped)
+    # A delivery queued/retrying untouched this long is sent again once, then marked lost;
+    # 0: max_backoff_s + one attempt's time limit + 120 s (pipeline/notify_recover.py).
+    recover_after_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -605,7 +611,7 @@ def _bound(key: str, value: float, low: float, high: float, expected: str, *, lo
 
 
 def _check_disk_and_schedule(d: DownloadConfig) -> None:
-    from pipeline.schedule import RATE_FORM, WINDOW_FORM, parse_rate, parse_window
+    from pipeline.schedule import RATE_FORM, TIMEZONE_FORM, WINDOW_FORM, parse_rate, parse_window, parse_zone
 
     _bound("download.min_free_gb", d.min_free_gb, 0, 10 ** 7, "gigabytes from 0 (no guard) to 10000000")
     _bound("download.pause_resend_s", d.pause_resend_s, 1, 86_400, "seconds from 1 to 86400")
@@ -614,6 +620,10 @@ def _check_disk_and_schedule(d: DownloadConfig) -> None:
             parse_window(d.hours)
         except ValueError as e:
             raise ConfigError("download.hours", f"empty (always) or {WINDOW_FORM}; {e}", d.hours) from None
+    try:
+        parse_zone(d.timezone)
+    except ValueError as e:
+        raise ConfigError("download.timezone", f"{TIMEZONE_FORM}; {e}", d.timezone) from None
     for n, b in enumerate(d.bandwidth):
         key = f"download.bandwidth[{n}]"
         try:
@@ -701,6 +711,9 @@ def _check_notify(n: NotifyConfig) -> None:
            "seconds from notify.min_backoff_s to 86400")
     _bound("notify.timeout_s", n.timeout_s, 0, 120, "seconds, more than 0 and at most 120", low_open=True)
     _bound("notify.deliveries_kept", n.deliveries_kept, 10, 100_000, "an integer from 10 to 100000")
+    if n.recover_after_s != 0:
+        _bound("notify.recover_after_s", n.recover_after_s, 1, 86_400,
+               "0 (derived from the retry policy) or seconds from 1 to 86400")
     if n.public_url and site_url_problem(n.public_url):
         raise ConfigError("notify.public_url", f"{SITE_URL_FORM} ({site_url_problem(n.public_url)})",
                           n.public_url)

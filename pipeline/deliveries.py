@@ -6,8 +6,10 @@ creating it is a Lua "if absent" call, so an event handed out twice (a consumer 
 before acknowledging it) makes one delivery, not two.
 
 Fields: ``id``, ``target``, ``kind``, ``event``, ``event_id``, ``avid``, ``status``
-(queued → retrying → delivered | failed), ``attempts``, ``http_status`` (the last answer's),
-``last_error``, ``created_at``, ``updated_at``, ``payload`` (what is sent, JSON; never shown).
+(queued → retrying → delivered | failed | lost), ``attempts``, ``http_status`` (the last
+answer's), ``last_error``, ``created_at``, ``updated_at``, ``payload`` (what is sent, JSON;
+never shown), ``claim`` (``{attempt}:{origin}`` of the message sending it: see :meth:`begin`),
+``recovered`` (when :func:`pipeline.notify_recover.recover` sent it again, once at most).
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ PREFIX = "nassav:notify:delivery:"
 LIST = "nassav:notify:deliveries"
 TTL_S = 7 * 24 * 3600
 QUEUED, RETRYING, DELIVERED, FAILED = "queued", "retrying", "delivered", "failed"
-FINAL = (DELIVERED, FAILED)
+# Stuck queued/retrying even after its one re-send (pipeline/notify_recover.py): no worker
+# will send it; last_error says why.
+LOST = "lost"
+FINAL = (DELIVERED, FAILED, LOST)
+WAITING = (QUEUED, RETRYING)
 # Not shown by the API: what the target gets is bulky, and the list is for status.
-HIDDEN = ("payload",)
+HIDDEN = ("payload", "claim")
 
 # KEYS: the delivery hash, the list. ARGV: ttl, keep, then field pairs. 1 = created.
 _CREATE = """
@@ -35,6 +41,46 @@ redis.call('LPUSH', KEYS[2], string.sub(KEYS[1], #'""" + PREFIX + """' + 1))
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
 return 1
 """
+
+
+# KEYS: the delivery hash. ARGV: attempt, origin, now. 1 = this message may send.
+# A message may send attempt n unless the record is final, n is already done, or another
+# message holds n or a later attempt. The same message (same attempt and origin: dramatiq
+# handing a dead worker's message out again) may take it again; the original and a
+# recovery re-send of one attempt (different origins) never both send.
+_BEGIN = """
+local h = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'claim')
+local st = h[1]
+if not st or (st ~= '""" + QUEUED + """' and st ~= '""" + RETRYING + """') then return 0 end
+local n = tonumber(ARGV[1])
+if n <= (tonumber(h[2]) or 0) then return 0 end
+if h[3] and h[3] ~= '' then
+  local ha, ho = string.match(h[3], '^(%d+):(.*)$')
+  ha = tonumber(ha) or 0
+  if n < ha or (n == ha and ho ~= ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'claim', ARGV[1] .. ':' .. ARGV[2], 'updated_at', ARGV[3])
+return 1
+"""
+
+# KEYS: the delivery hash. ARGV: now, stale_after_s, may_lose (1/0), the lost reason.
+# Returns the attempt to send again (> 0), -1 when it was marked lost, 0 when nothing to do.
+_RECOVER = """
+local h = redis.call('HMGET', KEYS[1], 'status', 'updated_at', 'recovered', 'attempts', 'claim')
+if h[1] ~= '""" + QUEUED + """' and h[1] ~= '""" + RETRYING + """' then return 0 end
+local now = tonumber(ARGV[1])
+if now - (tonumber(h[2]) or 0) < tonumber(ARGV[2]) then return 0 end
+if h[3] and h[3] ~= '' then
+  if ARGV[3] ~= '1' then return 0 end
+  redis.call('HSET', KEYS[1], 'status', '""" + LOST + """', 'last_error', ARGV[4], 'updated_at', ARGV[1])
+  return -1
+end
+local held = 0
+if h[5] and h[5] ~= '' then held = tonumber(string.match(h[5], '^(%d+):')) or 0 end
+redis.call('HSET', KEYS[1], 'recovered', ARGV[1], 'updated_at', ARGV[1])
+return math.max(tonumber(h[4]) or 0, held) + 1
+"""
+RECOVERED_ORIGIN = "recovered"
 
 
 def key(delivery_id: str) -> str:
@@ -50,7 +96,7 @@ def decode(h: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {k: v for k, v in h.items() if k not in HIDDEN}
     for k in ("attempts", "http_status"):
         out[k] = int(h[k]) if h.get(k) not in (None, "") else None
-    for k in ("created_at", "updated_at"):
+    for k in ("created_at", "updated_at", "recovered"):
         out[k] = float(h[k]) if h.get(k) else None
     out["attempts"] = out["attempts"] or 0
     return out
@@ -62,6 +108,8 @@ class Deliveries:
     def __init__(self, client: redis.Redis, *, keep: int = 500):
         self.client, self.keep = client, keep
         self._create = client.register_script(_CREATE)
+        self._begin = client.register_script(_BEGIN)
+        self._recover = client.register_script(_RECOVER)
 
     def create(self, delivery_id: str, *, target: str, kind: str, event: str, event_id: str, avid: str,
                payload: Mapping[str, Any]) -> bool:
@@ -85,6 +133,29 @@ class Deliveries:
                   "http_status": "" if http_status is None else str(http_status), "last_error": error[:500]}
         if self.client.exists(key(delivery_id)):
             self.client.hset(key(delivery_id), mapping=fields)
+
+
+    def begin(self, delivery_id: str, attempt: int, origin: str = "") -> bool:
+        """Claim attempt ``attempt`` for the message from ``origin``; False: send nothing
+        (final, already done, or another message holds this attempt or a later one)."""
+        return bool(self._begin(keys=[key(delivery_id)], args=[attempt, origin, f"{time.time():.3f}"]))
+
+    def recover(self, delivery_id: str, *, now: float, stale_after_s: float, may_lose: bool,
+                reason: str) -> int:
+        """For a record left queued/retrying longer than ``stale_after_s``: the attempt to send
+        again (its first stall), -1 when marked lost with ``reason`` (a stall after that re-send,
+        and ``may_lose``), else 0. Atomic: two workers never both re-send one record."""
+        return int(self._recover(keys=[key(delivery_id)],
+                                 args=[f"{now:.3f}", stale_after_s, "1" if may_lose else "0", reason[:500]]))
+
+    def waiting_ids(self) -> list[str]:
+        """Ids of the listed records still queued or retrying (oldest first)."""
+        ids = self.client.lrange(LIST, 0, self.keep - 1)
+        with self.client.pipeline(transaction=False) as p:
+            for i in ids:
+                p.hget(key(i), "status")
+            statuses = p.execute()
+        return [i for i, s in reversed(list(zip(ids, statuses))) if s in WAITING]
 
 
 def decoded(hashes: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:

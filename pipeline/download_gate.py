@@ -27,13 +27,15 @@ class Pause:
 
     kind: str
     message: str
-    until: str = ""  # HH:MM the window opens (hours only)
+    until: str = ""  # HH:MM the window opens (hours only), on the clock of ``timezone``
     disk: DiskReading | None = None
+    timezone: str = ""  # the zone ``until`` is in (hours only): download.timezone or the server's
 
     def data(self) -> dict[str, object]:
         out: dict[str, object] = {"reason": self.kind, "message": self.message}
         if self.until:
             out["until"] = self.until
+            out["timezone"] = self.timezone
         if self.disk is not None:
             out.update(self.disk.data())
         return out
@@ -59,7 +61,8 @@ class DownloadGate:
     def from_config(cls, download: DownloadConfig, data_path, *,
                     now: Callable[[], datetime] = datetime.now) -> "DownloadGate":
         return cls(DiskSpace.from_gb(data_path, download.min_free_gb),
-                   Schedule.parse(download.hours, [(b.hours, b.limit) for b in download.bandwidth]), now=now)
+                   Schedule.parse(download.hours, [(b.hours, b.limit) for b in download.bandwidth],
+                                  download.timezone), now=now)
 
     def pauses(self, reading: DiskReading | None = None) -> list[Pause]:
         """Every reason downloads wait now (empty: they may run). Hours come first: a disk
@@ -68,8 +71,8 @@ class DownloadGate:
         out = []
         opens = self.schedule.opens_at(now)
         if opens is not None:
-            until = opens.strftime("%H:%M")
-            out.append(Pause(HOURS, f"quiet hours until {until}", until=until))
+            until, zone = opens.strftime("%H:%M"), self.schedule.zone_name(now)
+            out.append(Pause(HOURS, f"quiet hours until {until} ({zone})", until=until, timezone=zone))
         reading = reading or self.disk.read()
         if reading.low:
             out.append(Pause(DISK, reading.message, disk=reading))
@@ -85,10 +88,12 @@ class DownloadGate:
         return self.schedule.speed_limit(self.now(), base)
 
     def state(self, base: int = 0) -> dict[str, object]:
-        """What ``/health`` shows: paused or not, every reason, the rate cap in force now."""
+        """What ``/health`` shows: paused or not, every reason, the rate cap in force now, and
+        the zone the download windows are read in."""
         found = self.pauses()
         return {"paused": bool(found), "message": "; ".join(p.message for p in found),
-                "reasons": [p.data() for p in found], "speed_limit_bytes_per_s": self.speed_limit(base)}
+                "reasons": [p.data() for p in found], "speed_limit_bytes_per_s": self.speed_limit(base),
+                "timezone": self.schedule.zone_name(self.now())}
 
     def describe_limit(self, base: int = 0) -> str:
         limit = self.speed_limit(base)

@@ -76,6 +76,16 @@ class OtherEdition(NassavError):
         super().__init__(f"{asked} is not in the library: the folder {code} {what}")
 
 
+class InPlaceOriginal(NassavError):
+    """A delete would remove a video imported in place: the user's own file where it lies,
+    outside the data dir, not a copy nassav made. ``files`` are their full paths."""
+
+    def __init__(self, avid: str, files: list[str]):
+        self.avid, self.files = avid, files
+        super().__init__(f"the video of {avid} is your original file at {', '.join(files)} (imported in place, "
+                         f"not a copy): deleting it removes it from your disk")
+
+
 class Retriable(NassavError):
     """An error that may go away on its own; actors retry it with back-off."""
 

@@ -130,8 +130,12 @@ class Notifier:
 
     # -- deliver ------------------------------------------------------------------------
 
-    def deliver(self, delivery_id: str, attempt: int) -> Outcome:
-        """Attempt ``delivery_id`` once (this is attempt number ``attempt``)."""
+    def deliver(self, delivery_id: str, attempt: int, origin: str = "") -> Outcome:
+        """Attempt ``delivery_id`` once (this is attempt number ``attempt``, sent by ``origin``:
+        "" the dispatcher and retries, ``recovered`` the re-send of a stuck one)."""
+        # The claim, not a status read: a late original and its re-send never both send.
+        if not self.deliveries.begin(delivery_id, attempt, origin):
+            return Outcome("skipped")
         rec = self.deliveries.get(delivery_id)
         if not rec or rec.get("status") in dv.FINAL:
             return Outcome("skipped")
@@ -173,7 +177,11 @@ class Notifier:
             return Outcome(dv.RETRYING, wait)
         self.deliveries.attempted(did, attempts=attempt, status=dv.FAILED, http_status=http_status, error=error)
         log.error("notify: %s to %s given up after %d attempts: %s", rec.get("event"), name, attempt, error)
-        self.events.emit(NOTIFY_FAILED, avid=rec.get("avid", ""), job_id="", stage="notify",
-                         data={"target": name, "delivery_id": did, "event": rec.get("event", ""),
-                               "attempts": attempt, "message": f"notification to {name} failed: {error}"})
+        self.report_failed(rec, attempt, f"notification to {name} failed: {error}")
         return Outcome(dv.FAILED)
+
+    def report_failed(self, rec: dict[str, str], attempts: int, message: str) -> None:
+        """Append the ``notify_failed`` event of a delivery that will not be made."""
+        self.events.emit(NOTIFY_FAILED, avid=rec.get("avid", ""), job_id="", stage="notify",
+                         data={"target": rec.get("target", ""), "delivery_id": rec.get("id", ""),
+                               "event": rec.get("event", ""), "attempts": attempts, "message": message})

@@ -4,7 +4,8 @@ Every worker serving the ``notify`` queue runs one :class:`Dispatcher`; the grou
 (``nassav-notify``) hands each event to one of them. An event is acknowledged after its
 deliveries are recorded and their messages sent, so a worker that dies in between leaves it
 pending, and another takes it over after ``claim_idle_ms``; the delivery records are created
-"if absent", so that second reading makes no second delivery. A new group starts at the
+"if absent", so that second reading makes no second delivery (nor sends a message for one
+recorded before the death: ``pipeline/notify_recover.py`` re-sends those). A new group starts at the
 stream's end: notifications are about what happens from now on, never a replay of history.
 """
 

@@ -28,7 +28,7 @@ FILENAME = "settings.json"
 SECTIONS: dict[str, tuple[str, ...]] = {
     "download": ("concurrency", "segment_retries", "stall_timeout_s", "speed_limit_bytes_per_s",
                  "playlist_max_age_s", "mutex_limit", "variant", "keep_parts", "max_retries",
-                 "min_free_gb", "hours", "bandwidth", "editions", "upgrade_check_interval_s"),
+                 "min_free_gb", "hours", "bandwidth", "timezone", "editions", "upgrade_check_interval_s"),
     "library": ("write_nfo", "write_poster", "extrafanart", "actor_photos"),
     "http": ("impersonate", "timeout_s", "retries"),
     "ui": ("enable_avatar", "display_title", "file_path_prefix"),

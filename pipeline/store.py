@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from pipeline.avid import Avid, parse
-from pipeline.errors import InvalidAvid, OtherEdition
+from pipeline.errors import InPlaceOriginal, InvalidAvid, OtherEdition
 from pipeline.files import atomic_write, dir_mode_for, make_dirs
 from pipeline.filenames import VIDEO_EXTENSIONS
 
@@ -322,19 +322,25 @@ class ResourceStore:
         return gone.get(d, []) + gone.get(parts, []) if won else None
 
 
-    def delete_video(self, avid: Avid) -> list[str] | None:
-        """Remove every video file of the AVID (all parts, an in-place import's too) and its
-        download parts, keeping metadata, covers and NFO; the files that went, or None when
-        there was none of them.
+    def delete_video(self, avid: Avid, *, originals: bool = False) -> list[str] | None:
+        """Remove every video file of the AVID (all parts, an in-place import's too when
+        ``originals``) and its download parts, keeping metadata, covers and NFO; the files that
+        went, or None when there was none of them.
 
-        The edition rule is :meth:`delete`'s. Each is renamed away first, so of two concurrent
-        calls one removes the files and the other gets None."""
+        An in-place import's video is the user's own file outside the data dir: without
+        ``originals`` it raises :class:`InPlaceOriginal` before anything is touched. The edition
+        rule is :meth:`delete`'s. Each is renamed away first, so of two concurrent calls one
+        removes the files and the other gets None."""
         videos, parts = self.videos(avid), self.part_dir(avid)
         if not videos and not parts.exists():
             return None
         held = self.held(avid)
         if self.dir(avid).exists() and (held.edition if held else "") != avid.edition:
             raise OtherEdition(avid.full, avid.code, held.full if held else None)
+        # Only a recorded in-place import may lie outside the data dir (see videos()).
+        outside = [str(v) for v in videos if not v.is_relative_to(self.root)]
+        if outside and not originals:
+            raise InPlaceOriginal(avid.full, outside)
         tag = uuid.uuid4().hex
         gone: list[str] = []
         for src in (parts, *videos):

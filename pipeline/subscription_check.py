@@ -1,10 +1,14 @@
 """One check of one subscription, and the sweep that runs the due ones, one worker each.
 
 A check reads the subscription's listing page by page (newest first) and stops at the first
-AVID it has met before (``Subscriptions.mark_seen`` is the gate: the one Redis ``SADD`` that
-adds an AVID decides who may queue it, so two workers racing on the same subscription queue
-each title once). New titles that pass the filters are queued through
-:func:`pipeline.submit.submit` (the library and the claim — and whatever else guards that
+AVID it has met before (``Subscriptions.mark_seen`` is the gate: the one Redis script whose
+``SADD`` adds an AVID decides who may queue it, so two workers racing on the same subscription
+queue each title once). The same script holds the title *pending* until it is queued or skipped on
+purpose (the record says why), and every check first finishes the pending titles a stopped or
+killed check left: a title marked seen is never lost, and the claim refuses a second job for
+one already queued. While a check reads page N the next one is told to read past seen titles
+up to page N+1, so a killed check's unread older titles are reached too. New titles that pass
+the filters are queued through :func:`pipeline.submit.submit` (the library and the claim — and whatever else guards that
 path — apply). A new subscription's first check queues at most ``backfill`` titles and then
 stops reading. Every check leaves a record and a ``subscription_checked`` event; every queued
 title a ``subscription_found`` event.
@@ -23,7 +27,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from pipeline.errors import SourceError, SourceNotFound
 from pipeline.events import Events
-from pipeline.subscriptions import Subscription, Subscriptions, next_due
+from pipeline.subscriptions import MAX_ATTEMPTS, Subscription, Subscriptions, next_due
 
 log = logging.getLogger("nassav.subscriptions")
 
@@ -57,11 +61,27 @@ class CheckRecord:
     pages: int = 0  # listing pages read
     requests: int = 0  # HTTP requests made (listing pages, mirrors tried, title pages for genres)
     new: list[str] = field(default_factory=list)  # AVIDs met for the first time
+    resumed: list[str] = field(default_factory=list)  # pending AVIDs an earlier check left undecided
     queued: dict[str, str] = field(default_factory=dict)  # AVID -> job id
     skipped: dict[str, str] = field(default_factory=dict)  # AVID -> why it was not queued
     errors: list[str] = field(default_factory=list)
     stopped: str = ""  # why paging stopped
     resume_page: int = 0  # a page failed: the next check reads past seen titles up to it
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """A title a check marked seen but did not finish, rebuilt from what the listing said."""
+
+    avid: str
+    title: str = ""
+    release_date: str = ""
+    editions: frozenset[str] = frozenset({"regular"})
+
+    @classmethod
+    def from_entry(cls, avid: str, entry: dict[str, Any]) -> "PendingItem":
+        return cls(avid, entry.get("title", ""), entry.get("release_date", ""),
+                   frozenset(entry.get("editions") or ("regular",)))
 
 
 @dataclass(frozen=True)
@@ -78,8 +98,9 @@ class Reader:
 def check(sub: Subscription, subs: Subscriptions, reader: Reader,
           submit: Callable[[str, str, dict[str, str]], Any], *, events: Events | None = None,
           max_pages: int = 20, backfill: int = 20, keep: int = 20, worker: str = "") -> CheckRecord:
-    """Check ``sub`` once. ``submit(avid, kind, fields)`` returns a
-    :class:`pipeline.submit.Submitted`; it is called only for AVIDs this check won.
+    """Check ``sub`` once: first the titles an earlier check left pending, then the listing.
+    ``submit(avid, kind, fields)`` returns a :class:`pipeline.submit.Submitted`; it is called
+    only for AVIDs this check won or resumed.
 
     Returns the :class:`CheckRecord`, also stored and announced.
     """
@@ -90,6 +111,11 @@ def check(sub: Subscription, subs: Subscriptions, reader: Reader,
     # A check that failed on page N left titles below page N-1 unseen: read past seen ones
     # until that page this time, rather than stop at the first.
     resume_page = subs.resume_page(sub.id)
+    # Titles an earlier check marked seen but never queued or skipped (it was killed, or
+    # queueing failed): decide them first, since this check will stop at them on the listing.
+    for avid, entry in sorted(subs.pending(sub.id).items()):
+        rec.resumed.append(avid)
+        _consider(sub, subs, reader, submit, PendingItem.from_entry(avid, entry), rec, events, entry)
     newest = ""
     page_no = 0
     while not rec.stopped:
@@ -97,6 +123,8 @@ def check(sub: Subscription, subs: Subscriptions, reader: Reader,
         if page_no > max_pages:
             rec.stopped = f"read the maximum of {max_pages} pages"
             break
+        # Killed while on this page, the next check must still reach its unread titles.
+        subs.progress(sub.id, max(resume_page, page_no + 1))
         try:
             page = reader.page(page_no)
         except SourceNotFound as e:
@@ -112,7 +140,8 @@ def check(sub: Subscription, subs: Subscriptions, reader: Reader,
         rec.pages += 1
         for item in page.items:
             newest = newest or item.avid
-            if not subs.mark_seen(sub.id, item.avid):
+            seen = {"title": item.title, "release_date": item.release_date, "editions": sorted(item.editions)}
+            if not subs.mark_seen(sub.id, item.avid, seen):
                 if page_no < resume_page:
                     continue
                 rec.stopped = f"met {item.avid}, seen before"
@@ -121,9 +150,10 @@ def check(sub: Subscription, subs: Subscriptions, reader: Reader,
             if cap is not None and len(rec.queued) >= cap:
                 # Seen now, so later checks stop here: the back catalogue stays unqueued.
                 rec.skipped[item.avid] = f"older than the first check's backfill of {cap}"
+                subs.settle(sub.id, item.avid)
                 rec.stopped = f"first check: backfill of {cap} reached"
                 break
-            _consider(sub, subs, reader, submit, item, rec, events)
+            _consider(sub, subs, reader, submit, item, rec, events, seen)
         else:
             if not page.has_next:
                 rec.stopped = "end of the listing"
@@ -144,34 +174,49 @@ def check(sub: Subscription, subs: Subscriptions, reader: Reader,
 
 
 def _consider(sub: Subscription, subs: Subscriptions, reader: Reader, submit, item: Item,
-              rec: CheckRecord, events: Events | None) -> None:
-    """Queue one AVID this check won, or say why not; a failure forgets it for a retry."""
+              rec: CheckRecord, events: Events | None, entry: dict[str, Any]) -> None:
+    """Queue one AVID this check won (or resumed), or say why not, then settle it; a failure
+    keeps it pending for the next check, up to ``MAX_ATTEMPTS`` times."""
     why = sub.filters.refusal(title=item.title, release_date=item.release_date, editions=item.editions)
+    res = None
     try:
         if not why and sub.filters.skip_genres:
             why = sub.filters.skipped_genre(reader.genres(item.avid))
-        if why:
-            rec.skipped[item.avid] = why
-            return
-        res = submit(item.avid, sub.action, {"subscription": sub.id})
+        if not why:
+            res = submit(item.avid, sub.action, {"subscription": sub.id})
     except SourceError as e:
         # Genres unknown: try again at the next check rather than guess.
-        subs.unmark_seen(sub.id, item.avid)
-        rec.errors.append(f"{item.avid}: genres unknown ({e})")
+        _failed(sub, subs, item, rec, entry, f"genres unknown ({e})")
         return
     except Exception as e:
-        subs.unmark_seen(sub.id, item.avid)
-        rec.errors.append(f"{item.avid}: could not queue ({type(e).__name__}: {e})"[:300])
+        _failed(sub, subs, item, rec, entry, f"could not queue ({type(e).__name__}: {e})")
         return
-    if not res.queued:
+    # Decided either way: queued, or skipped because a filter, the library, a job in progress (a
+    # resumed title the killed check had queued already) or the blocklist said no.
+    if why:
+        rec.skipped[item.avid] = why
+    elif not res.queued:
         rec.skipped[item.avid] = res.message or res.status
+    else:
+        rec.queued[item.avid] = res.job_id
+    subs.settle(sub.id, item.avid)
+    if why or not res.queued:
         return
-    rec.queued[item.avid] = res.job_id
     if events is not None:
         events.emit(SUBSCRIPTION_FOUND, avid=item.avid, job_id=res.job_id, stage="subscription",
                     data={"subscription": sub.id, "kind": sub.kind, "key": sub.key, "name": sub.label,
                           "action": sub.action,
                           "title": item.title, "release_date": item.release_date})
+
+
+def _failed(sub: Subscription, subs: Subscriptions, item: Item, rec: CheckRecord, entry: dict[str, Any],
+            why: str) -> None:
+    """Queueing failed: keep the title pending for the next check, or give it up at last."""
+    attempts = subs.retry_later(sub.id, item.avid, entry)
+    rec.errors.append(f"{item.avid}: {why}"[:300])
+    if attempts >= MAX_ATTEMPTS:
+        rec.skipped[item.avid] = f"gave up after {attempts} failed attempts: {why}"[:300]
+        subs.settle(sub.id, item.avid)
 
 
 def run_due(subs: Subscriptions, run_one: Callable[[Subscription], CheckRecord], *,

@@ -7,7 +7,10 @@ dir needs to be shared by metadata workers. Keys:
     nassav:subs                  hash  id -> the subscription as JSON
     nassav:subs:due              zset  id -> when its next check is due (epoch seconds)
     nassav:sub:{id}:seen         set   every AVID a check has met on the listing
-    nassav:sub:{id}:state        hash  newest (the newest AVID seen), checks (count), last_check
+    nassav:sub:{id}:pending      hash  AVID -> the listing item (JSON): seen, not yet queued or
+                                       skipped; the next check finishes it first
+    nassav:sub:{id}:state        hash  newest (the newest AVID seen), checks (count), last_check,
+                                       resume_page (read past seen titles up to this page)
     nassav:sub:{id}:checks       list  the last check records, newest first (JSON)
     nassav:sub:{id}:lock         str   the token of the worker checking it now (with a TTL)
 
@@ -48,6 +51,21 @@ DUE = "nassav:subs:due"
 _SUB = "nassav:sub:"
 _ID = re.compile(r"^[0-9a-f]{12}$")
 _KEY = re.compile(r"^[^\x00-\x1f/\\?#%]+$")
+# What a subscription keeps besides its definition (forgotten on unfollow and on a new follow).
+_PER_SUB = ("seen", "pending", "state", "checks")
+# A pending title whose queueing failed this many times is given up (recorded as skipped).
+MAX_ATTEMPTS = 5
+
+# Mark an AVID seen and pending in one step: KEYS[1] the seen set, KEYS[2] the pending hash,
+# ARGV[1] the AVID, ARGV[2] the listing item (JSON). 1 for the first caller ever, else 0. Being
+# one script, no crash can leave a title seen (so later checks stop at it) yet not pending.
+_MARK_SEEN = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 
 
 class SubscriptionInvalid(NassavError, ValueError):
@@ -242,7 +260,7 @@ def _add(sub: Subscription, due_at: float) -> _Op:
         return False
     # Followed again after an unfollow: a check that was running then may have left its seen
     # set behind, which would make this new subscription's first check stop at once.
-    yield [("delete", tuple(key_of(sub.id, w) for w in ("seen", "state", "checks")), {}),
+    yield [("delete", tuple(key_of(sub.id, w) for w in _PER_SUB), {}),
            ("zadd", (DUE, {sub.id: due_at}), {})]
     return True
 
@@ -259,19 +277,20 @@ def _all() -> _Op:
 
 
 def _status(sub_id: str, checks: int) -> _Op:
-    state, recent, due, seen = yield [("hgetall", (key_of(sub_id, "state"),), {}),
-                                      ("lrange", (key_of(sub_id, "checks"), 0, checks - 1), {}),
-                                      ("zscore", (DUE, sub_id), {}),
-                                      ("scard", (key_of(sub_id, "seen"),), {})]
+    state, recent, due, seen, pending = yield [("hgetall", (key_of(sub_id, "state"),), {}),
+                                               ("lrange", (key_of(sub_id, "checks"), 0, checks - 1), {}),
+                                               ("zscore", (DUE, sub_id), {}),
+                                               ("scard", (key_of(sub_id, "seen"),), {}),
+                                               ("hlen", (key_of(sub_id, "pending"),), {})]
     return {"newest": (state or {}).get("newest", ""), "checks_done": int((state or {}).get("checks") or 0),
             "last_check": float((state or {}).get("last_check") or 0), "next_due": float(due or 0),
-            "seen": int(seen or 0), "checks": [json.loads(c) for c in recent or []]}
+            "seen": int(seen or 0), "pending": int(pending or 0), "checks": [json.loads(c) for c in recent or []]}
 
 
 def _remove(sub_id: str) -> _Op:
     removed = yield ("hdel", (SUBS, sub_id), {})
     yield [("zrem", (DUE, sub_id), {}),
-           ("delete", tuple(key_of(sub_id, w) for w in ("seen", "state", "checks")), {})]
+           ("delete", tuple(key_of(sub_id, w) for w in _PER_SUB), {})]
     return bool(removed)
 
 
@@ -315,6 +334,7 @@ class Subscriptions:
     def __init__(self, client: redis.Redis):
         self.client = client
         self._release = client.register_script(RELEASE_IF_HELD)
+        self._mark = client.register_script(_MARK_SEEN)
 
     def add(self, sub: Subscription, *, due_at: float | None = None) -> bool:
         return run_sync(self.client, _add(sub, time.time() if due_at is None else due_at))
@@ -356,14 +376,36 @@ class Subscriptions:
         """Set the next check, unless the subscription was removed meanwhile."""
         self.client.zadd(DUE, {sub_id: due_at}, xx=True)
 
-    def mark_seen(self, sub_id: str, avid: str) -> bool:
-        """Remember ``avid`` for this subscription; True only for the first caller ever —
+    def mark_seen(self, sub_id: str, avid: str, item: Mapping[str, Any] | None = None) -> bool:
+        """Remember ``avid`` for this subscription, and hold it *pending* (with ``item``, what
+        the listing said of it) until :meth:`settle`; True only for the first caller ever —
         the gate that makes a found title queued once, whoever races."""
-        return bool(self.client.sadd(key_of(sub_id, "seen"), avid))
+        entry = json.dumps({**(item or {}), "attempts": 0}, separators=(",", ":"))
+        return bool(self._mark(keys=[key_of(sub_id, "seen"), key_of(sub_id, "pending")], args=[avid, entry]))
 
-    def unmark_seen(self, sub_id: str, avid: str) -> None:
-        """Forget ``avid`` so the next check tries it again (its queueing failed)."""
-        self.client.srem(key_of(sub_id, "seen"), avid)
+    def settle(self, sub_id: str, avid: str) -> None:
+        """``avid`` is queued, or skipped on purpose (the check record says why): no longer pending."""
+        self.client.hdel(key_of(sub_id, "pending"), avid)
+
+    def pending(self, sub_id: str) -> dict[str, dict[str, Any]]:
+        """The titles seen but not yet queued or skipped (a check was stopped, or queueing failed)."""
+        raw = self.client.hgetall(key_of(sub_id, "pending")) or {}
+        return {avid: json.loads(v) for avid, v in raw.items()}
+
+    def retry_later(self, sub_id: str, avid: str, entry: Mapping[str, Any]) -> int:
+        """Queueing ``avid`` failed: keep it pending, one attempt more; returns the attempts so far.
+        (Only a title still pending is kept: one unfollowed or settled meanwhile stays gone.)"""
+        attempts = int(entry.get("attempts") or 0) + 1
+        key = key_of(sub_id, "pending")
+        if self.client.hexists(key, avid):
+            self.client.hset(key, avid, json.dumps({**entry, "attempts": attempts}, separators=(",", ":")))
+        return attempts
+
+    def progress(self, sub_id: str, resume_page: int) -> None:
+        """A check is reading up to page ``resume_page - 1``: should it be stopped there, the next
+        check reads past seen titles up to ``resume_page`` (the rest of the page was never seen).
+        :meth:`record` sets the real value when the check ends."""
+        self.client.hset(key_of(sub_id, "state"), "resume_page", str(resume_page))
 
     def checks_done(self, sub_id: str) -> int:
         return int(self.client.hget(key_of(sub_id, "state"), "checks") or 0)

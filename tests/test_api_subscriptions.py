@@ -14,6 +14,7 @@ from actors.context import Context
 from actors.registry import declare
 from pipeline.broker import make_broker
 from pipeline.config import load
+from pipeline.subscriptions import Subscriptions
 from tests.e2e_helpers import http
 from tests.live_server import SSE, live_gateway, wait_subscribers
 from tools.fixture_site import FixtureSite
@@ -89,6 +90,7 @@ def test_follow_check_show_unfollow(fx, gw, worker):
     assert status == 200
     shown = res["data"]
     assert shown["checks_done"] == 1 and shown["newest"] == newest[0] and shown["next_due"] > 0
+    assert shown["pending"] == 0  # every title it met was queued or skipped
     [check] = shown["checks"]
     assert check["pages"] == 1 and check["new"][:3] == newest and list(check["queued"]) == newest
     assert check["errors"] == [] and check["ts"] > 0
@@ -117,6 +119,9 @@ def test_follow_check_show_unfollow(fx, gw, worker):
 def test_bad_requests_are_400_naming_the_accepted_form(gw, body, words):
     status, res = call(gw, "POST", "/api/subscriptions", body)
     assert status == 400 and words in res["message"]
+    if isinstance(body, dict):  # the field it names, for a form to show the message beside it
+        field = words.split(" must be")[0]
+        assert res["data"]["field"] == field and res["data"]["expected"] in res["message"]
 
 
 def test_a_bad_or_unknown_id(gw):
@@ -125,7 +130,7 @@ def test_a_bad_or_unknown_id(gw):
     assert call(gw, "GET", "/api/subscriptions/0123456789ab")[0] == 404
 
 
-def test_the_command_line_follows_lists_and_unfollows(gw, capsys, monkeypatch):
+def test_the_command_line_follows_lists_and_unfollows(gw, r, capsys, monkeypatch):
     from gateway.cli.main import main
 
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps the table to the terminal's width
@@ -148,6 +153,11 @@ def test_the_command_line_follows_lists_and_unfollows(gw, capsys, monkeypatch):
     assert sub_id in out and "not checked yet" in out
     assert main(["subscriptions", sub_id, "--check", *url]) == 0
     assert "due now" in capsys.readouterr().out
+    # What a check killed before queueing a title leaves (tests/test_subscriptions_resume.py kills one).
+    assert Subscriptions(r).mark_seen(sub_id, "ABC-123", {"title": "t"})
+    assert http("GET", f"{gw.base}/api/subscriptions")[1]["data"][0]["pending"] == 1
+    assert main(["subscriptions", sub_id, *url]) == 0
+    assert "1 pending (the next check queues or skips them)" in capsys.readouterr().out
     assert main(["unfollow", sub_id, *url]) == 0
     assert main(["unfollow", sub_id, *url]) == 1
     assert "no subscription" in capsys.readouterr().out

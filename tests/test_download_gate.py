@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -141,25 +141,30 @@ def test_a_running_download_stops_on_a_low_disk_keeps_its_parts_and_resumes(site
 
 
 def test_quiet_hours_hold_downloads_until_the_window_opens_and_stop_them_when_it_closes(site, ctx):
-    clock = [datetime(2026, 3, 14, 12, 0)]
+    # The window is read in Shanghai (UTC+8) while the clock gives UTC instants: the stage
+    # must take "now" in the zone, and say the zone in its message.
+    clock = [datetime(2026, 3, 14, 4, 0, tzinfo=timezone.utc)]  # 12:00 in Shanghai
     ctx.gate.now = lambda: clock[0]
-    ctx.gate.schedule = Schedule.parse("01:00-07:00")
+    ctx.gate.schedule = Schedule.parse("01:00-07:00", timezone="Asia/Shanghai")
     site.set_faults(latency_ms=250)
     run = Run(ctx)
-    wait_for(lambda: run.message() == "waiting: quiet hours until 01:00", 10, 0.05, "the quiet-hours wait")
+    waiting = "waiting: quiet hours until 01:00 (Asia/Shanghai)"
+    wait_for(lambda: run.message() == waiting, 10, 0.05, "the quiet-hours wait")
     wait = run.events(ev.STAGE_STARTED, "download-wait")[0]
     assert wait.data["reason"] == "hours" and wait.data["until"] == "01:00"
+    assert wait.data["timezone"] == "Asia/Shanghai"
     assert site.stats()["segment_requests"].get(AVID, 0) == 0
 
-    clock[0] = datetime(2026, 3, 15, 1, 0)  # the window opens
+    clock[0] = datetime(2026, 3, 14, 17, 0, tzinfo=timezone.utc)  # 01:00 in Shanghai: the window opens
     wait_for(lambda: len(run.parts()) >= 2, 30, 0.02, "the download to start")
-    clock[0] = datetime(2026, 3, 15, 7, 0)  # and closes while it runs
-    wait_for(lambda: run.message() == "waiting: quiet hours until 01:00", 10, 0.05, "the stop at 07:00")
-    assert "quiet hours until 01:00" in run.events(ev.STAGE_FINISHED, "download-stop")[0].data["message"]
+    clock[0] = datetime(2026, 3, 14, 23, 0, tzinfo=timezone.utc)  # 07:00 there: it closes while it runs
+    wait_for(lambda: run.message() == waiting, 10, 0.05, "the stop at 07:00")
+    assert "quiet hours until 01:00 (Asia/Shanghai)" in run.events(
+        ev.STAGE_FINISHED, "download-stop")[0].data["message"]
     assert not ctx.store.has_video(run.avid) and len(run.parts()) >= 2
 
     site.set_faults(latency_ms=0)
-    clock[0] = datetime(2026, 3, 16, 2, 0)
+    clock[0] = datetime(2026, 3, 15, 18, 0, tzinfo=timezone.utc)  # 02:00 on the 16th in Shanghai
     run.join()
     assert run.error is None and ctx.store.has_video(run.avid)
     assert len(run.events(ev.STAGE_STARTED, "download-wait")) == 2  # one per wait
@@ -247,20 +252,22 @@ def test_the_runner_sends_a_paused_download_again_without_a_retry(tmp_path, r, r
 
 def test_health_says_why_downloads_are_paused(tmp_path, r, redis_url):
     with gateway(tmp_path / "data", redis_url, download={"min_free_gb": 10_000_000, "hours": "01:00-07:00",
+                                                         "timezone": "Asia/Shanghai",
                                                          "bandwidth": [{"hours": "00:00-24:00",
                                                                         "limit": "1MiB/s"}]}) as c:
         gate = c.st.download_gate
-        gate.now = lambda: datetime(2026, 3, 14, 12, 0)
+        gate.now = lambda: datetime(2026, 3, 14, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
         d = c.get("/health").json()["data"]["downloads"]
         assert d["paused"] is True and [x["reason"] for x in d["reasons"]] == ["hours", "disk"]
-        assert d["message"].startswith("quiet hours until 01:00; disk has ")
+        assert d["message"].startswith("quiet hours until 01:00 (Asia/Shanghai); disk has ")
+        assert d["reasons"][0]["timezone"] == d["timezone"] == "Asia/Shanghai"
         assert d["reasons"][1]["min_free_bytes"] == 10_000_000 * 10 ** 9
         assert d["speed_limit_bytes_per_s"] == 1 << 20
-        gate.now = lambda: datetime(2026, 3, 14, 2, 0)
+        gate.now = lambda: datetime(2026, 3, 13, 18, 0, tzinfo=timezone.utc)  # 02:00 on the 14th there
         gate.disk.min_free_bytes = 0
         d = c.get("/health").json()["data"]["downloads"]
         assert d == {"paused": False, "message": "", "reasons": [], "speed_limit_bytes_per_s": 1 << 20,
-                     "waiting": []}
+                     "timezone": "Asia/Shanghai", "waiting": []}
         # A job waiting at the gate is listed with its own reason (here: held to more than the
         # threshold after a stop, which the gateway's own reading cannot know).
         jobs = Jobs(r)
@@ -278,13 +285,16 @@ def test_disk_and_schedule_settings_are_changeable_through_the_api(tmp_path, r, 
         assert (got["min_free_gb"], got["hours"], got["bandwidth"]) == (5.0, "", [])
         change = {"download": {"min_free_gb": 20, "hours": "01:00-07:00",
                                "bandwidth": [{"hours": "08:00-23:00", "limit": "2MiB/s"}]}}
+        change["download"]["timezone"] = "Asia/Shanghai"
         res = c.put("/api/setting", json=change)
         assert res.status_code == 200, res.text
         nxt = res.json()["data"]["next_start"]["download"]
+        assert nxt["timezone"] == "Asia/Shanghai"
         assert nxt["bandwidth"] == [{"hours": "08:00-23:00", "limit": "2MiB/s"}] and nxt["min_free_gb"] == 20
         for bad, named in (({"hours": "1am-7am"}, "HH:MM-HH:MM"),
                            ({"bandwidth": [{"hours": "08:00-23:00", "limit": "fast"}]}, "2MiB/s"),
-                           ({"min_free_gb": -1}, "min_free_gb")):
+                           ({"min_free_gb": -1}, "min_free_gb"),
+                           ({"timezone": "Mars/Olympus"}, "IANA time zone name")):
             res = c.put("/api/setting", json={"download": bad})
             assert res.status_code == 400 and named in res.json()["message"], res.text
 
@@ -297,7 +307,13 @@ def test_nassav_status_says_why_downloads_are_paused(tmp_path, r, redis_url):
     from gateway.cli.client import ApiClient, status
     from tests.live_server import live_gateway
 
-    with live_gateway(tmp_path / "data", redis_url, download={"min_free_gb": 10_000_000}) as g:
+    with live_gateway(tmp_path / "data", redis_url, download={"min_free_gb": 10_000_000, "hours": "01:00-07:00",
+                                                              "timezone": "Asia/Shanghai"}) as g:
+        g.st.download_gate.now = lambda: datetime(2026, 3, 14, 4, 0, tzinfo=timezone.utc)  # 12:00 there
+        out = io.StringIO()
+        status(ApiClient(g.base), console=Console(file=out, width=160))
+        assert "downloads paused: quiet hours until 01:00 (Asia/Shanghai); disk has " in out.getvalue()
+        g.st.download_gate.now = lambda: datetime(2026, 3, 13, 18, 0, tzinfo=timezone.utc)  # 02:00 there
         out = io.StringIO()
         status(ApiClient(g.base), console=Console(file=out, width=160))
         assert "downloads paused: disk has " in out.getvalue()

@@ -107,16 +107,16 @@ def test_retry_stage_maps_event_stages_onto_the_chain():
         ["resolve", "cover", "download", "download", "download", "resolve", "resolve"]
 
 
-def test_retry_refuses_while_a_job_holds_the_avid_and_when_nothing_failed(tmp_path, r, redis_url):
+def test_retry_refuses_while_a_job_holds_the_avid_and_when_nothing_failed_or_was_cancelled(tmp_path, r, redis_url):
     with gateway(tmp_path / "data", redis_url) as c:
         jobs = Jobs(r)
         held = jobs.submit("RTY-001")
         res = c.post("/api/resource/RTY-001/retry")
         assert res.status_code == 409 and held.job_id in res.json()["message"]
-        jobs.finish(held.job_id, "RTY-001", "cancelled", message="cancelled", stage="queued")
+        jobs.finish(held.job_id, "RTY-001", "completed", message="done", stage="download")
         settle(c)
-        res = c.post("/api/resource/RTY-001/retry")
-        assert res.status_code == 400 and "cancelled, not failed" in res.json()["message"]
+        res = c.post("/api/resource/RTY-001/retry")  # (a cancelled one is: tests/test_retry_options.py)
+        assert res.status_code == 400 and "is completed; only a failed or cancelled job" in res.json()["message"]
         assert c.post("/api/resource/not%20an%20avid!/retry").status_code == 400
 
         # A failed metadata job is retried as a metadata job, from its failed stage.

@@ -66,7 +66,7 @@ def test_failed_jobs_are_retried_from_their_stage_and_remembered(tmp_path, r, re
         assert "download" in ran and not ran & {"resolve", "scrape", "cover"}, ran
         assert (data_dir / "DEMO-001" / "DEMO-001.mp4").exists()
         code, body = http("POST", svc.base + "/api/resource/DEMO-001/retry")
-        assert code == 400 and "not failed" in body["message"]
+        assert code == 400 and "only a failed or cancelled job is retried" in body["message"]
 
         newest, oldest = _history(svc, "DEMO-001", 2)
         assert (oldest["job_id"], oldest["status"], oldest["stage"]) == (first, "failed", "download")

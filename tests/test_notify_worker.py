@@ -90,8 +90,8 @@ def test_targets_are_shown_with_secrets_masked(tmp_path, r, redis_url):
 
 def test_bad_delivery_queries_are_400s_naming_the_form(tmp_path, r, redis_url):
     with gateway(tmp_path / "data", redis_url) as c:
-        res = c.get("/api/notifications/deliveries?status=lost")
-        assert res.status_code == 400 and "queued, retrying, delivered, failed" in res.json()["message"]
+        res = c.get("/api/notifications/deliveries?status=stuck")
+        assert res.status_code == 400 and "queued, retrying, delivered, failed, lost" in res.json()["message"]
         res = c.get("/api/notifications/deliveries?target=nope")
         assert res.status_code == 400 and "(none configured)" in res.json()["message"]
         assert c.get("/api/notifications/deliveries?limit=0").status_code == 400

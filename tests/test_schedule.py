@@ -4,7 +4,7 @@ clock is a parameter (``now``), the disk is the real one (its threshold is set a
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -80,7 +80,8 @@ def test_config_reads_and_validates_disk_and_schedule(tmp_path):
     assert d.min_free_gb == 2.5 and d.hours == "01:00-07:00"
     gate = DownloadGate.from_config(d, tmp_path, now=lambda: at("12:00"))
     assert gate.disk.min_free_bytes == 2_500_000_000
-    assert gate.speed_limit() == 2 << 20 and gate.check().message == "quiet hours until 01:00"
+    local = at("12:00").astimezone().tzname()  # no download.timezone: the server's own zone, named
+    assert gate.speed_limit() == 2 << 20 and gate.check().message == f"quiet hours until 01:00 ({local})"
     assert load(None, {}).download.min_free_gb == 5.0 and load(None, {}).download.hours == ""
 
 
@@ -119,7 +120,9 @@ def test_the_gate_names_every_reason_hours_first(tmp_path):
     clock = [at("12:00")]
     gate = DownloadGate(DiskSpace(tmp_path, 10 ** 18), Schedule.parse("01:00-07:00"), now=lambda: clock[0])
     assert [p.kind for p in gate.pauses()] == ["hours", "disk"]
-    assert gate.check().data() == {"reason": "hours", "message": "quiet hours until 01:00", "until": "01:00"}
+    local = at("12:00").astimezone().tzname()
+    assert gate.check().data() == {"reason": "hours", "message": f"quiet hours until 01:00 ({local})",
+                                   "until": "01:00", "timezone": local}
     clock[0] = at("02:00")
     pause = gate.check()
     assert pause.kind == "disk" and pause.data()["min_free_bytes"] == 10 ** 18
@@ -154,3 +157,79 @@ def test_a_reading_after_a_stop_is_held_to_the_threshold_plus_what_the_stop_free
     assert held.data()["needed_bytes"] == free // 2 + free and "needed_bytes" not in disk.read().data()
     disk.min_free_bytes = 0  # no guard: nothing to hold to
     assert not disk.read(extra_bytes=free * 10).low
+
+
+# -- download.timezone: the windows read on a named zone's clock, not the server's -------------
+
+def utc(y: int, mo: int, d: int, h: int, mi: int) -> datetime:
+    return datetime(y, mo, d, h, mi, tzinfo=timezone.utc)
+
+
+def test_a_named_zone_reads_the_windows_on_its_own_clock_across_the_day_boundary():
+    # 17:30 UTC on 14 March is 01:30 on 15 March in Shanghai (UTC+8): inside "01:00-07:00"
+    # there, outside it on a UTC server. The injected instant is the same for both.
+    shanghai = Schedule.parse("01:00-07:00", [("08:00-23:00", "2MiB/s")], timezone="Asia/Shanghai")
+    server = Schedule.parse("01:00-07:00", [("08:00-23:00", "2MiB/s")], timezone="UTC")
+    instant = utc(2026, 3, 14, 17, 30)
+    assert shanghai.may_download(instant) and not server.may_download(instant)
+    assert shanghai.speed_limit(instant) == 0 and server.speed_limit(instant) == 2 << 20
+    # 16:30 UTC is 00:30 in Shanghai: the window opens at 01:00 Shanghai = 17:00 UTC, same day.
+    opens = shanghai.opens_at(utc(2026, 3, 14, 16, 30))
+    assert opens is not None and opens.strftime("%Y-%m-%d %H:%M") == "2026-03-15 01:00"
+    assert opens.astimezone(timezone.utc) == utc(2026, 3, 14, 17, 0)
+    assert shanghai.zone_name(instant) == "Asia/Shanghai"
+
+
+def test_a_zone_with_daylight_saving_moves_the_window_in_utc():
+    # "01:00-07:00" in Berlin is 00:00-06:00 UTC in winter (UTC+1), 23:00-05:00 UTC in summer.
+    berlin = Schedule.parse("01:00-07:00", timezone="Europe/Berlin")
+    assert berlin.may_download(utc(2026, 1, 10, 0, 30)) and not berlin.may_download(utc(2026, 1, 10, 23, 30))
+    assert berlin.may_download(utc(2026, 7, 10, 23, 30)) and not berlin.may_download(utc(2026, 7, 10, 5, 30))
+
+
+def test_the_gate_takes_now_in_the_zone_and_names_it(tmp_path):
+    clock = [utc(2026, 3, 14, 12, 0)]  # 20:00 in Shanghai
+    gate = DownloadGate(DiskSpace(tmp_path, 0), Schedule.parse("01:00-07:00", timezone="Asia/Shanghai"),
+                        now=lambda: clock[0])
+    assert gate.check().data() == {"reason": "hours", "message": "quiet hours until 01:00 (Asia/Shanghai)",
+                                   "until": "01:00", "timezone": "Asia/Shanghai"}
+    clock[0] = utc(2026, 3, 14, 18, 0)  # 02:00 in Shanghai, the 15th
+    assert gate.check() is None
+    assert gate.state()["timezone"] == "Asia/Shanghai"
+
+
+def test_an_empty_zone_is_the_servers_local_time_and_says_which():
+    local = Schedule.parse("01:00-07:00")
+    naive = at("12:00")  # a naive time is the server's local wall clock, as before
+    assert not local.may_download(naive) and local.opens_at(naive) == datetime(2026, 3, 15, 1, 0)
+    assert local.zone_name(naive) == naive.astimezone().tzname()
+
+
+def test_config_reads_the_zone_and_refuses_an_unknown_one(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text('download:\n  hours: "01:00-07:00"\n  timezone: Asia/Shanghai\n')
+    d = load(p, {}).download
+    assert d.timezone == "Asia/Shanghai" and load(None, {}).download.timezone == ""
+    gate = DownloadGate.from_config(d, tmp_path, now=lambda: utc(2026, 3, 14, 17, 30))
+    assert gate.check() is None or gate.check().kind == "disk"  # 01:30 in Shanghai: the window is open
+    for bad in ("Mars/Olympus", "UTC+8", "../etc/passwd", "Asia/"):
+        p.write_text(f'download: {{timezone: "{bad}"}}\n')
+        with pytest.raises(ConfigError) as e:
+            load(p, {})
+        assert e.value.key == "download.timezone" and "IANA time zone name" in str(e.value)
+        assert "Asia/Shanghai" in str(e.value)
+
+
+def test_a_zone_loads_without_the_systems_zone_files(tmp_path):
+    # Slim images have no /usr/share/zoneinfo: zoneinfo then reads the tzdata package, a
+    # dependency in pyproject.toml. A process that sees no system zone files must still load it.
+    import os
+    import subprocess
+    import sys
+
+    p = tmp_path / "c.yaml"
+    p.write_text("download: {timezone: Asia/Shanghai}\n")
+    code = "import sys; from pipeline.config import load; print(load(sys.argv[1], {}).download.timezone)"
+    out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONTZPATH": str(tmp_path / "no-zoneinfo")})
+    assert out.returncode == 0 and out.stdout.strip() == "Asia/Shanghai", out.stderr

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api.common import (ApiError, ApiState, avid_of, choice_param, doc, envelope, not_modified,
-                                notify, state)
+from gateway.api.common import (ApiError, ApiState, avid_of, bool_param, choice_param, doc, envelope,
+                                not_modified, notify, state)
 from pipeline.artwork import NotAnImage, resize_width
 from pipeline.avid import Avid
-from pipeline.errors import OtherEdition
+from pipeline.errors import InPlaceOriginal, OtherEdition
 
 COVER_WIDTHS = {"small": 200, "medium": 600, "large": 1200}
 
@@ -51,18 +51,23 @@ def _part_of(request: Request) -> int:
     return int(raw)
 
 
-async def delete_video(st: ApiState, avid_text: object):
+async def delete_video(st: ApiState, avid_text: object, *, originals: bool = False):
     """Remove the AVID's video and download parts; ``(code, message, data)`` naming what went.
 
-    409 while a job runs for the AVID; 404 when there is no video, or the folder holds another
-    edition (the message names the one it holds)."""
+    409 while a job runs for the AVID, or when the video is an in-place import's (the user's
+    own file) and ``originals`` does not confirm deleting it; 404 when there is no video, or
+    the folder holds another edition (the message names the one it holds)."""
     avid = avid_of(avid_text)
     job = await st.jobs.live_job(avid.code)
     if job:
         raise ApiError(409, f"{avid.code} has a job in progress ({job}); cancel it first "
                             f"(DELETE /api/downloads/{avid.code})", {"avid": avid.code, "job_id": job})
     try:
-        gone = await run_in_threadpool(st.store.delete_video, avid)
+        gone = await run_in_threadpool(lambda: st.store.delete_video(avid, originals=originals))
+    except InPlaceOriginal as e:
+        confirm = f"DELETE /api/resource/{avid.full}/video?delete_file=true"
+        raise ApiError(409, f"{e}; to delete it all the same: {confirm}",
+                       {"avid": avid.code, "in_place": True, "files": e.files, "confirm": confirm}) from None
     except OtherEdition as e:
         held = e.held or avid.code
         raise ApiError(404, f"{e}; to delete its video: DELETE /api/resource/{held}/video",
@@ -74,11 +79,18 @@ async def delete_video(st: ApiState, avid_text: object):
     return 200, f"{avid.full}: video deleted ({len(gone)} files)", {"avid": avid.code, "deleted_files": gone}
 
 
-@doc(responses={200: "data.deleted_files lists what went; metadata, covers and NFO stay",
-                404: "no video, or the folder holds another edition", 409: "a job is in progress"})
+@doc(query={"delete_file": "true confirms deleting a video imported in place (the user's own file where "
+                           "it lies); without it such a video answers 409"},
+     responses={200: "data.deleted_files lists what went; metadata, covers and NFO stay",
+                400: "delete_file is not true or false",
+                404: "no video, or the folder holds another edition",
+                409: "a job is in progress, or the video was imported in place and delete_file=true is missing "
+                     "(data.files: its paths)"})
 async def delete_video_route(request: Request) -> JSONResponse:
-    """Delete only an AVID's video (and any partial download)."""
-    code, message, data = await delete_video(state(request), request.path_params["avid"])
+    """Delete only an AVID's video (and any partial download); a video imported in place is the
+    user's own file, deleted only with ``?delete_file=true``."""
+    originals = bool(bool_param(request.query_params, "delete_file"))
+    code, message, data = await delete_video(state(request), request.path_params["avid"], originals=originals)
     return envelope(data, code=code, message=message)
 
 

@@ -15,7 +15,7 @@ from pipeline.broker import NOTIFY_QUEUE
 from pipeline.notifier import NOTIFY_TEST
 from pipeline.notify_send import apprise_scheme, mask_url
 
-STATUSES = ("all", dv.QUEUED, dv.RETRYING, dv.DELIVERED, dv.FAILED)
+STATUSES = ("all", dv.QUEUED, dv.RETRYING, dv.DELIVERED, dv.FAILED, dv.LOST)
 
 
 def _targets(config) -> list[dict]:
@@ -38,7 +38,7 @@ async def list_targets(request: Request) -> JSONResponse:
     return envelope(_targets(state(request).config))
 
 
-@doc(query={"target": "only this target's deliveries", "status": "all|queued|retrying|delivered|failed",
+@doc(query={"target": "only this target's deliveries", "status": "all|queued|retrying|delivered|failed|lost",
             "limit": "how many, newest first (1-500, default 100)"})
 async def list_deliveries(request: Request) -> JSONResponse:
     """Recent deliveries, newest first: target, event, AVID, status, attempts, last HTTP status and error."""

@@ -170,14 +170,20 @@ def _source_choice(st, source: object) -> str:
     return str(source)
 
 
+# What a refresh fetches again (the job's ``refresh`` field, actors/stages.py: refresh_parts):
+# the playlist and the metadata, as the old client's refresh does by default.
+REFRESH_ALL = "m3u8,metadata"
+
+
 async def add(st, avid_text: object, source: object = "any", *, refresh: bool = False):
-    """Queue a metadata job (resolve + scrape + cover) for an AVID."""
+    """Queue a metadata job (resolve + scrape + cover) for an AVID; ``refresh`` fetches
+    again what the library already holds."""
     avid = avid_of(avid_text)
     source = _source_choice(st, source)
-    # The resolve stage asks the preferred source first, then the others by weight.
-    code, message, data = await downloads.submit(st, avid.full, "metadata",
-                                                 {"source_pref": source} if source != "any" else None,
-                                                 refresh=refresh)
+    # The resolve stage asks the preferred source first, then the others by weight. A refresh
+    # says so on the job, so its stages fetch again and a retry of it is a refresh too.
+    fields = {**({"source_pref": source} if source != "any" else {}), **({"refresh": REFRESH_ALL} if refresh else {})}
+    code, message, data = await downloads.submit(st, avid.full, "metadata", fields or None, refresh=refresh)
     if code == 202:
         data["source"] = source
     return code, message, data

@@ -59,14 +59,16 @@ async def list_subscriptions(request: Request) -> JSONResponse:
            "backfill": "titles the first check may queue (default: the config's subscriptions.backfill)",
            "interval_s": "seconds between checks (default: the config's subscriptions.interval_s)",
            "name": "a label to show"},
-     responses={201: "followed; the first check is due at once", 400: "a field is wrong (the message names it)",
+     responses={201: "followed; the first check is due at once",
+                400: "a field is wrong: the message names it; data {field, expected} (e.g. filters.since)",
                 409: "already followed (data: the existing subscription)"})
 async def add_subscription(request: Request) -> JSONResponse:
     """Follow something: its new titles are queued as they appear."""
     try:
         sub = parse_request(await json_object(request))
     except SubscriptionInvalid as e:
-        raise ApiError(400, str(e)) from None
+        # data.field lets a form show the message beside the field it names.
+        raise ApiError(400, str(e), {"field": e.field, "expected": e.expected}) from None
     subs = _subs(request)
     if not await subs.add(sub):
         existing = await subs.get(sub.id)

@@ -126,7 +126,8 @@ def _show(s: dict[str, Any], console) -> None:
     from rich.table import Table
 
     console.print(f"{s['id']}: {s['kind']} {s['key']} ({s['action']}), checked {s.get('checks_done', 0)} times, "
-                  f"next {_when(s.get('next_due', 0))}")
+                  f"next {_when(s.get('next_due', 0))}"
+                  + (f", {s['pending']} pending (the next check queues or skips them)" if s.get("pending") else ""))
     t = Table("when", "pages", "new", "queued", "stopped", "errors")
     for c in s.get("checks") or []:
         t.add_row(_when(c["ts"]), str(c["pages"]), str(len(c["new"])), " ".join(c["queued"]) or "-",

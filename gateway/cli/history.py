@@ -64,13 +64,15 @@ def history(client: ApiClient, avid: str, *, as_json: bool = False, limit: int =
 
 
 def retry(client: ApiClient, avid: str, *, console: Console | None = None) -> int:
-    """Re-run the AVID's latest failed job from its failed stage."""
+    """Re-run the AVID's latest failed or cancelled job, with its options, from where it stopped."""
     console = console or Console()
     code, body = client.request("POST", f"/api/resource/{_quoted(avid)}/retry")
     if code != 202:
         return _refused(console, code, body)
     d = body["data"]
-    console.print(f"{d['avid']}: queued again from {d['stage']} (job {d['job_id'][:8]}, retry of {d['retry_of'][:8]})")
+    asked = ", ".join(f"{k}={v}" for k, v in (d.get("options") or {}).items())
+    console.print(f"{d['avid']}: queued again from {d['stage']} (job {d['job_id'][:8]}, retry of {d['retry_of'][:8]}"
+                  + (f"; {asked}" if asked else "") + ")", markup=False)
     return OK
 
 

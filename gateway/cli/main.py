@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("avid", metavar="AVID")
     hist.add_argument("--json", action="store_true", help="print the raw JSON")
     _client(hist)
-    retry = sub.add_parser("retry", help="re-run an AVID's latest failed job from the stage that failed")
+    retry = sub.add_parser("retry", help="re-run an AVID's latest failed or cancelled job, with its options, "
+                                         "from the stage where it stopped")
     retry.add_argument("avid", metavar="AVID")
     _client(retry)
     block = sub.add_parser("block", help="never queue an AVID again, or (--source) skip one site for it")

@@ -253,7 +253,8 @@ async def _start(st, act: dict[str, Any]) -> Result | Pending:
         target = avid_of(avid)
         size = video_bytes(st, target)
         name = st.store.video(target).name  # before it goes
-        code, message, data = await media.delete_video(st, await held_edition(st, avid))
+        # The old client's batch delete-video deletes, in-place originals too (its contract).
+        code, message, data = await media.delete_video(st, await held_edition(st, avid), originals=True)
         return code, message, {**data, "deleted_file": name, "file_size": size}
     if action in ("delete-all", "delete"):
         target = avid_of(avid)

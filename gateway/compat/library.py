@@ -124,12 +124,15 @@ async def abspath(request: Request) -> JSONResponse:
                 404: "no video", 409: "a job is in progress"})
 async def delete_video(request: Request) -> JSONResponse:
     """Delete only the title's video file (the old meaning of this call); cancelling a job is
-    ``DELETE /api/downloads/{avid}`` on nassav's own API."""
+    ``DELETE /api/downloads/{avid}`` on nassav's own API. The old client has no way to confirm,
+    and its contract is that this call deletes the file: an in-place import's video (the
+    user's own file) goes too, where nassav's own API asks for ``?delete_file=true``."""
     st = state(request)
     avid = avid_of(request.path_params["avid"])
     size = adding.video_bytes(st, avid)
     name = st.store.video(avid).name  # before it goes: the first part's, in its container
-    _, message, data = await media.delete_video(st, await adding.held_edition(st, request.path_params["avid"]))
+    _, message, data = await media.delete_video(st, await adding.held_edition(st, request.path_params["avid"]),
+                                                originals=True)
     return envelope({"avid": avid.code, "deleted_file": name, "file_size": size,
                      "deleted_files": data["deleted_files"]}, message=message)
 

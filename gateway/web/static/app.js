@@ -544,11 +544,13 @@
       : i18n.plural(workers) === "one" ? t("health.workers_one", "{count} worker", { count: workers })
       : t("health.workers_other", "{count} workers", { count: workers }));
     if (d.disk && d.disk.free_bytes !== undefined) parts.push(t("health.free", "{size} free", { size: i18n.bytes(d.disk.free_bytes) }));
-    // Why downloads wait (download.min_free_gb, download.hours): one part per reason.
+    // Why downloads wait (download.min_free_gb, download.hours): one part per reason; the hours
+    // name the zone they are read in (download.timezone, or the server's own).
     const waits = (d.downloads && d.downloads.reasons) || [];
     for (const r of waits) {
       parts.push(r.reason === "hours"
-        ? t("health.wait_hours", "downloads wait: quiet hours until {until}", { until: r.until })
+        ? t("health.wait_hours", "downloads wait: quiet hours until {until} ({zone})",
+            { until: r.until, zone: r.timezone || "" })
         : t("health.wait_disk", "downloads wait: {free} free, needs {need}",
             { free: i18n.bytes(r.free_bytes), need: i18n.bytes(r.min_free_bytes) }));
     }

@@ -319,10 +319,11 @@
     }
     add("", t("detail.refresh", "Refresh metadata"), onRefresh, { action: "refresh", disabled: running });
     const latest = view.attempts[0];
-    // An import's title job is not retried stage by stage (the API says to run the import again).
-    if (latest && latest.status === "failed" && latest.kind !== "import" && !running) {
+    // An import's title job is not retried stage by stage (the API says to run the import again);
+    // a cancelled job may be retried like a failed one (gateway/api/retry.py).
+    if (latest && (latest.status === "failed" || latest.status === "cancelled") && latest.kind !== "import" && !running) {
       add("", t("hist.retry", "Retry from {stage}", { stage: stageName(retryStage(latest.stage)) }), onRetry,
-          { action: "retry", title: t("hist.retry_title", "Run the failed job again from the stage that failed") });
+          { action: "retry", title: t("hist.retry_title", "Run the job again, with the same options, from the stage where it stopped") });
     }
     if (meta) {
       add("toggle", (user.is_favorite ? "★ " : "☆ ") + t("detail.favourite", "Favourite"),
@@ -665,7 +666,15 @@
 
   async function onDeleteVideo() {
     if (!window.confirm(t("detail.confirm_delete_video", "Delete the video of {avid}? The metadata and covers stay.", { avid: view.full }))) return;
-    const r = await api(`api/resource/${enc(view.full)}/video`, { method: "DELETE" });
+    let r = await api(`api/resource/${enc(view.full)}/video`, { method: "DELETE" });
+    const kept = r.status === 409 && r.body && r.body.data && r.body.data.in_place ? r.body.data.files || [] : null;
+    if (kept) {
+      // Imported in place: the file is the user's own where it lies; ask again, naming it.
+      if (!window.confirm(t("detail.confirm_delete_original",
+          "The video of {avid} is your original file, imported in place:\n{path}\nDelete this file from your disk?",
+          { avid: view.full, path: kept.join("\n") }))) return;
+      r = await api(`api/resource/${enc(view.full)}/video?delete_file=true`, { method: "DELETE" });
+    }
     if (r.status !== 200) { failed(r, t("detail.delete_video", "Delete video")); return; }
     showNotice(t("detail.video_deleted", "The video was deleted."), "info");
     if (view.meta) view.meta.has_video = false;
