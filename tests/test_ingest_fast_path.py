@@ -154,3 +154,27 @@ def test_has_video_without_path_objects_answers_as_before(tmp_path):
     store.meta(imported).write_text(json.dumps({"video": {"file": str(outside)},
                                                 "import": {"mode": "in-place", "files": [str(outside)]}}))
     assert store.has_video(imported)
+
+
+def test_the_served_gateway_freezes_what_start_up_built(tmp_path, r, redis_url):
+    """create_app(freeze_gc=True), as gateway/serve.py builds it: after the lifespan's start-up
+    the objects alive are out of the cyclic collector's full passes; without it, nothing is."""
+    import gc
+
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+    from tests.api_helpers import config
+
+    cfg = config(tmp_path / "data", redis_url)
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(cfg, redis_url)) as c:
+            assert gc.get_freeze_count() == 0
+            assert c.post("/api/downloads/GCF-001").status_code == 202
+        with TestClient(create_app(cfg, redis_url, freeze_gc=True)) as c:
+            assert gc.get_freeze_count() > 10_000  # the modules, the app, the pools …
+            assert c.post("/api/downloads/GCF-001").status_code == 409
+            assert c.post("/api/downloads/GCF-002").status_code == 202
+    finally:
+        gc.unfreeze()
