@@ -9,7 +9,6 @@ which are short, finish.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 import dramatiq
@@ -22,6 +21,7 @@ from pipeline.broker import DOWNLOAD_QUEUE, METADATA_QUEUE, NOTIFY_QUEUE, QUEUES
 from pipeline.config import Config
 from pipeline.worker_registry import WorkerRegistry
 from pipeline.redis_client import redact
+from pipeline.stop_signals import stop_on_signals
 
 log = logging.getLogger("nassav.worker")
 
@@ -50,8 +50,7 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
     worker.queue_prefetch = threads if DOWNLOAD_QUEUE in queues else threads * 2
 
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)  # not a handler calling stop.set(): see pipeline/stop_signals.py
     worker.start()
     if config.workers.sweep_interval_s > 0:
         sweeping.start(ctx, actors.send, period_s=config.workers.sweep_interval_s, stop=stop)
@@ -63,8 +62,6 @@ def run(config: Config, redis_url: str, queues: list[str], threads: int | None =
         upgrade_check.start(ctx, actors.send, first=actors.first,
                             period_s=config.download.upgrade_check_interval_s, stop=stop)
     log.info("worker up: queues=%s threads=%d redis=%s", ",".join(queues), threads, _safe(redis_url))
-    # A timed wait: an untimed one can miss a signal that lands while the Event's own lock
-    # is held (a worker was seen ignoring SIGTERM under `nassav up` once).
     while not stop.wait(1.0):
         pass
     log.info("stopping: finishing metadata stages, pausing downloads for resume")

@@ -22,6 +22,7 @@ import threading
 import time
 
 from pipeline.config import Config
+from pipeline.stop_signals import stop_on_signals
 
 log = logging.getLogger("nassav.gateway")
 
@@ -85,12 +86,7 @@ def serve_many(config: Config, redis_url: str) -> int:
     reuseport_socket(config.host, config.port).close()
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loop or threads
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_on_signals(stop)  # not a handler calling stop.set(): see pipeline/stop_signals.py
     slots = [_Slot(i) for i in range(n)]
 
     def start(slot: _Slot) -> None:

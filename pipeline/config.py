@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from pipeline.editions import check as check_editions
 from pipeline.errors import ConfigError
 from pipeline.files import FILE_MODE_FORM, parse_file_mode
@@ -392,6 +390,8 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(str(path), "a readable YAML file", e.strerror) from None
+        import yaml  # here, not at the top: commands that never read a file (nassav hls) skip it
+
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as e:

@@ -16,6 +16,7 @@
         ├── VerifyFailed            output failed a check before rename
         ├── NothingToUpgrade        an upgrade job for a title without a video
         ├── UnsafeURL               a URL points somewhere forbidden (scheme, name, address class)
+        │   ├── NonPublicAddress    its host is loopback/private/…: allowed only with private URLs on
         │   └── UnresolvableHost    its host does not resolve: refused, never handed to curl
         └── AllSourcesFailed        every source gave a non-found outcome
     SourceSkipped (a SourceError)   a note: the source was not asked (back-off); not raised
@@ -183,6 +184,12 @@ class UnsafeURL(Permanent):
     def __init__(self, url: str, reason: str):
         self.url, self.reason = url, reason
         super().__init__(f"refusing URL {url[:120]!r}: {reason}")
+
+
+class NonPublicAddress(UnsafeURL):
+    """The URL is well formed but its host is (or resolves to) a loopback, private or other
+    non-public address: allowed only where private URLs are turned on (``--allow-private``,
+    ``http.allow_private_urls``), which callers may tell the user."""
 
 
 class UnresolvableHost(UnsafeURL):

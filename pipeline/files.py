@@ -101,7 +101,7 @@ def fsync_path(path: Path) -> None:
     """fsync a file or a directory by path, ignoring what cannot be opened.
 
     Used on a directory after a rename into it (the rename is durable only once the directory
-    is) and on the growing MP4 (so the final fsync before its rename has little left to do).
+    is) and on files such as the import journal.
     Some file systems refuse fsync on a directory: nothing more can be done there.
     """
     try:

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import redis
-from redis.sentinel import Sentinel
+if TYPE_CHECKING:
+    import redis
+
+# redis-py is imported where a client is made, not here: pipeline.config parses Redis URLs
+# with this module, and the HLS command (which never talks to Redis) would pay ~60 ms for it.
 
 # What every product client is opened with (the gateway's pool passes it too).
 DECODED: dict[str, Any] = {"decode_responses": True}
@@ -155,6 +158,8 @@ def master_options(u: SentinelUrl) -> dict[str, Any]:
 
 def sentinel_client(redis_url: str, *, decoded: bool = True, **options: Any) -> redis.Redis:
     """A sync client on the current master of a Sentinel URL; it follows failovers."""
+    from redis.sentinel import Sentinel
+
     u = parse_sentinel(redis_url)
     manager = Sentinel(list(u.sentinels), sentinel_kwargs=sentinel_options(u))
     extra = DECODED if decoded else {}
@@ -166,4 +171,6 @@ def connect(redis_url: str, **options: Any) -> redis.Redis:
     ``options`` go to redis-py (timeouts, health checks)."""
     if is_sentinel(redis_url):
         return sentinel_client(redis_url, **options)
+    import redis
+
     return redis.Redis.from_url(redis_url, **DECODED, **options)

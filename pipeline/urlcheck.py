@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
-from pipeline.errors import UnresolvableHost, UnsafeURL
+from pipeline.errors import NonPublicAddress, UnresolvableHost, UnsafeURL
 
 __all__ = ["SITE_URL_FORM", "Resolver", "Target", "UrlGuard", "address_class", "check_target", "check_url",
            "site_url_problem", "system_resolver"]
@@ -160,7 +160,7 @@ def check_target(url: str, *, allow_private: bool, via_proxy: bool = False,
             raise UnsafeURL(url, f"{host} resolves to {a!r}, not a plain address") from None
         cls = address_class(ip)
         if cls and not allow_private:
-            raise UnsafeURL(url, f"{host} resolves to the non-public address {ip} ({cls})")
+            raise NonPublicAddress(url, f"{host} resolves to the non-public address {ip} ({cls})")
         checked.append(str(ip))
     return Target(url, host, port, () if via_proxy else tuple(checked))
 
@@ -184,14 +184,14 @@ def _split(url: str, allow_private: bool) -> tuple[str, int, bool]:
     if literal is not None:
         cls = address_class(literal)
         if cls and not allow_private:
-            raise UnsafeURL(url, f"{host} is a non-public address ({cls})")
+            raise NonPublicAddress(url, f"{host} is a non-public address ({cls})")
         return host, port, True
     if not _NAME.fullmatch(host):
         raise UnsafeURL(url, f"host {host!r} is not a DNS name (letters, digits, '-', '.'; "
                              "write an internationalised name in its xn-- form)")
     bare = host.rstrip(".")
     if not allow_private and (bare == "localhost" or bare.endswith(".localhost")):
-        raise UnsafeURL(url, f"{host} is a non-public address (loopback name)")
+        raise NonPublicAddress(url, f"{host} is a non-public address (loopback name)")
     return host, port, False
 
 

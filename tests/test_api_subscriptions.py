@@ -151,6 +151,10 @@ def test_the_command_line_follows_lists_and_unfollows(gw, r, capsys, monkeypatch
     assert main(["subscriptions", *url]) == 0
     out = capsys.readouterr().out
     assert sub_id in out and "not checked yet" in out
+    monkeypatch.setenv("COLUMNS", "80")  # a common terminal: the id the other commands take stays whole
+    assert main(["subscriptions", *url]) == 0
+    assert sub_id in capsys.readouterr().out
+    monkeypatch.setenv("COLUMNS", "200")
     assert main(["subscriptions", sub_id, "--check", *url]) == 0
     assert "due now" in capsys.readouterr().out
     # What a check killed before queueing a title leaves (tests/test_subscriptions_resume.py kills one).

@@ -91,6 +91,15 @@ def test_reindex_rebuilds_from_the_data_dir(service, tmp_path):
     assert "indexed 3 resources (2 downloaded, 1 pending)" in p.stdout
 
 
+def test_reindex_of_a_missing_data_dir_is_refused_and_makes_nothing(tmp_path, capsys):
+    from gateway.cli.main import main
+
+    missing = tmp_path / "no-such-dir"
+    assert main(["reindex", "--data-dir", str(missing)]) == 2
+    assert f"no data dir at {missing}" in capsys.readouterr().err
+    assert not missing.exists()
+
+
 def test_websocket_subprotocol_token_on_the_real_server(service):
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect

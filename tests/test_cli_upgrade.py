@@ -54,7 +54,7 @@ def test_upgrade_from_the_command_line(svc):
     assert "DEMO-001: unchanged, still regular" in same.stdout
 
     svc.site.add_edition("DEMO-001", "C", ["jable"])
-    svc.site.set_faults(latency_ms=800)  # five segments: the upgrade holds its claim for seconds
+    svc.site.set_faults(latency_ms=2500)  # the upgrade holds its claim for seconds, even when the CLI starts slowly on a busy machine
     env_cmd = [sys.executable, "-m", "gateway.cli", "upgrade", "DEMO-001", "--follow", "--url", svc.base]
     follow = subprocess.Popen(env_cmd, cwd=ROOT, env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

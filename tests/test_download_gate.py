@@ -150,6 +150,8 @@ def test_quiet_hours_hold_downloads_until_the_window_opens_and_stop_them_when_it
     run = Run(ctx)
     waiting = "waiting: quiet hours until 01:00 (Asia/Shanghai)"
     wait_for(lambda: run.message() == waiting, 10, 0.05, "the quiet-hours wait")
+    # The job's message is written just before the event is appended: wait for both.
+    wait_for(lambda: run.events(ev.STAGE_STARTED, "download-wait"), 5, 0.02, "the wait's event")
     wait = run.events(ev.STAGE_STARTED, "download-wait")[0]
     assert wait.data["reason"] == "hours" and wait.data["until"] == "01:00"
     assert wait.data["timezone"] == "Asia/Shanghai"
@@ -159,6 +161,7 @@ def test_quiet_hours_hold_downloads_until_the_window_opens_and_stop_them_when_it
     wait_for(lambda: len(run.parts()) >= 2, 30, 0.02, "the download to start")
     clock[0] = datetime(2026, 3, 14, 23, 0, tzinfo=timezone.utc)  # 07:00 there: it closes while it runs
     wait_for(lambda: run.message() == waiting, 10, 0.05, "the stop at 07:00")
+    wait_for(lambda: run.events(ev.STAGE_FINISHED, "download-stop"), 5, 0.02, "the stop's event")
     assert "quiet hours until 01:00 (Asia/Shanghai)" in run.events(
         ev.STAGE_FINISHED, "download-stop")[0].data["message"]
     assert not ctx.store.has_video(run.avid) and len(run.parts()) >= 2

@@ -263,6 +263,21 @@ def test_cli_writes_mp4(fx, tmp_path):
                  "--allow-private", "-q", "--retries", "0"]) == 1
 
 
+def test_cli_refusing_a_local_stream_names_allow_private(fx, tmp_path, capsys):
+    """The fixture CDN is on loopback: without --allow-private the guard refuses it, and the
+    message says which option a user with a local stream needs; nothing is written."""
+    from pipeline.hls.cli import main
+
+    out = tmp_path / "o.mp4"
+    assert main([master(fx, KIND_AVIDS["clear"]), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "non-public address" in err and "add --allow-private" in err
+    assert not out.exists()
+    # A refusal the option would not cure says nothing of it.
+    assert main(["ftp://example.com/x.m3u8", "-o", str(out), "-q"]) == 1
+    assert "--allow-private" not in capsys.readouterr().err
+
+
 def test_cli_resume_flag_keeps_or_discards_parts(fx, tmp_path):
     from pipeline.hls.cli import main
 

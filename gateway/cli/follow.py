@@ -10,6 +10,8 @@ import datetime as dt
 import json
 from typing import Any
 
+from pipeline.config import SubscriptionsConfig
+
 # rich and the API client are imported where used: ``build_parser`` adds these subcommands
 # for every command, and ``nassav worker`` should load nothing it does not run.
 
@@ -24,13 +26,17 @@ def add_parsers(sub: Any, client_args) -> None:
                    help="the catalogue's id as in its listing URL (/star/okq → okq), or a search query")
     f.add_argument("--action", choices=("metadata", "download"), default="metadata",
                    help="metadata (default: add to the library without video) or download")
-    f.add_argument("--backfill", type=int, metavar="N", help="titles the first check may queue")
+    f.add_argument("--backfill", type=int, metavar="N",
+                   help=f"titles the first check may queue (default subscriptions.backfill, "
+                        f"{SubscriptionsConfig.backfill})")
     f.add_argument("--since", metavar="YYYY-MM-DD", help="only titles released on or after this day")
     f.add_argument("--skip-genre", action="append", default=[], metavar="GENRE", help="skip titles with it")
     f.add_argument("--edition", action="append", default=[], choices=("C", "UC", "U", "regular"),
                    help="only titles listed in this edition (repeatable)")
     f.add_argument("--title-regex", metavar="REGEX", help="only titles matching it")
-    f.add_argument("--every-hours", type=float, metavar="H", help="check interval (default from config)")
+    f.add_argument("--every-hours", type=float, metavar="H",
+                   help=f"check interval (default subscriptions.interval_s, "
+                        f"{SubscriptionsConfig.interval_s / 3600:g} h)")
     f.add_argument("--name", default="", help="a label to show")
     client_args(f)
     u = sub.add_parser("unfollow", help="stop following (by subscription id)")
@@ -107,12 +113,14 @@ def _when(ts: float) -> str:
 
 
 def _table(items: list[dict[str, Any]], console) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
 
     if not items:
         console.print("no subscriptions (nassav follow actress ID)")
         return
-    t = Table("id", "kind", "id / query", "action", "last check", "next check", "seen", "last result")
+    # The id is what `unfollow` and `subscriptions ID` take: never cut it short, whatever the width.
+    t = Table(Column("id", no_wrap=True, min_width=12), "kind", "id / query", "action", "last check",
+              "next check", "seen", "last result")
     for s in items:
         last = s.get("last_check_record") or {}
         result = "; ".join(last.get("errors") or []) or (f"{len(last.get('queued') or {})} queued"

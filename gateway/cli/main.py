@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 
-from pipeline.config import load, with_processes
+from pipeline.config import WorkerConfig, load, with_processes
 from pipeline.errors import ConfigError
 
 EPILOG = """examples:
@@ -47,11 +47,13 @@ history, retry, block, unblock, blocklist, follow, unfollow, subscriptions) find
 HISTORY_COMMANDS = ("history", "retry", "block", "unblock", "blocklist")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, binds: bool = True) -> None:
+    """--config and --data-dir; --host and --port, shown only where they mean something (up,
+    serve): the others accept them (`nassav up` passes them on to its workers) but bind nothing."""
     p.add_argument("--config", metavar="FILE", help="YAML config (template: deploy/config.template.yaml)")
     p.add_argument("--data-dir", metavar="DIR", help="where resource/{AVID}/ folders go (default ./resource)")
-    p.add_argument("--host", help="address the gateway binds (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="gateway port (default 8000)")
+    p.add_argument("--host", help="address the gateway binds (default 127.0.0.1)" if binds else argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help="gateway port (default 8000)" if binds else argparse.SUPPRESS)
 
 
 def _processes(p: argparse.ArgumentParser) -> None:
@@ -71,7 +73,9 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nassav", description="Self-hosted AVID acquisition service.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    from gateway.cli.examples import CommandParser
+
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     up = sub.add_parser("up", help="start the whole service (Redis, gateway, workers); Ctrl-C stops it")
     _common(up)
     _processes(up)
@@ -79,10 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     _processes(serve)
     worker = sub.add_parser("worker", help="run a worker for some queues")
-    _common(worker)
+    _common(worker, binds=False)
     worker.add_argument("--queues", nargs="+", default=["metadata", "download", "notify"],
                         help="queues to consume: metadata, download, notify (default all three)")
-    worker.add_argument("--threads", type=int, help="worker threads (default from config)")
+    worker.add_argument("--threads", type=int, help=f"worker threads (default workers.download_threads, "
+                        f"{WorkerConfig.download_threads}, for --queues download alone, else "
+                        f"workers.metadata_threads, {WorkerConfig.metadata_threads})")
     sub.add_parser("hls", help="download an HLS stream to MP4 (see `nassav hls --help`)", add_help=False)
     add = sub.add_parser("add", help="submit AVIDs to a running service; exit 0 when all succeed")
     add.add_argument("avids", nargs="+", metavar="AVID")
@@ -115,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--json", action="store_true", help="print the raw JSON")
     _client(bl)
     reindex = sub.add_parser("reindex", help="rebuild the library index from the data dir")
-    _common(reindex)
+    _common(reindex, binds=False)
     from gateway.cli import follow
 
     follow.add_parsers(sub, _client)
@@ -128,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how files reach the library (default move; in-place leaves them and "
                           "writes NFO and artwork beside them)")
     imp.add_argument("--dry-run", action="store_true", help="print the plan (file → AVID → target) only")
-    _common(imp)
+    _common(imp, binds=False)
     return p
 
 
@@ -208,9 +214,9 @@ def _redis_url_or_exit(cfg) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "hls":
-        from pipeline.hls.cli import main as hls_main
+        from pipeline.hls.cli import run as hls_run
 
-        return hls_main(argv[1:])
+        hls_run(argv[1:])  # ends the process (no interpreter teardown after a download)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -237,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from gateway.index import LibraryIndex
 
+        if not cfg.data_path.is_dir():  # a mistyped path would get an empty library made there
+            print(f"nassav: no data dir at {cfg.data_path}; name the service's with --data-dir, "
+                  "--config or NASSAV_DATA_DIR", file=sys.stderr)
+            return 2
         t0 = time.monotonic()
         index = LibraryIndex(cfg.data_path)
         try:

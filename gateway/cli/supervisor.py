@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from pipeline.config import Config
 from pipeline.embedded_redis import EmbeddedRedis, die_with_parent
+from pipeline.stop_signals import stop_on_signals
 
 log = logging.getLogger("nassav.up")
 
@@ -53,14 +54,7 @@ def run(config: Config, cli_args: list[str], gateway_args: list[str] | None = No
     """Supervise the service until a stop signal; ``cli_args`` are passed to every child,
     ``gateway_args`` (``--processes N``) to the gateway only."""
     stop = threading.Event()
-    got: list[int] = []
-
-    def on_signal(signum: int, _frame) -> None:
-        got.append(signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    got = stop_on_signals(stop)  # not a handler calling stop.set(): see pipeline/stop_signals.py
 
     config.data_path.mkdir(parents=True, exist_ok=True)
     embedded: EmbeddedRedis | None = None
@@ -111,7 +105,8 @@ def _stop_children(children: list[Child], sig: int) -> None:
     for c in children:
         if c.alive:
             # A terminal Ctrl-C already reached children in our process group; one more
-            # SIGTERM is harmless and covers a SIGTERM sent to the supervisor alone.
+            # SIGTERM covers a SIGTERM sent to the supervisor alone (a second signal is safe
+            # in the worker: pipeline/stop_signals.py).
             try:
                 c.proc.send_signal(signal.SIGTERM)
             except ProcessLookupError:

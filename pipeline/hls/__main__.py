@@ -1,5 +1,3 @@
-import sys
+from pipeline.hls.cli import run
 
-from pipeline.hls.cli import main
-
-sys.exit(main())
+run()

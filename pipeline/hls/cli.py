@@ -7,17 +7,21 @@ Also runnable as ``python -m pipeline.hls``. Exit status: 0 done, 1 failed, 2 ba
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import re
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline.config import IMPERSONATE_UA, HttpConfig
-from pipeline.errors import Cancelled, NassavError
+from pipeline.errors import Cancelled, NassavError, NonPublicAddress
 from pipeline.hls.engine import HlsOptions, Progress, download
 from pipeline.hls.parts import PartDir
+from pipeline.stop_signals import stop_on_signals
 
 
 def _size(text: str) -> int:
@@ -34,8 +38,16 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+EXAMPLES = """examples:
+  nassav hls https://host/x/master.m3u8 -o x.mp4
+  nassav hls https://host/x/master.m3u8 -o x.mp4 --referer https://host/ --speed-limit 2M
+  nassav hls https://host/x/master.m3u8 -o x.mp4 --resume     go on after an interruption
+  nassav hls http://127.0.0.1:8765/x/master.m3u8 -o x.mp4 --allow-private   a local stream"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nassav hls", description="Download an HLS stream to a verified MP4.")
+    p = argparse.ArgumentParser(prog="nassav hls", description="Download an HLS stream to a verified MP4.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("url", help="master or media playlist URL")
     p.add_argument("-o", "--output", required=True, type=Path, help="the MP4 to write")
     p.add_argument("--concurrency", "-N", type=int, default=16, help="segments at once (default 16)")
@@ -83,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
     cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    stop_on_signals(cancel, (signal.SIGTERM,))  # Ctrl-C is the KeyboardInterrupt below
     started = time.monotonic()
     bar = None if args.quiet else _Bar()
     try:
@@ -100,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         if bar:
             bar.stop()
         print(f"nassav hls: {e}", file=sys.stderr)
+        if isinstance(e, NonPublicAddress):  # refused by the SSRF guard, which a local stream trips
+            print("nassav hls: a stream on this machine or your own network: add --allow-private",
+                  file=sys.stderr)
         if part_dir.exists():
             print(f"nassav hls: parts kept in {part_dir}; rerun with --resume to continue", file=sys.stderr)
         return 1
@@ -110,6 +125,30 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.segments} segments ({result.segments_fetched} fetched now), "
           f"{result.bytes / 1e6:.1f} MB in {took:.1f} s", file=sys.stderr)
     return 0
+
+
+def run(argv: list[str] | None = None) -> NoReturn:
+    """:func:`main` as a command: its exit status ends the process at once.
+
+    A download leaves ~30,000 objects and a dozen extension modules behind; the interpreter's
+    orderly teardown of them took 40-80 ms after the MP4 was already in place (measured on
+    the 207 MB benchmark stream). Nothing is left to do by then: every thread is joined,
+    ffmpeg has exited, the part directory is closed; only the standard streams and logging
+    need flushing.
+    """
+    rc = main(argv)
+    exit_now(rc)
+
+
+def exit_now(rc: int) -> NoReturn:
+    """Flush the standard streams and logging, then end the process with ``rc`` (no teardown)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc)
 
 
 class _Bar:
@@ -140,6 +179,6 @@ class _Bar:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "exit_now", "main", "run"]

@@ -18,6 +18,7 @@ only the pieces of a split segment are copied out, and live until it is joined.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -42,6 +43,23 @@ MIN_STEAL_BYTES = 128 * 1024  # each half of a stolen transfer is at least this 
 STEAL_MIN_SECONDS_LEFT = 0.2
 RATE_WINDOW_S = 0.05  # a transfer's rate is judged after this much of its body
 IDLE_POLL_S = 0.05
+# The remuxer (ffmpeg) is the critical path when the link is fast: whatever it has not muxed
+# when the last segment lands is left to do after it. On a busy CPU the fetch threads run at
+# this lower priority, so ffmpeg gets the CPU it needs and keeps up with the download; on an
+# idle one (a slow link) it changes nothing.
+WORKER_NICE = 5
+
+
+def yield_cpu(nice: int) -> None:
+    """Lower the calling thread's CPU priority by ``nice`` (Linux: each thread has its own nice
+    value; elsewhere, or when refused, nothing changes)."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError:
+        pass
 
 
 class _Failed(Exception):
@@ -241,6 +259,7 @@ class Workers:
                         self.stalls += 1
 
     def _worker(self, results: "queue.SimpleQueue[tuple[str, Segment | None, object]]") -> None:
+        yield_cpu(WORKER_NICE)
         fetcher = self._new_fetcher()
         wid = threading.get_ident()
         work: _Work | None = None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from pathlib import Path
 
+from pipeline.stop_signals import stop_on_signals
 from tools.fixture_site import FixtureSite, demo_avids
 from tools.fixture_site.media import KINDS
 
@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     titles = list(dict.fromkeys(demo_avids(args.titles) + [a.upper() for a in args.avid])) or ["DEMO-001"]
     stop = threading.Event()
     # Handlers first: a SIGTERM that arrives while the stream is generated still exits cleanly.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)  # not a handler calling stop.set(): see pipeline/stop_signals.py
     try:
         site = FixtureSite.start(host=args.host, port=args.port, titles=titles,
                                  stream_kind=args.stream_kind, duration_s=args.duration,
