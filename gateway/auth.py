@@ -145,15 +145,24 @@ class TokenAuth:
         if scope["type"] not in ("http", "websocket") or not self.token:
             await self.app(scope, receive, send)
             return
+        send = await self.admit(scope, receive, send)
+        if send is not None:
+            await self.app(scope, receive, send)
+
+    async def admit(self, scope: dict, receive: Any, send: Any) -> Any:
+        """For an HTTP request or a WebSocket handshake: the ``send`` to go on with (wrapped
+        when the answer must carry a cookie or a subprotocol), or None when it was refused
+        here (the refusal already sent). :class:`gateway.guards.Gate` calls it in its layer."""
+        if not self.token:
+            return send
         path = scope.get("path", "")
         if path in self.public:
-            await self.app(scope, receive, send)
-            return
+            return send
         given, how, accept_proto = self._given(scope)
         if given is None:
             await deny(scope, receive, send, 401, "an API token is required: send Authorization: Bearer "
                                                   "<token> (or ?token=<token> from a browser)")
-            return
+            return None
         client = (scope.get("client") or ("?", 0))[0]
         if self.failures is not None:
             wait_s = self.failures.retry_after_s(client)
@@ -162,19 +171,18 @@ class TokenAuth:
                            f"too many wrong API tokens from {client} (limit {self.failures.limit} in "
                            f"{self.failures.window_s:g} s: auth_fail_limit, auth_fail_window_s); "
                            f"retry in {wait_s} s", headers=[(b"retry-after", str(wait_s).encode())])
-                return
+                return None
         if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.token):
             if self.failures is not None:
                 self.failures.fail(client)
             await deny(scope, receive, send, 403, "wrong API token")
-            return
+            return None
         if accept_proto:
-            await self.app(scope, receive, _accept_with(send, accept_proto))
-        elif how == "query" and scope["type"] == "http":
+            return _accept_with(send, accept_proto)
+        if how == "query" and scope["type"] == "http":
             prefix = next((p for p in COOKIE_PATHS if _under(path, p)), None)
-            await self.app(scope, receive, _set_cookie(send, given, prefix) if prefix else send)
-        else:
-            await self.app(scope, receive, send)
+            return _set_cookie(send, given, prefix) if prefix else send
+        return send
 
 
 def _accept_with(send: Any, proto: str) -> Any:
@@ -209,6 +217,16 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        chunked = await self.screen(scope, receive, send)
+        if chunked:
+            await self.counted(self.app, scope, receive, send)
+        elif chunked is not None:
+            await self.app(scope, receive, send)
+
+    async def screen(self, scope: dict, receive: Any, send: Any) -> bool | None:
+        """For an HTTP request: None when its declared length was refused here (the answer
+        already sent), True when its body is chunked (run the app through :meth:`counted`),
+        False when nothing more is needed. :class:`gateway.guards.Gate` calls it in its layer."""
         chunked = False
         for k, v in scope.get("headers", []):
             k = k.lower()
@@ -217,18 +235,19 @@ class BodyLimit:
                     declared = int(v)
                 except ValueError:
                     await deny(scope, receive, send, 400, "Content-Length is not a number")
-                    return
+                    return None
                 if declared > self.max_bytes:
                     await self._too_large(send)
-                    return
+                    return None
             elif k == b"transfer-encoding":
                 chunked = True
-        if not chunked:
-            # Without a chunked body the server reads no more than the Content-Length checked
-            # above (or nothing): no byte count needed, and every request (each submit) is
-            # spared the two wrappers below.
-            await self.app(scope, receive, send)
-            return
+        # Without a chunked body the server reads no more than the Content-Length checked
+        # above (or nothing): no byte count needed, and every request (each submit) is
+        # spared the two wrappers of counted().
+        return chunked
+
+    async def counted(self, app: Any, scope: dict, receive: Any, send: Any) -> None:
+        """Run ``app`` on a chunked request, answering 413 once its body passes the limit."""
         seen = 0
         started = False
 
@@ -248,7 +267,7 @@ class BodyLimit:
             await send(message)
 
         try:
-            await self.app(scope, limited, tracked)
+            await app(scope, limited, tracked)
         except _TooLarge:
             if started:
                 raise

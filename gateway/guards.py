@@ -4,14 +4,13 @@ A web page the user visits can make their browser send requests to the gateway: 
 cross-site POSTs (``text/plain`` and forms need no CORS preflight), requests through a DNS name
 it rebinds to 127.0.0.1, WebSockets and EventSources (which CORS does not protect), and form
 POSTs that carry cookies set for 127.0.0.1 (cookies ignore ports). Each check below closes one
-way in; :class:`Gate` runs a list of them as one middleware, and ``create_app`` stacks them
-(outermost first):
+way in; :class:`Gate` runs them, the body limit and the token (``gateway/auth.py``) as one
+middleware, in this order (CORS, when configured, between the first two, in a second Gate):
 
-- :func:`host_check` (a Gate of its own, outside CORS): the ``Host`` must be allowed
-  (``gateway/hosts.py``) → else 400.
-- :class:`OptionsGuard`: ``OPTIONS`` is answered here with ``Allow`` and no data (a CORS
+- :func:`host_check`: the ``Host`` must be allowed (``gateway/hosts.py``) → else 400.
+- ``OPTIONS`` is answered here with ``Allow`` and no data (:func:`answer_options`; a CORS
   preflight from an allowed origin has already been answered by CORSMiddleware, outside).
-- then one Gate of the three request checks, in this order. :func:`origin_check`: a request
+- then the three request checks, in this order. :func:`origin_check`: a request
   whose ``Origin`` is neither the service's own nor one of ``cors_origins`` → 403, whatever
   the method (a foreign page can never read an answer anyway, so nothing legitimate is lost,
   and GETs, the SSE stream and WebSocket handshakes are covered without listing them). No ``Origin`` (curl, the CLI, <img>) passes.
@@ -21,6 +20,8 @@ way in; :class:`Gate` runs a list of them as one middleware, and ``create_app`` 
 - :func:`content_type_check`: a body on POST/PUT/PATCH/DELETE must be ``application/json``
   (the dashboard's form POSTs excepted, guarded above) → else 415. A browser cannot send
   that type across origins without a preflight, which fails for an origin not allowed.
+- then the body limit (``gateway.auth.BodyLimit``, 413) and the API token
+  (``gateway.auth.TokenAuth``, 401/403/429).
 """
 
 from __future__ import annotations
@@ -51,20 +52,56 @@ def _under(path: str, prefix: str) -> bool:
 
 
 class Gate:
-    """Run ``checks`` in order on every HTTP request and WebSocket handshake; the first
-    refusal is answered (``gateway.auth.deny``) and nothing further sees the request."""
+    """The guards of a request as one ASGI layer (each layer costs every request a frame on
+    every call and resume: issue 13), in this order, the first refusal answered
+    (``gateway.auth.deny``) and nothing further seeing the request:
 
-    def __init__(self, app: Any, *, checks: Iterable[Check]):
-        self.app, self.checks = app, tuple(checks)
+    1. ``checks`` on every HTTP request and WebSocket handshake;
+    2. with ``answer_options``, an ``OPTIONS`` request is answered 204 with ``Allow`` and no data;
+    3. ``request_checks``, as ``checks``;
+    4. ``body`` (a :class:`gateway.auth.BodyLimit`): a declared length over the limit → 413, a
+       chunked body counted as it is read;
+    5. ``auth`` (a :class:`gateway.auth.TokenAuth`): the API token.
+
+    ``body`` and ``auth`` are built with ``app=None``: this layer calls their ``screen`` and
+    ``admit``. ``create_app`` puts CORS between 1 and 2 when it is configured (two Gates then)."""
+
+    def __init__(self, app: Any, *, checks: Iterable[Check] = (), answer_options: bool = False,
+                 request_checks: Iterable[Check] = (), body: Any = None, auth: Any = None):
+        self.app, self.checks, self.answer_options = app, tuple(checks), answer_options
+        self.request_checks, self.body, self.auth = tuple(request_checks), body, auth
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):
-            for check in self.checks:
-                refusal = check(scope)
-                if refusal is not None:
-                    await deny(scope, receive, send, *refusal)
-                    return
-        await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        for check in self.checks:
+            refusal = check(scope)
+            if refusal is not None:
+                await deny(scope, receive, send, *refusal)
+                return
+        if self.answer_options and kind == "http" and scope.get("method") == "OPTIONS":
+            await answer_options(send)
+            return
+        for check in self.request_checks:
+            refusal = check(scope)
+            if refusal is not None:
+                await deny(scope, receive, send, *refusal)
+                return
+        chunked = False
+        if self.body is not None and kind == "http":
+            chunked = await self.body.screen(scope, receive, send)
+            if chunked is None:
+                return
+        if self.auth is not None:
+            send = await self.auth.admit(scope, receive, send)
+            if send is None:
+                return
+        if chunked:
+            await self.body.counted(self.app, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 # Hosts whose verdict host_check remembers: a client sends the same few Host values, and the
@@ -161,16 +198,8 @@ def content_type_check(exempt: Iterable[str] = ("/dashboard",)) -> Check:
     return check
 
 
-class OptionsGuard:
-    """Answer every ``OPTIONS`` with 204 and ``Allow``: it never reaches a route or the dashboard."""
-
-    def __init__(self, app: Any):
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("method") == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204,
-                        "headers": [(b"allow", ALLOW), (b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await self.app(scope, receive, send)
+async def answer_options(send: Any) -> None:
+    """Answer an ``OPTIONS`` with 204 and ``Allow``: it never reaches a route or the dashboard."""
+    await send({"type": "http.response.start", "status": 204,
+                "headers": [(b"allow", ALLOW), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})

@@ -62,7 +62,7 @@ def _child(config: Config, redis_url: str, number: int) -> None:
     die_with_parent()
     logs.setup("gateway", data_dir=config.data_path, level=config.log_level, json_lines=config.log_json)
     sock = reuseport_socket(config.host, config.port)
-    server = uvicorn.Server(uvicorn_config(create_app(config, redis_url), config))
+    server = uvicorn.Server(uvicorn_config(create_app(config, redis_url, freeze_gc=True), config))
     log.info("gateway process %d (pid %d) listening on http://%s:%d", number, os.getpid(),
              config.host, config.port)
     server.run(sockets=[sock])

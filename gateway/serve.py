@@ -57,7 +57,7 @@ def serve(config: Config, redis_url: str) -> int:
         from gateway.multiserve import serve_many
 
         return serve_many(config, redis_url)
-    app = create_app(config, redis_url)
+    app = create_app(config, redis_url, freeze_gc=True)
     server = uvicorn.Server(uvicorn_config(app, config))
     log.info("gateway listening on http://%s:%d", config.host, config.port)
     server.run()

@@ -26,7 +26,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from pipeline import blocklist, events as ev
+from pipeline import blocklist, events as ev, redis_wire
 from pipeline.claims import claim_key
 from pipeline.lua import RELEASE_IF_HELD_FN
 
@@ -349,6 +349,10 @@ class AsyncJobs(_Front):
 
     def __init__(self, client: aioredis.Redis, **kw: Any):
         super().__init__(client, **kw)
+        # A client on one fixed connection keeps redis-py's own path (its lock guards it).
+        self._packed = not getattr(client, "single_connection_client", True)
+        if self._packed:
+            redis_wire.check_shape(client, "EVALSHA")  # a changed redis-py fails here, loudly
 
     async def _run(self, op: _Op) -> Any:
         reply = None
@@ -370,14 +374,21 @@ class AsyncJobs(_Front):
 
     async def _evalsha(self, call: _Script) -> Any:
         # EVALSHA sent straight: redis-py's AsyncScript.__call__ and evalsha() wrappers cost
-        # ~15 µs of a duplicate submit's ~150 µs (tools/profile_ingest.py). The fallback is
-        # theirs: a server that lost its script cache (restart, SCRIPT FLUSH) gets it again.
+        # ~15 µs of a duplicate submit's ~150 µs (tools/profile_ingest.py), and its per-argument
+        # packing ~20 µs more (pipeline/redis_wire.py). The fallback is theirs: a server that
+        # lost its script cache (restart, SCRIPT FLUSH) gets it again.
         script = self._scripts[call.name]
         try:
-            return await self.client.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
+            return await self._send_evalsha(script.sha, call)
         except NoScriptError:
             script.sha = await self.client.script_load(script.script)
-            return await self.client.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
+            return await self._send_evalsha(script.sha, call)
+
+    def _send_evalsha(self, sha: str, call: _Script) -> Any:
+        if self._packed:
+            return redis_wire.call_packed(self.client, redis_wire.pack(
+                ("EVALSHA", sha, str(len(call.keys)), *call.keys, *call.args)))
+        return self.client.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
 
 
 def queue_status(jobs: list[dict[str, str]]) -> dict[str, Any]:

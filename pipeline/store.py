@@ -72,13 +72,11 @@ class ResourceStore:
 
     # -- paths -------------------------------------------------------------
     def dir(self, avid: Avid) -> Path:
-        if not isinstance(avid, Avid):
-            raise TypeError("paths are built from a validated Avid only")
-        # Defence in depth: Avid validation already allows only letters, digits and hyphens.
-        # (No resolve(): it costs a syscall per component on every request.)
-        if not avid.code or "/" in avid.code or "\\" in avid.code or avid.code.startswith("."):
-            raise ValueError(f"{avid.code!r} escapes the data dir")
-        return self.root / avid.code
+        return self.root / _checked(avid)
+
+    def _dir_str(self, avid: Avid) -> str:
+        # dir() as a str: no Path objects on the submit path (has_video), issue 13.
+        return os.path.join(self.root, _checked(avid))
 
     def file(self, avid: Avid, suffix: str) -> Path:
         """``suffix`` like ``.mp4`` or ``-poster.jpg``."""
@@ -183,8 +181,15 @@ class ResourceStore:
     # -- state -------------------------------------------------------------
     def has_video(self, avid: Avid, meta: Any = None) -> bool:
         """Whether the title has any video (see :meth:`videos`)."""
-        # The common case, a downloaded title, costs one stat.
-        return _nonempty(self.download_target(avid)) or bool(self.videos(avid, meta))
+        # The common case, a downloaded title, costs one stat; a title with no folder one more
+        # (no folder: no metadata JSON, so no recorded file either; a submit asks this of every
+        # new AVID and every duplicate, issue 13).
+        folder = self._dir_str(avid)
+        if _nonempty(os.path.join(folder, avid.code + ".mp4")):  # download_target(), as a str
+            return True
+        if meta is None and not os.path.isdir(folder):
+            return False
+        return bool(self.videos(avid, meta))
 
     def read_meta(self, avid: Avid) -> dict[str, Any] | None:
         try:
@@ -364,7 +369,18 @@ def _plain_name(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
 
 
-def _nonempty(path: Path) -> bool:
+def _checked(avid: Avid) -> str:
+    """The AVID's folder name, checked to stay in the data dir."""
+    if not isinstance(avid, Avid):
+        raise TypeError("paths are built from a validated Avid only")
+    # Defence in depth: Avid validation already allows only letters, digits and hyphens.
+    # (No resolve(): it costs a syscall per component on every request.)
+    if not avid.code or "/" in avid.code or "\\" in avid.code or avid.code.startswith("."):
+        raise ValueError(f"{avid.code!r} escapes the data dir")
+    return avid.code
+
+
+def _nonempty(path: Path | str) -> bool:
     try:
         info = os.stat(path)
     except OSError:

@@ -126,3 +126,55 @@ def test_a_write_that_outlasts_socket_timeout_is_a_redis_timeout_and_drops_the_c
         asyncio.run(go())
     finally:
         server.stop()
+
+
+def test_has_video_without_path_objects_answers_as_before(tmp_path):
+    """has_video's str paths (pipeline/store.py) are download_target()'s, and a folderless
+    title is answered without reading its metadata; titles with folders as before."""
+    import json
+
+    from pipeline.avid import parse
+    from pipeline.store import ResourceStore
+
+    store = ResourceStore(tmp_path / "data")
+    none, plain, cd, imported = (parse(c) for c in ("NOF-001", "MP4-001", "CDS-001", "IMP-001"))
+    assert not store.has_video(none)
+    target = store.download_target(plain)
+    target.parent.mkdir(parents=True)
+    assert not store.has_video(plain)  # a folder, no video
+    target.write_bytes(b"x")
+    assert store.has_video(plain)
+    store.file(cd, "-cd1.mkv").parent.mkdir(parents=True)
+    store.file(cd, "-cd1.mkv").write_bytes(b"x")
+    assert store.has_video(cd)
+    outside = tmp_path / "elsewhere" / "movie.mp4"
+    outside.parent.mkdir()
+    outside.write_bytes(b"x")
+    store.dir(imported).mkdir()
+    store.meta(imported).write_text(json.dumps({"video": {"file": str(outside)},
+                                                "import": {"mode": "in-place", "files": [str(outside)]}}))
+    assert store.has_video(imported)
+
+
+def test_the_served_gateway_freezes_what_start_up_built(tmp_path, r, redis_url):
+    """create_app(freeze_gc=True), as gateway/serve.py builds it: after the lifespan's start-up
+    the objects alive are out of the cyclic collector's full passes; without it, nothing is."""
+    import gc
+
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+    from tests.api_helpers import config
+
+    cfg = config(tmp_path / "data", redis_url)
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(cfg, redis_url)) as c:
+            assert gc.get_freeze_count() == 0
+            assert c.post("/api/downloads/GCF-001").status_code == 202
+        with TestClient(create_app(cfg, redis_url, freeze_gc=True)) as c:
+            assert gc.get_freeze_count() > 10_000  # the modules, the app, the pools …
+            assert c.post("/api/downloads/GCF-001").status_code == 409
+            assert c.post("/api/downloads/GCF-002").status_code == 202
+    finally:
+        gc.unfreeze()
