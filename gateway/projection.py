@@ -71,10 +71,19 @@ def counters(e: Event) -> list[tuple[str, float]]:
 
 class Projection:
     def __init__(self, client: aioredis.Redis, index: LibraryIndex, *, stream: str = ev.STREAM,
-                 group: str = GROUP, consumer: str | None = None, claim_idle_ms: int = 60_000):
+                 group: str = GROUP, consumer: str | None = None, claim_idle_ms: int = 60_000,
+                 linger_s: float = 0.02):
         self.client, self.index, self.stream, self.group = client, index, stream, group
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
         self.claim_idle_ms = claim_idle_ms
+        # After a batch, wait this long before reading again so that under load the next read
+        # takes many events at once: each batch costs the same few Redis trips and a thread
+        # trip whatever its size (at ~1,200 submits/s, batches of one cost ~0.3 ms a submit).
+        # An idle projection still wakes at the first event; the index lags by at most this.
+        self.linger_s = linger_s
+        # Whether this consumer may have entries read but not acknowledged (at start, or after
+        # a failed read/apply): only then is the pending list ("0") read, one trip per batch saved.
+        self._maybe_pending = True
         self._ack = client.register_script(_ACK)
         self.attempts = attempts.Recorder()
         self._task: asyncio.Task | None = None
@@ -142,7 +151,8 @@ class Projection:
                     last_claim = time.monotonic()
                     await self._take_over()
                 # Held attempts wait at most ~delay_s, even when no event comes.
-                await self.drain(block_ms=250 if self.attempts.waiting else 1000)
+                if await self.drain(block_ms=250 if self.attempts.waiting else 1000) and self.linger_s:
+                    await asyncio.sleep(self.linger_s)
                 if self.attempts.due():
                     await self.write([], self.attempts.take())
                 retry.reset()
@@ -163,28 +173,45 @@ class Projection:
         rows = res[1] if res and len(res) > 1 else []
         rows = [r for r in rows if r and r[1]]
         if rows:
-            await self.apply(parse_entries(rows))
+            try:
+                await self.apply(parse_entries(rows))
+            except BaseException:
+                self._maybe_pending = True  # claimed to us and not acknowledged
+                raise
 
     async def drain(self, block_ms: int | None = None) -> int:
         """Apply this consumer's pending entries, then new ones; returns how many were applied."""
         total = 0
         for start in ("0", ">"):
-            while True:
-                res = await self.client.xreadgroup(self.group, self.consumer, {self.stream: start},
-                                                   count=500, block=block_ms if start == ">" else None)
-                got = [r for _, entries in res or [] for r in entries]
-                if not got:
-                    break
-                # A pending entry the stream has trimmed since comes back empty: just ack it.
-                dead = [r[0] for r in got if not r[1]]
-                if dead:
-                    await self.client.xack(self.stream, self.group, *dead)
-                rows = [r for r in got if r[1]]
-                if rows:
-                    await self.apply(parse_entries(rows))
-                total += len(rows)
-                if start == ">" and len(got) < 500:
-                    break
+            if start == "0" and not self._maybe_pending:
+                continue
+            try:
+                total += await self._read(start, block_ms)
+            except BaseException:
+                self._maybe_pending = True  # what was read may not have been acknowledged
+                raise
+            if start == "0":
+                self._maybe_pending = False
+        return total
+
+    async def _read(self, start: str, block_ms: int | None) -> int:
+        total = 0
+        while True:
+            res = await self.client.xreadgroup(self.group, self.consumer, {self.stream: start},
+                                               count=500, block=block_ms if start == ">" else None)
+            got = [r for _, entries in res or [] for r in entries]
+            if not got:
+                break
+            # A pending entry the stream has trimmed since comes back empty: just ack it.
+            dead = [r[0] for r in got if not r[1]]
+            if dead:
+                await self.client.xack(self.stream, self.group, *dead)
+            rows = [r for r in got if r[1]]
+            if rows:
+                await self.apply(parse_entries(rows))
+            total += len(rows)
+            if start == ">" and len(got) < 500:
+                break
         return total
 
     async def apply(self, events: list[Event]) -> None:
