@@ -64,3 +64,22 @@ def test_no_product_module_opens_a_client_another_way_or_converts_bytes():
 def test_the_check_sees_a_bytes_conversion():
     assert CONVERTING.search("job_id = v.decode() if isinstance(v, bytes) else v")
     assert OPENING.search("client = redis.Redis.from_url(url)")
+
+
+def test_the_gateways_and_workers_replies_are_parsed_in_c(redis_url):
+    """hiredis (a dependency) is what redis-py parses replies with: in pure Python, parsing the
+    index projection's XREADGROUP replies was ~70 % of its CPU (docs/benchmarks/pipeline.md).
+    redis-py picks it by itself; this fails when it is missing or redis-py stops picking it."""
+    import redis.utils
+
+    assert redis.utils.HIREDIS_AVAILABLE, "hiredis is not installed (pyproject.toml lists it)"
+
+    async def parser_name():
+        client = open_client(redis_url, load(None, {}).gateway)
+        try:
+            return type(client.connection_pool.make_connection()._parser).__name__
+        finally:
+            await client.aclose()
+    assert "Hiredis" in asyncio.run(parser_name())
+    with connect(redis_url) as c:
+        assert "Hiredis" in type(c.connection_pool.make_connection()._parser).__name__
