@@ -67,6 +67,45 @@ def test_projection_follows_events(tmp_path, r, redis_url):
     index.close()
 
 
+def test_an_entry_whose_apply_failed_is_read_again(tmp_path, r, redis_url):
+    """The pending list is read only when something may be pending: after a failed apply it is."""
+    data = tmp_path / "data"
+    index = LibraryIndex(data)
+    ev = Events(r)
+
+    class FailsOnce(Projection):
+        failed = False
+
+        async def write(self, *a, **kw):
+            if not self.failed:
+                self.failed = True
+                raise OSError("disk went away")
+            return await super().write(*a, **kw)
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url, **DECODED)
+        p = FailsOnce(client, index, consumer="t")
+        await p.ensure_group()
+        try:
+            assert await p.drain() == 0  # nothing pending, nothing new: the next drain skips "0"
+            put_resource(data, "PND-001", title="Pending Title", cover=False)
+            ev.emit("stage_finished", avid="PND-001", job_id="j1", stage="scrape")
+            try:
+                await p.drain()
+                raise AssertionError("the first apply should have failed")
+            except OSError:
+                pass
+            assert (await client.xinfo_groups("nassav:events"))[0]["pending"] == 1
+            assert await p.drain() == 1  # read again from the pending list
+            assert index.get("PND-001")["title"] == "Pending Title"
+            assert (await client.xinfo_groups("nassav:events"))[0]["pending"] == 0
+        finally:
+            await client.aclose()
+
+    run(scenario())
+    index.close()
+
+
 def test_replay_is_idempotent_and_counts_once(tmp_path, r, redis_url):
     data = tmp_path / "data"
     index = LibraryIndex(data)
