@@ -688,7 +688,9 @@
 
   // What the detail view (detail.js, loaded next) shares with this page.
   window.nassavPage = {
-    api, withToken, stageName,
+    api, withToken, stageName, el,
+    // "3 minutes ago" in the page's language, from a Unix time in seconds ("" without one).
+    ago: (ts) => (ts && i18n && i18n.relative ? i18n.relative(ts - Date.now() / 1000) : ""),
     bytes: typeof bytes === "function" ? bytes : undefined, // i18n.js may format sizes instead
     onEvent: (fn) => { eventListeners.push(fn); },
     liveJob: (avid) => [...jobs.values()].find((j) => j.avid === avid && !isDone(j)) || null,

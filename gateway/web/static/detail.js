@@ -8,7 +8,7 @@
 (() => {
   const page = window.nassavPage;
   if (!page) return; // app.js did not start: nothing to attach to
-  const { api, withToken, stageName } = page; // stage words: the same (and keys) as the queue's
+  const { api, withToken, stageName, el } = page; // stage words: the same (and keys) as the queue's
   const i18n = window.nassavI18n || {};
   // Sizes and dates in the page's language when i18n.js formats them, else app.js's way.
   const bytes = (n) => (i18n.bytes ? i18n.bytes(n) : page.bytes(n));
@@ -16,12 +16,6 @@
   const ROUTE = /^#\/([A-Za-z0-9-]{1,40})$/;
   const ATTEMPTS_PAGE = 10;
 
-  const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  };
   const button = (cls, text, onClick) => {
     const b = el("button", cls, text);
     b.type = "button";

@@ -7,14 +7,8 @@
 (() => {
   const page = window.nassavPage;
   if (!page) return;
-  const { api } = page;
+  const { api, el } = page;
 
-  const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  };
 
   const open = el("button", "ghost small import-open", t("import.open", "Import a collection…"));
   open.type = "button";

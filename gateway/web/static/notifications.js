@@ -9,7 +9,7 @@
 (() => {
   const page = window.nassavPage;
   if (!page) return; // app.js did not start: nothing to attach to
-  const { api } = page;
+  const { api, el, ago } = page;
   const i18n = window.nassavI18n || {};
   const side = document.querySelector("aside.side");
   if (!side) return;
@@ -18,13 +18,6 @@
   const FILTERS = ["failed", "lost", "retrying", "queued", "delivered", "all"];
   const FINAL = ["delivered", "failed", "lost"];
 
-  const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  };
-  const ago = (ts) => (ts && i18n.relative ? i18n.relative(ts - Date.now() / 1000) : "");
   const statusName = (s) => ({
     queued: t("notify.status_queued", "queued"), retrying: t("notify.status_retrying", "retrying"),
     delivered: t("notify.status_delivered", "delivered"), failed: t("notify.status_failed", "failed"),

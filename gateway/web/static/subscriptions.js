@@ -9,25 +9,18 @@
 (() => {
   const page = window.nassavPage;
   if (!page) return; // app.js did not start: nothing to attach to
-  const { api } = page;
+  const { api, el, ago } = page;
   const i18n = window.nassavI18n || {};
   const side = document.querySelector("aside.side");
   if (!side) return;
   const KINDS = ["actress", "maker", "label", "series", "director", "search"];
   const enc = encodeURIComponent;
 
-  const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  };
   const kindName = (k) => ({
     actress: t("subs.kind_actress", "Actress"), maker: t("subs.kind_maker", "Maker"),
     label: t("subs.kind_label", "Label"), series: t("subs.kind_series", "Series"),
     director: t("subs.kind_director", "Director"), search: t("subs.kind_search", "Search"),
   })[k] || k;
-  const ago = (ts) => (ts && i18n.relative ? i18n.relative(ts - Date.now() / 1000) : "");
 
   // -- the panel (built once, its words set again when the language changes) --------------
 
