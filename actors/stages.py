@@ -59,19 +59,13 @@ def _warn(ctx: Context, avid: Avid, job_id: str, stage: str, message: str) -> No
     ctx.events.emit(ev.WARNING, avid=avid.code, job_id=job_id, stage=stage, data={"message": message})
 
 
-def resolve_now(ctx: Context, avid: Avid, prefer: str = "") -> tuple[dict[str, Any], list[str]]:
-    """Ask the sources (see :func:`sources.registry.resolve_with_health`), never those the user
-    blocked for this AVID. Returns the source record for the metadata JSON and one line per
-    other outcome."""
-    record, outcomes, _ = resolve_offers(ctx, avid, prefer)
-    return record, outcomes
-
-
 def resolve_offers(ctx: Context, avid: Avid, prefer: str = "",
                    edition: str | None = None) -> tuple[dict[str, Any], list[str], list[dict]]:
-    """:func:`resolve_now` in the most preferred edition (:func:`sources.editions.resolve_editions`),
-    plus what each source asked offered. ``edition``: the one the user asked for (the job's
-    ``edition``), taken instead of the preference; no other is taken when no source has it."""
+    """Ask the sources, never those the user blocked for this AVID, for the most preferred
+    edition (:func:`sources.editions.resolve_editions`). Returns the source record for the
+    metadata JSON, one line per other outcome, and what each source asked offered.
+    ``edition``: the one the user asked for (the job's ``edition``), taken instead of the
+    preference; no other is taken when no source has it."""
     from sources.editions import resolve_asked, resolve_editions
     from sources.registry import source_record
 
