@@ -71,6 +71,7 @@ def test_follow_watch_a_check_and_unfollow(world, r):
                 assert page.get_attribute(f"{form} [data-field='{field}']", "class").endswith("invalid")
                 assert Subscriptions(r).get(sub_id) is None
             refused("interval_s", "interval_s must be seconds from 60 to 2592000")
+            assert "here in minutes: 1 to 43200" in page.inner_text(f"{form} [data-field='interval_s'] .field-error")
             page.fill(f"{form} input[name=interval_min]", "90")
             refused("filters.title_regex", "filters.title_regex must be a valid regular expression")
             assert page.is_hidden(f"{form} [data-field='interval_s'] .field-error")  # fixed: its message gone

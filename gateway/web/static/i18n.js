@@ -59,6 +59,7 @@
     "subs.name_placeholder": "显示名称（可选）",
     "subs.name_label": "显示名称",
     "subs.interval_placeholder": "每 N 分钟检查一次",
+    "subs.interval_minutes": "此处以分钟计：1 到 43200",
     "subs.interval_label": "两次检查间隔的分钟数",
     "subs.genres_placeholder": "跳过的类别，用逗号分隔",
     "subs.genres_label": "跳过带有其中任一类别的作品",

@@ -319,8 +319,10 @@
       more.open = false;
       note(t("subs.followed", "following {name}", { name: payload.id_or_query }), "ok");
     } else {
-      const message = (body && body.message) || t("subs.failed", "failed (HTTP {status})", { status: String(status) });
+      let message = (body && body.message) || t("subs.failed", "failed (HTTP {status})", { status: String(status) });
       const field = status === 400 && body && body.data && body.data.field;
+      // The API speaks of seconds; this form's field takes minutes.
+      if (field === "interval_s") message += ` (${t("subs.interval_minutes", "here in minutes: 1 to 43200")})`;
       if (!field || !fieldError(field, message)) note(message, "error");
     }
     load();
