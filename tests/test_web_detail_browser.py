@@ -83,6 +83,10 @@ def test_detail_view_plays_seeks_and_acts(site, tmp_path):
                 page.wait_for_selector("#detail[open] [data-action=download]", timeout=10_000)
                 assert page.evaluate("location.hash") == f"#/{AVID}"
                 assert page.evaluate("document.activeElement.closest('#detail') !== null")
+                # The actions are drawn as the view opens; the facts and history when its
+                # metadata, history and blocklist requests have answered.
+                page.wait_for_function("document.querySelector('#detail .detail-facts').innerText !== ''",
+                                       timeout=10_000)
                 facts = page.inner_text("#detail .detail-facts")
                 assert "Source" in facts and "missav" in facts.lower() or "jable" in facts.lower(), facts
                 history = page.inner_text("#detail .detail-history")
