@@ -15,9 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from pipeline.hls.workers import WORKER_NICE, yield_cpu
+from tests.conftest import needs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +46,7 @@ def test_reading_a_config_file_still_loads_yaml(tmp_path):
 def test_a_fetch_thread_yields_the_cpu_to_the_remuxer():
     """The fetch threads run below the remuxer's priority (pipeline.hls.workers.yield_cpu)."""
     if not hasattr(os, "setpriority"):
-        pytest.skip("no per-thread priorities here")
+        needs("per-thread priorities (os.setpriority, Linux)")
     seen: dict[str, int] = {}
 
     def worker() -> None:
