@@ -69,6 +69,9 @@
   document.body.append(dialog);
 
   let current = null; // the import id followed now
+  // A small dry run can finish before its POST's answer reaches the page (the event comes on
+  // the live connection, the answer on another): remember finishes of imports not yet followed.
+  const finishedEarly = new Set();
 
   open.addEventListener("click", () => dialog.showModal());
 
@@ -79,6 +82,7 @@
     bar.value = 0;
     status.textContent = t("import.starting", "Starting…");
     start.disabled = true;
+    finishedEarly.clear();
     const res = await api("api/library/import", { method: "POST",
       json: { path: path.value.trim(), mode: mode.value, dry_run: dry.checked } });
     if (res.status !== 202) {
@@ -90,10 +94,12 @@
     }
     current = res.body.data.import_id;
     status.textContent = t("import.queued", "Queued; waiting for a worker…");
+    if (finishedEarly.delete(current)) finished(current);
   });
 
   page.onEvent((m) => {
     const d = m.data || {};
+    if (m.type === "import_finished" && d.import_id && d.import_id !== current) finishedEarly.add(d.import_id);
     if (!current || d.import_id !== current) return;
     if (m.type === "import_progress") {
       bar.value = d.percent || 0;
